@@ -1,0 +1,73 @@
+"""The ``intellidox`` command: one entry point, one verb per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from ops.services import SERVICE_NAMES, build_services
+from ops.services.base import PrerequisiteMissing, Service, ServiceFailed
+from ops.services.runtime import format_table, say, start, state, stop
+from ops.settings import Settings, get_settings
+
+
+def _select(settings: Settings, names: Sequence[str]) -> list[Service]:
+    services = build_services(settings)
+    if not names:
+        return services
+    unknown = sorted(set(names) - set(SERVICE_NAMES))
+    if unknown:
+        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICE_NAMES)}")
+    return [s for s in services if s.name in names]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    t0 = time.monotonic()
+    for service in _select(settings, args.services):
+        start(service)
+    say(f"all up in {time.monotonic() - t0:.1f}s (data in {settings.var_dir})")
+    print(format_table(state(s) for s in _select(settings, args.services)))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    for service in reversed(_select(get_settings(), args.services)):
+        stop(service)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    states = [state(s) for s in _select(get_settings(), args.services)]
+    print(format_table(states))
+    return 0 if all(s.healthy for s in states) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intellidox", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    handlers: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+        "up": (cmd_up, "start the local services (idempotent) and bootstrap them"),
+        "down": (cmd_down, "stop the local services"),
+        "status": (cmd_status, "show service, pid, port, health and RSS"),
+    }
+    for verb, (handler, help_text) in handlers.items():
+        sub = verbs.add_parser(verb, help=help_text)
+        sub.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICE_NAMES))
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (PrerequisiteMissing, ServiceFailed) as exc:
+        print(f"intellidox: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

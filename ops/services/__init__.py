@@ -1,0 +1,27 @@
+"""The local runtime: every backing service as a plain process (no Docker needed)."""
+
+from __future__ import annotations
+
+from ops.services.base import Service
+from ops.settings import Settings
+
+# Start order: storage first, ClamAV last (it is slowest to load signatures on big databases,
+# but ours is tiny).  Names are what `intellidox up NAME` and `status` use.
+SERVICE_NAMES = ("postgres", "seaweedfs", "kafka", "cassandra", "clamav")
+
+
+def build_services(settings: Settings) -> list[Service]:
+    from ops.services.cassandra import Cassandra
+    from ops.services.clamav import ClamAV
+    from ops.services.kafka import Kafka
+    from ops.services.postgres import Postgres
+    from ops.services.seaweedfs import SeaweedFS
+
+    by_name: dict[str, Service] = {
+        "postgres": Postgres(settings),
+        "seaweedfs": SeaweedFS(settings),
+        "kafka": Kafka(settings),
+        "cassandra": Cassandra(settings),
+        "clamav": ClamAV(settings),
+    }
+    return [by_name[name] for name in SERVICE_NAMES]

@@ -1,0 +1,122 @@
+"""The one settings module: every knob is an ``INTELLIDOX_*`` environment variable.
+
+Nothing else in the project reads ``os.environ``; code asks :func:`get_settings` (or is handed
+a :class:`Settings`).  Defaults match the local runtime that ``intellidox up`` starts, so a
+fresh clone works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PREFIX = "INTELLIDOX_"
+
+
+def _default_var_dir() -> Path:
+    # Postgres refuses to run as root and runs as the ``postgres`` user, which cannot enter
+    # /root; so root keeps its data in /var/lib, anyone else in their home.
+    if os.geteuid() == 0:
+        return Path("/var/lib/intellidox")
+    return Path.home() / ".local" / "share" / "intellidox"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "intellidox"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """All configuration, read once from the environment (``INTELLIDOX_<FIELD>``)."""
+
+    var_dir: Path = dataclasses.field(default_factory=_default_var_dir)
+    cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
+    host: str = "127.0.0.1"
+
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 512
+    kafka_partitions: int = 6
+
+    cassandra_version: str = "5.0.6"
+    cassandra_port: int = 19042
+    cassandra_storage_port: int = 17000
+    cassandra_heap_mb: int = 1024
+    cassandra_keyspace: str = "intellidox"
+    java17_home: Path = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+
+    postgres_port: int = 15432
+    postgres_db: str = "intellidox"
+    postgres_user: str = "intellidox"
+    postgres_password: str = "intellidox-dev"
+
+    s3_port: int = 18333
+    s3_access_key: str = "intellidox-dev"
+    s3_secret_key: str = "intellidox-dev-secret"
+    s3_bucket_prefix: str = "intellidox"
+    s3_region: str = "us-east-1"
+    s3_allowed_origins: str = "http://127.0.0.1:8080,http://localhost:8080"
+
+    clamd_port: int = 13310
+
+    testcontainers: bool = False
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return (
+            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
+            f"user={self.postgres_user} password={self.postgres_password}"
+        )
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def clamd_socket(self) -> Path:
+        return self.var_dir / "clamav" / "clamd.sock"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(raw: str, kind: Any) -> Any:
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (Path, "Path"):
+        return Path(raw).expanduser()
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(Settings):
+        raw = env.get(PREFIX + field.name.upper())
+        if raw is not None:
+            changes[field.name] = _convert(raw, field.type)
+    return Settings(**changes)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment handed to a child process (a service or a worker)."""
+    env = dict(os.environ)
+    env.update(extra or {})
+    return env

@@ -1,0 +1,1 @@
+"""Fixtures for cassandra (filled in by its service work)."""

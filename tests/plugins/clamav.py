@@ -1,0 +1,1 @@
+"""Fixtures for clamav (filled in by its service work)."""

@@ -1,0 +1,1 @@
+"""Fixtures for kafka (filled in by its service work)."""

@@ -1,0 +1,1 @@
+"""Fixtures for s3 (filled in by its service work)."""

@@ -1,0 +1,29 @@
+"""Session fixtures that find the running services (or start them with testcontainers)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from ops.settings import Settings, get_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    """Settings pointing at live services: the local runtime, or containers when asked."""
+    base = get_settings()
+    if base.testcontainers:
+        from tests.plugins.containers import container_settings
+
+        with container_settings(base) as started:
+            yield started
+        return
+    yield base
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A short unique name for this test's topics, group, keyspace, schema or bucket."""
+    return "t" + uuid.uuid4().hex[:10]
