@@ -39,6 +39,14 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """Create topics, schema and buckets on services started elsewhere (compose, cloud)."""
+    for service in _select(get_settings(), args.services):
+        service.bootstrap()
+        say(f"{service.name}: bootstrapped")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     states = [state(s) for s in _select(get_settings(), args.services)]
     print(format_table(states))
@@ -52,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "up": (cmd_up, "start the local services (idempotent) and bootstrap them"),
         "down": (cmd_down, "stop the local services"),
         "status": (cmd_status, "show service, pid, port, health and RSS"),
+        "bootstrap": (cmd_bootstrap, "create topics, schema, keyspace and buckets only"),
     }
     for verb, (handler, help_text) in handlers.items():
         sub = verbs.add_parser(verb, help=help_text)

@@ -25,6 +25,10 @@ class ServiceState:
     rss_mb: float | None
 
 
+# Children started by this process, kept so they are reaped here (no zombies, no warnings).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def say(message: str) -> None:
     print(f"[intellidox] {message}", file=sys.stderr, flush=True)
 
@@ -78,6 +82,7 @@ def spawn(service: Service) -> int:
             user=launch.user,
             start_new_session=True,  # survives the CLI and gets its own process group
         )
+    _CHILDREN[proc.pid] = proc
     service.pid_file.write_text(str(proc.pid))
     return proc.pid
 
@@ -138,6 +143,14 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        try:
+            child.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _CHILDREN[pid] = child
+            return False
+        return True
     try:
         psutil.Process(pid).wait(timeout=timeout_s)
     except psutil.NoSuchProcess:
