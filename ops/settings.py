@@ -37,13 +37,13 @@ class Settings:
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
     host: str = "127.0.0.1"
 
-    kafka_version: str = "4.1.1"
+    kafka_version: str = "4.4.0"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 512
     kafka_partitions: int = 6
 
-    cassandra_version: str = "5.0.6"
+    cassandra_version: str = "5.0.9"
     cassandra_port: int = 19042
     cassandra_storage_port: int = 17000
     cassandra_heap_mb: int = 1024
@@ -65,6 +65,32 @@ class Settings:
     clamd_port: int = 13310
 
     testcontainers: bool = False
+
+    # Gateway. The dev key is for the local run only; production keys live in Postgres.
+    gateway_port: int = 8080
+    dev_api_key: str = "idx-dev-key"
+    dev_tenant: str = "dev"
+    signing_secret: str = "intellidox-dev-signing-secret"
+    max_file_size: int = 1 << 30
+    multipart_threshold: int = 64 << 20
+    multipart_part_size: int = 16 << 20
+    upload_url_ttl_s: int = 900
+    events_token_ttl_s: int = 3600
+    sse_heartbeat_s: float = 15.0
+    reuse_window_days: int = 7
+    topic_prefix: str = ""
+
+    # Pipeline.
+    worker_port: int = 6066
+    scan_deadline_s: float = 60.0
+    scanner_heartbeat_s: float = 5.0
+    scanner_alive_s: float = 30.0
+    scanner_port_base: int = 6100
+    # What `intellidox up` runs: comma-separated scanner specs (see scanners/registry.py).
+    scanner_fleet: str = (
+        "clamav,sim-fast:simulated?latency_ms=400&jitter_ms=300&vendor=Simulated Fast,"
+        "sim-slow:simulated?latency_ms=3000&jitter_ms=1500&vendor=Simulated Slow"
+    )
 
     @property
     def kafka_bootstrap(self) -> str:

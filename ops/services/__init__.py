@@ -8,13 +8,16 @@ from ops.settings import Settings
 # Start order: storage first, ClamAV last (it is slowest to load signatures on big databases,
 # but ours is tiny).  Names are what `intellidox up NAME` and `status` use.
 SERVICE_NAMES = ("postgres", "seaweedfs", "kafka", "cassandra", "clamav")
+PROCESS_NAMES = ("worker", "gateway", "scanners")
+ALL_NAMES = SERVICE_NAMES + PROCESS_NAMES
 
 
-def build_services(settings: Settings) -> list[Service]:
+def build_services(settings: Settings, with_processes: bool = True) -> list[Service]:
     from ops.services.cassandra import Cassandra
     from ops.services.clamav import ClamAV
     from ops.services.kafka import Kafka
     from ops.services.postgres import Postgres
+    from ops.services.processes import Gateway, Scanners, Worker
     from ops.services.seaweedfs import SeaweedFS
 
     by_name: dict[str, Service] = {
@@ -23,5 +26,9 @@ def build_services(settings: Settings) -> list[Service]:
         "kafka": Kafka(settings),
         "cassandra": Cassandra(settings),
         "clamav": ClamAV(settings),
+        "worker": Worker(settings),
+        "gateway": Gateway(settings),
+        "scanners": Scanners(settings),
     }
-    return [by_name[name] for name in SERVICE_NAMES]
+    names = ALL_NAMES if with_processes else SERVICE_NAMES
+    return [by_name[name] for name in names]

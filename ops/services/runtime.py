@@ -68,6 +68,16 @@ def check_ports_free(service: Service) -> None:
             )
 
 
+def _identity(user: str | None) -> dict[str, object]:
+    """Run as ``user`` with its own primary group and no inherited (root) groups."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def spawn(service: Service) -> int:
     launch = service.launch()
     service.home.mkdir(parents=True, exist_ok=True)
@@ -79,8 +89,8 @@ def spawn(service: Service) -> int:
             stderr=subprocess.STDOUT,
             env=child_environment(launch.env),
             cwd=launch.cwd or service.home,
-            user=launch.user,
-            start_new_session=True,  # survives the CLI and gets its own process group
+            start_new_session=True,
+            **_identity(launch.user),  # type: ignore[arg-type]  # survives the CLI and gets its own process group
         )
     _CHILDREN[proc.pid] = proc
     service.pid_file.write_text(str(proc.pid))

@@ -1,0 +1,215 @@
+"""Apache Kafka in KRaft mode as a plain process: one node that is both broker and controller.
+
+The jars come from Maven Central (``kafka_2.13`` plus a logging binding) into the cache; the
+config and the log segments live under ``<var_dir>/kafka/``.  The broker logs to stdout, which
+the supervisor writes to ``kafka.log``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from ops.services.base import Launch, Service, ServiceFailed, port_open, require_command
+from ops.services.maven import classpath, fetch_jars
+
+# Fixed so a re-format (``--ignore-formatted``) never fights an existing data directory.
+# Base64 of the 16 bytes "IntelliDoxLocal1", which is what Kafka's Uuid parser wants.
+CLUSTER_ID = "SW50ZWxsaURveExvY2FsMQ"
+LOG4J2_VERSION = "2.24.3"  # the log4j2 line Kafka 4.x ships in its own distribution
+
+# Kafka 4.x logs through log4j2; 3.x through reload4j (log4j 1 API).  Console only: the
+# supervisor captures stdout, so no rolling files of our own.
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = info
+"""
+LOG4J1_PROPERTIES = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.request.logger=WARN
+"""
+
+
+class Kafka(Service):
+    name = "kafka"
+    start_timeout_s = 90.0
+
+    @property
+    def version(self) -> str:
+        return self.settings.kafka_version
+
+    @property
+    def legacy_logging(self) -> bool:
+        return int(self.version.split(".")[0]) < 4
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.settings.cache_dir / f"kafka-{self.version}"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def log_config_file(self) -> Path:
+        return self.home / ("log4j.properties" if self.legacy_logging else "log4j2.properties")
+
+    @property
+    def data_dir(self) -> Path:
+        # Per version: a newer Kafka may upgrade the metadata log in a way an older one
+        # cannot read back, so switching versions must not share the directory.
+        return self.home / f"data-{self.version}"
+
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    def check_prerequisites(self) -> None:
+        self.java()
+        if not (self.dist_dir / ".complete").exists():
+            require_command("mvn", "apt-get install -y maven")
+
+    def java(self) -> str:
+        candidate = self.settings.java17_home / "bin" / "java"
+        if candidate.exists():
+            return str(candidate)
+        return require_command("java", "apt-get install -y openjdk-17-jre-headless")
+
+    def artifacts(self) -> list[str]:
+        kafka = f"org.apache.kafka:kafka_2.13:{self.version}"
+        if self.legacy_logging:
+            return [kafka, "org.slf4j:slf4j-reload4j:1.7.36"]
+        log4j = "org.apache.logging.log4j"
+        return [
+            kafka,
+            f"{log4j}:log4j-slf4j-impl:{LOG4J2_VERSION}",
+            f"{log4j}:log4j-core:{LOG4J2_VERSION}",
+        ]
+
+    def install(self) -> None:
+        fetch_jars(self.dist_dir, self.artifacts())
+
+    def configure(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.properties_file.write_text(self.server_properties())
+        self.log_config_file.write_text(
+            LOG4J1_PROPERTIES if self.legacy_logging else LOG4J2_PROPERTIES
+        )
+        self._format_storage()
+
+    def server_properties(self) -> str:
+        s = self.settings
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{s.host}:{s.kafka_controller_port}",
+            "listeners": f"PLAINTEXT://{s.host}:{s.kafka_port},"
+            f"CONTROLLER://{s.host}:{s.kafka_controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{s.host}:{s.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": str(s.kafka_partitions),
+            "auto.create.topics.enable": "false",  # every topic is declared in schemas/topics.py
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "group.initial.rebalance.delay.ms": "0",  # tests join groups many times a run
+            "offsets.topic.num.partitions": "10",  # fewer than 50: faster start, less RSS
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _format_storage(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        argv = [
+            self.java(),
+            "-cp",
+            self._classpath(),
+            *self._log_options(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            CLUSTER_ID,
+            "-c",
+            str(self.properties_file),
+            "--ignore-formatted",
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ServiceFailed(f"kafka storage format failed:\n{done.stdout}{done.stderr}")
+
+    def launch(self) -> Launch:
+        heap = f"{self.settings.kafka_heap_mb}m"
+        argv = [
+            self.java(),
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            *self._log_options(),
+            "-cp",
+            self._classpath(),
+            "kafka.Kafka",
+            str(self.properties_file),
+        ]
+        return Launch(argv=argv)
+
+    def _classpath(self) -> str:
+        return classpath(self.dist_dir / "lib")
+
+    def _log_options(self) -> list[str]:
+        if self.legacy_logging:
+            return [f"-Dlog4j.configuration=file:{self.log_config_file}"]
+        return [f"-Dlog4j2.configurationFile={self.log_config_file}"]
+
+    def healthy(self) -> bool:
+        # The port opens before the broker has registered with the controller; only a
+        # metadata answer that lists a broker means clients can work.
+        if not port_open(self.settings.host, self.settings.kafka_port):
+            return False
+        return broker_answers(self.settings.kafka_bootstrap)
+
+    def bootstrap(self) -> None:
+        from ops.bootstrap.topics import create_topics
+
+        create_topics(
+            self.settings.kafka_bootstrap,
+            prefix=self.settings.topic_prefix,
+            partitions=self.settings.kafka_partitions,
+        )
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return len(admin.list_topics(timeout=timeout_s).brokers) > 0
+    except KafkaException:
+        return False

