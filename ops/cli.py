@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from ops.services import SERVICE_NAMES, build_services
+from ops.services import ALL_NAMES, build_services
 from ops.services.base import PrerequisiteMissing, Service, ServiceFailed
 from ops.services.runtime import format_table, say, start, state, stop
 from ops.settings import Settings, get_settings
@@ -17,9 +17,9 @@ def _select(settings: Settings, names: Sequence[str]) -> list[Service]:
     services = build_services(settings)
     if not names:
         return services
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
+    unknown = sorted(set(names) - set(ALL_NAMES))
     if unknown:
-        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICE_NAMES)}")
+        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(ALL_NAMES)}")
     return [s for s in services if s.name in names]
 
 
@@ -30,6 +30,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         start(service)
     say(f"all up in {time.monotonic() - t0:.1f}s (data in {settings.var_dir})")
     print(format_table(state(s) for s in _select(settings, args.services)))
+    if not args.services or "gateway" in args.services:
+        print(f"\nIntelliDox is running: open http://{settings.host}:{settings.gateway_port}/")
+        print(f"API key (tenant '{settings.dev_tenant}'): {settings.dev_api_key}")
+        print("Try it:  .venv/bin/intellidox upload README.md")
     return 0
 
 
@@ -53,6 +57,55 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(s.healthy for s in states) else 1
 
 
+def cmd_gateway(_args: argparse.Namespace) -> int:
+    from gateway.app import run
+
+    run()
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    from streams.worker import main as worker_main
+
+    worker_main()
+    return 0
+
+
+def cmd_scanner(args: argparse.Namespace) -> int:
+    import logging
+
+    from scanners.service import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.action == "run":
+        serve(get_settings(), args.specs)
+        return 0
+    from scanners.listing import print_registry
+
+    return print_registry(get_settings())
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from ops.upload import upload_files
+
+    return upload_files(get_settings(), args.files, args.api_key, args.url)
+
+
+def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    verbs.add_parser("gateway", help="run the HTTP gateway").set_defaults(handler=cmd_gateway)
+    verbs.add_parser("worker", help="run the Faust worker").set_defaults(handler=cmd_worker)
+    scanner = verbs.add_parser("scanner", help="run scanners or list the registry")
+    scanner.add_argument("action", choices=["run", "list"])
+    scanner.add_argument("specs", nargs="*", metavar="SPEC",
+                         help="name[:engine][?key=value&...], e.g. clamav or sim1:simulated?latency_ms=50")
+    scanner.set_defaults(handler=cmd_scanner)
+    upload = verbs.add_parser("upload", help="upload files and watch their results live")
+    upload.add_argument("files", nargs="+", metavar="FILE")
+    upload.add_argument("--api-key", default=None, help="default: INTELLIDOX_DEV_API_KEY")
+    upload.add_argument("--url", default=None, help="gateway URL (default: the local one)")
+    upload.set_defaults(handler=cmd_upload)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intellidox", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -64,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for verb, (handler, help_text) in handlers.items():
         sub = verbs.add_parser(verb, help=help_text)
-        sub.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICE_NAMES))
+        sub.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(ALL_NAMES))
         sub.set_defaults(handler=handler)
+    _process_verbs(verbs)
     return parser
 
 

@@ -1,0 +1,105 @@
+"""``create_app() -> web.Application``: the gateway with its resources in cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from gateway import streaming  # noqa: F401  (registers its routes)
+from gateway.auth import ApiKeys
+from gateway.errors import Handler, json_errors
+from gateway.hub import running_hub
+from gateway.metrics import Metrics
+from gateway.outbox import run_relay
+from gateway.routes import routes
+from gateway.state import APP, GatewayState
+from ops.cql import CassandraClient
+from ops.s3 import s3_client
+from ops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        request.app[APP].metrics.observe(name, (time.perf_counter() - started) * 1000)
+
+
+def _resources(settings: Settings, metrics: Metrics) -> web.CleanupContext:  # type: ignore[type-arg]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(settings.postgres_dsn, min_size=2, max_size=10, open=False)
+        await pool.open(wait=True, timeout=30)
+        cassandra = await asyncio.to_thread(CassandraClient.connect, settings)
+        stop = asyncio.Event()
+        relay = asyncio.create_task(run_relay(settings, stop))
+        async with running_hub(settings, lambda: metrics.inc("undecodable_events")) as hub:
+            keys = ApiKeys.create(pool)
+            await keys.ensure(settings.dev_api_key, settings.dev_tenant)
+            app[APP] = GatewayState(settings, pool, s3_client(settings), keys, cassandra, hub, metrics)
+            yield
+        stop.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(relay, timeout=10)
+        cassandra.close()
+        await pool.close()
+
+    return context
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[APP]
+    async with state.pool.connection() as conn:
+        await conn.execute("SELECT 1")
+    return web.json_response({"status": "ready", "hub": state.hub.ready.is_set()})
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[APP].metrics.render(), content_type="text/plain")
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    spec = resources.files("gateway").joinpath("openapi.json").read_text()
+    return web.json_response(json.loads(spec))
+
+
+async def index(_request: web.Request) -> web.Response:
+    page = resources.files("gateway").joinpath("static/index.html").read_text()
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or get_settings()
+    app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
+    app.cleanup_ctx.append(_resources(settings, Metrics()))
+    app.add_routes(routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/", index)
+    return app
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    web.run_app(create_app(settings), host=settings.host, port=settings.gateway_port,
+                access_log=None, print=lambda _: None)

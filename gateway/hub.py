@@ -1,0 +1,144 @@
+"""Kafka → subscribers: the gateway's own view of each document's live facts.
+
+Every gateway reads every partition of ``docs.status``, ``docs.metadata`` and
+``scan.verdicts`` (no consumer group: each instance must see all events for the streams it
+serves), from the end at start-up.  Facts are handed to the subscribers of their document and
+kept for a short while, so a client that subscribes between a fact's arrival and its
+projection into the databases still gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gateway.sse import Fact
+from ops.kafka import topic
+from ops.settings import Settings
+from schemas import topics
+from streams.events import decode_event
+
+log = logging.getLogger(__name__)
+RECENT_S = 120.0
+
+_KIND_BY_TOPIC = {
+    topics.DOCS_STATUS: "status",
+    topics.DOCS_METADATA: "meta",
+    topics.SCAN_VERDICTS: "verdict",
+}
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[Fact]]] = defaultdict(set)
+        self._recent: dict[str, deque[tuple[float, Fact]]] = defaultdict(deque)
+        self._expiry: deque[tuple[float, str]] = deque()
+        self.ready = asyncio.Event()
+
+    def publish(self, doc_id: str, fact: Fact) -> None:
+        now = time.monotonic()
+        self._recent[doc_id].append((now, fact))
+        self._expiry.append((now, doc_id))
+        for queue in self._subscribers.get(doc_id, ()):
+            queue.put_nowait(fact)
+        self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] < now - RECENT_S:
+            _, doc_id = self._expiry.popleft()
+            recent = self._recent.get(doc_id)
+            while recent and recent[0][0] < now - RECENT_S:
+                recent.popleft()
+            if recent is not None and not recent:
+                del self._recent[doc_id]
+
+    def recent(self, doc_id: str) -> list[Fact]:
+        return [fact for _, fact in self._recent.get(doc_id, ())]
+
+    @contextlib.contextmanager
+    def subscribe(self, doc_id: str) -> Any:
+        queue: asyncio.Queue[Fact] = asyncio.Queue()
+        self._subscribers[doc_id].add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers[doc_id].discard(queue)
+            if not self._subscribers[doc_id]:
+                del self._subscribers[doc_id]
+
+
+def fact_from_message(kind: str, offset: int, value: bytes) -> tuple[str, Fact]:
+    record = decode_event(value)
+    return str(record["doc_id"]), Fact(kind, offset, record)
+
+
+async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:
+    names = {topic(settings, name): kind for name, kind in _KIND_BY_TOPIC.items()}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+        fetch_max_wait_ms=20, group_id=None,
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(consumer.partitions_for_topic(name) or await _partitions(consumer, name))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end offsets now, before we say we are ready
+            await consumer.position(tp)
+        hub.ready.set()
+        async for message in consumer:
+            _dispatch(hub, names[message.topic], message.offset, message.value, on_error)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    topics_meta = await consumer.topics()
+    if name not in topics_meta:
+        raise RuntimeError(f"topic {name} does not exist; run `intellidox up` (bootstrap)")
+    return consumer.partitions_for_topic(name) or set()
+
+
+def _dispatch(hub: Hub, kind: str, offset: int, value: bytes | None, on_error: Callable[[], None]) -> None:
+    try:
+        doc_id, fact = fact_from_message(kind, offset, value or b"")
+    except Exception:  # a poison event must not stop the live view; the DLQ is the workers' job
+        log.exception("undecodable %s event at offset %d", kind, offset)
+        on_error()
+        return
+    hub.publish(doc_id, fact)
+
+
+@contextlib.asynccontextmanager
+async def running_hub(settings: Settings, on_error: Callable[[], None]) -> AsyncIterator[Hub]:
+    hub = Hub()
+    task = asyncio.create_task(_consume_forever(settings, hub, on_error))
+    try:
+        await asyncio.wait_for(hub.ready.wait(), timeout=30)
+        yield hub
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _consume_forever(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:
+    while True:
+        try:
+            await _consume(settings, hub, on_error)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event hub lost Kafka; reconnecting in 1s")
+            await asyncio.sleep(1)

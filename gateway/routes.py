@@ -1,0 +1,201 @@
+"""The REST API: request an upload, confirm it, read metadata and verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from gateway import store, uploads
+from gateway.auth import sign_events_token
+from gateway.errors import fail, json_body
+from gateway.state import APP, tenant_of
+from gateway.validation import Invalid, parse_upload_request
+from ops.ids import created_at_of, parse_doc_id, uuid7
+from ops.kafka import topic
+from schemas import topics
+from streams.events import encode_event
+
+routes = web.RouteTableDef()
+
+
+def _doc_id(request: web.Request) -> uuid.UUID:
+    try:
+        return parse_doc_id(request.match_info["doc_id"])
+    except ValueError as exc:
+        fail(400, str(exc))
+
+
+def _urls(request: web.Request, doc_id: str, tenant: str) -> dict[str, str]:
+    state = request.app[APP]
+    base = f"{request.scheme}://{request.host}/docs/{doc_id}"
+    token = sign_events_token(
+        state.settings.signing_secret, doc_id, tenant, state.settings.events_token_ttl_s
+    )
+    return {
+        "document": f"{base}/meta",
+        "meta": f"{base}/meta",
+        "scan_results": f"{base}/scan-results",
+        "events": f"{base}/events?token={token}",
+    }
+
+
+async def _load(request: web.Request) -> tuple[dict[str, Any], str]:
+    tenant = await tenant_of(request)
+    doc_id = _doc_id(request)
+    async with request.app[APP].pool.connection() as conn:
+        doc = await store.get_document(conn, tenant, doc_id)
+    if doc is None:  # another tenant's document looks exactly like a missing one
+        fail(404, f"document {doc_id} not found")
+    return doc, tenant
+
+
+@routes.post("/docs/request-upload")
+async def request_upload(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    state = request.app[APP]
+    try:
+        req = parse_upload_request(await json_body(request), state.settings.max_file_size)
+    except Invalid as exc:
+        fail(exc.status, str(exc))
+    if req.sha256:
+        reused = await _reusable(request, tenant, req.sha256)
+        if reused is not None:
+            return reused
+    doc_id = uuid7()
+    created_at = created_at_of(doc_id)
+    bucket = uploads.bucket_of(state.settings, created_at)
+    plan = await asyncio.to_thread(_plan, state, bucket, str(doc_id), req.file_size, req.content_type)
+    doc = {
+        "id": doc_id, "tenant": tenant, "file_name": req.file_name, "file_size": req.file_size,
+        "content_type": req.content_type, "sha256": req.sha256, "created_at": created_at,
+        "upload_id": plan.get("upload_id"),
+    }
+    event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", {
+        "doc_id": str(doc_id), "tenant": tenant, "file_name": req.file_name,
+        "file_size": req.file_size, "content_type": req.content_type,
+        "sha256": req.sha256, "created_at": created_at,
+    })
+    async with state.pool.connection() as conn:
+        await store.insert_document(conn, doc, event)
+    body = {
+        "id": str(doc_id), "file_name": req.file_name, "file_size": req.file_size,
+        "status": "requested", "upload": plan, "urls": _urls(request, str(doc_id), tenant),
+    }
+    return web.json_response(body, status=201)
+
+
+def _plan(state: Any, bucket: str, key: str, size: int, content_type: str | None) -> dict[str, Any]:
+    if size > state.settings.multipart_threshold:
+        return uploads.multipart_plan(state.s3, state.settings, bucket, key, size, content_type)
+    return uploads.single_put_plan(state.s3, state.settings, bucket, key, size, content_type)
+
+
+def _event(state: Any, name: str, doc_id: uuid.UUID, kind: str, record: dict[str, Any]) -> store.OutboxEvent:
+    return store.OutboxEvent(topic(state.settings, name), str(doc_id), encode_event(kind, record))
+
+
+async def _reusable(request: web.Request, tenant: str, sha256: str) -> web.Response | None:
+    state = request.app[APP]
+    window = timedelta(days=state.settings.reuse_window_days)
+    async with state.pool.connection() as conn:
+        doc = await store.find_reusable(conn, tenant, sha256, window, datetime.now(UTC))
+    if doc is None:
+        return None
+    doc_id = str(doc["id"])
+    body = {
+        "id": doc_id, "duplicate_of": doc_id, "file_name": doc["file_name"],
+        "status": doc["process_status"], "scanned_at": doc["updated_at"].isoformat(),
+        "urls": _urls(request, doc_id, tenant),
+    }
+    return web.json_response(body, status=200)
+
+
+@routes.post("/docs/{doc_id}/confirm-upload")
+async def confirm_upload(request: web.Request) -> web.Response:
+    doc, tenant = await _load(request)
+    if doc["process_status"] == "rejected":
+        fail(422, "this upload was rejected: " + str(doc["meta_data"].get("rejected_reason")))
+    if doc["process_status"] == "requested":
+        await _confirm(request, doc, tenant)
+    body = {
+        "id": str(doc["id"]), "file_name": doc["file_name"], "status": "in_progress",
+        "urls": _urls(request, str(doc["id"]), tenant),
+    }
+    return web.json_response(body, status=202)
+
+
+async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> None:
+    state = request.app[APP]
+    bucket, key = uploads.bucket_of(state.settings, doc["created_at"]), str(doc["id"])
+    size = await asyncio.to_thread(_stored_size, state, bucket, key, doc)
+    if size is None:
+        fail(409, "not uploaded yet: PUT the file to the upload URL first")
+    now = datetime.now(UTC)
+    if size != doc["file_size"] or size > state.settings.max_file_size:
+        reason = f"uploaded size {size} differs from the declared {doc['file_size']} bytes"
+        if size > state.settings.max_file_size:
+            reason = f"uploaded size {size} is over the 1 GiB limit"
+        await _reject(request, doc, tenant, reason, now)
+        fail(422, reason)
+    event = _event(state, topics.DOCS_CONFIRMED, doc["id"], "docs_confirmed", {
+        "doc_id": str(doc["id"]), "tenant": tenant, "file_name": doc["file_name"],
+        "file_size": size, "content_type": doc["content_type"], "bucket": bucket, "key": key,
+        "created_at": doc["created_at"], "uploaded_at": now,
+    })
+    async with state.pool.connection() as conn:
+        await store.mark_confirmed(conn, doc, now, event)
+
+
+def _stored_size(state: Any, bucket: str, key: str, doc: dict[str, Any]) -> int | None:
+    if doc.get("upload_id"):
+        try:
+            uploads.complete_multipart(state.s3, bucket, key, doc["upload_id"], len(
+                uploads.part_sizes(doc["file_size"], state.settings.multipart_part_size)))
+        except ValueError:
+            return None
+        except state.s3.exceptions.NoSuchUpload:
+            pass  # completed by an earlier confirm; HEAD below tells the truth
+    try:
+        return int(state.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except state.s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+async def _reject(
+    request: web.Request, doc: dict[str, Any], tenant: str, reason: str, now: datetime
+) -> None:
+    state = request.app[APP]
+    event = _event(state, topics.DOCS_STATUS, doc["id"], "docs_status", {
+        "doc_id": str(doc["id"]), "tenant": tenant, "status": "rejected", "reason": reason,
+        "expected": None, "at": now,
+    })
+    async with state.pool.connection() as conn:
+        await store.mark_rejected(conn, doc, reason, now, event)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@routes.get("/docs/{doc_id}/meta")
+async def get_meta(request: web.Request) -> web.Response:
+    doc, _ = await _load(request)
+    return web.json_response(document_view(doc))
+
+
+def document_view(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (doc["meta_data"] or {}).items() if not k.startswith("_")}
+    return {
+        "id": str(doc["id"]), "file_name": doc["file_name"], "file_size": doc["file_size"],
+        "file_type": doc["file_type"], "content_type": doc["content_type"],
+        "sha256": doc["sha256"], "status": doc["process_status"],
+        "created_at": _iso(doc["created_at"]), "uploaded_at": _iso(doc["uploaded_at"]),
+        "updated_at": _iso(doc["updated_at"]), "meta": meta,
+        "script_version": doc["script_version"],
+    }

@@ -1,0 +1,79 @@
+"""Server-sent events: the wire format and the resume cursor.
+
+Every event's ``id:`` is a cursor ``<status rank>.<metadata offset>.<verdict offset>``: how far
+this stream has got in each of the document's three streams of facts.  Status only moves
+forward; metadata and verdicts are ordered by their Kafka offset (a document's events share
+one partition).  A reconnect sends the cursor back as ``Last-Event-ID`` and gets exactly what
+comes after it, from whichever gateway it reaches: no gaps and no repeats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+STATUS_RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3, "rejected": 3}
+TERMINAL = frozenset({"done", "failed", "rejected"})
+
+
+@dataclass(frozen=True)
+class Cursor:
+    status_rank: int = -1
+    meta_offset: int = -1
+    verdict_offset: int = -1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor:
+        """A cursor from ``Last-Event-ID``; anything unreadable means 'from the start'."""
+        if not text:
+            return cls()
+        try:
+            rank, meta, verdict = (int(part) for part in text.split("."))
+        except ValueError:
+            return cls()
+        return cls(rank, meta, verdict)
+
+    def __str__(self) -> str:
+        return f"{self.status_rank}.{self.meta_offset}.{self.verdict_offset}"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing that happened to a document, as the gateway learnt it."""
+
+    kind: str  # "status" | "meta" | "verdict"
+    offset: int  # Kafka offset in its topic (-1 when read from a projection without one)
+    data: dict[str, Any]
+
+    def advances(self, cursor: Cursor) -> Cursor | None:
+        """The cursor after this fact, or None when the cursor already covers it."""
+        if self.kind == "status":
+            rank = STATUS_RANK.get(str(self.data.get("status")), -1)
+            if rank <= cursor.status_rank:
+                return None
+            return Cursor(rank, cursor.meta_offset, cursor.verdict_offset)
+        if self.kind == "meta":
+            if self.offset <= cursor.meta_offset:
+                return None
+            return Cursor(cursor.status_rank, self.offset, cursor.verdict_offset)
+        if self.offset <= cursor.verdict_offset:
+            return None
+        return Cursor(cursor.status_rank, cursor.meta_offset, self.offset)
+
+
+def encode_event(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), sort_keys=True, default=str))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def heartbeat() -> bytes:
+    return b": keep-alive\n\n"
+
+
+def retry_hint(ms: int) -> bytes:
+    return f"retry: {ms}\n\n".encode()

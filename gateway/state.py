@@ -1,0 +1,40 @@
+"""The gateway's shared state, typed, under one ``web.AppKey``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.auth import ApiKeys, bearer_key
+from gateway.errors import fail
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from ops.settings import Settings
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    pool: AsyncConnectionPool
+    s3: Any
+    keys: ApiKeys
+    cassandra: Any
+    hub: Hub
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+APP = web.AppKey("intellidox_gateway", GatewayState)
+
+
+async def tenant_of(request: web.Request) -> str:
+    """The caller's tenant from ``Authorization: Bearer``; 401 otherwise."""
+    key = bearer_key(request.headers.get("Authorization"))
+    if key is None:
+        fail(401, "missing credentials: send 'Authorization: Bearer <api key>'")
+    tenant = await request.app[APP].keys.tenant_for(key)
+    if tenant is None:
+        fail(401, "unknown or revoked API key")
+    return tenant

@@ -1,0 +1,139 @@
+"""``GET /docs/{id}/scan-results`` and ``GET /docs/{id}/events`` (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from gateway import store
+from gateway.auth import verify_events_token
+from gateway.errors import fail
+from gateway.routes import _doc_id, _load, document_view, routes
+from gateway.sse import STATUS_RANK, TERMINAL, Cursor, Fact, encode_event, heartbeat, retry_hint
+from gateway.state import APP, GatewayState, tenant_of
+from gateway.verdicts import read_verdicts, summary, verdict_view
+
+DONE_GRACE_S = 3.0
+
+
+@routes.get("/docs/{doc_id}/scan-results")
+async def scan_results(request: web.Request) -> web.Response:
+    doc, _ = await _load(request)
+    state = request.app[APP]
+    rows = await read_verdicts(state, doc["id"])
+    body: dict[str, Any] = {
+        "id": str(doc["id"]), "file_name": doc["file_name"], "status": doc["process_status"],
+        "summary": summary(rows, doc.get("expected_scanners")),
+        "scan_results": [verdict_view(r) for r in rows],
+    }
+    if doc["process_status"] not in TERMINAL:
+        body["next"] = {"url": str(request.url.with_query(None)), "after_ms": 1000}
+    return web.json_response(body)
+
+
+async def _events_tenant(request: web.Request, doc_id: uuid.UUID) -> str:
+    token = request.query.get("token")
+    if token is None:
+        return await tenant_of(request)
+    tenant = verify_events_token(request.app[APP].settings.signing_secret, str(doc_id), token)
+    if tenant is None:
+        fail(401, "the events token is invalid or expired; fetch a fresh URL from GET meta")
+    return tenant
+
+
+@routes.get("/docs/{doc_id}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    doc_id = _doc_id(request)
+    tenant = await _events_tenant(request, doc_id)
+    state = request.app[APP]
+    cursor = Cursor.parse(request.headers.get("Last-Event-ID") or request.query.get("last_event_id"))
+    with state.hub.subscribe(str(doc_id)) as queue:
+        async with state.pool.connection() as conn:
+            doc = await store.get_document(conn, tenant, doc_id)
+        if doc is None:
+            fail(404, f"document {doc_id} not found")
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)
+        stream = EventStream(state, response, cursor)
+        await stream.send_snapshot(doc, await read_verdicts(state, doc_id))
+        for fact in state.hub.recent(str(doc_id)):
+            await stream.send(fact)
+        await stream.follow(queue)
+    return response
+
+
+class EventStream:
+    """One client's stream: filters by the cursor, ends with ``done``."""
+
+    def __init__(self, state: GatewayState, response: web.StreamResponse, cursor: Cursor) -> None:
+        self.state = state
+        self.response = response
+        self.cursor = cursor
+        self.status: str | None = None
+        self.expected: int | None = None
+        self.scanners: set[str] = set()
+
+    async def send_snapshot(self, doc: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
+        await self.response.write(retry_hint(1000))
+        self.expected = doc.get("expected_scanners")
+        view = document_view(doc)
+        await self.send(Fact("status", -1, {**view, "doc_id": view["id"], "snapshot": True}))
+        if doc.get("meta_offset") is not None:
+            meta = {"doc_id": view["id"], "meta": view["meta"], "sha256": doc["sha256"],
+                    "file_type": doc["file_type"], "script_version": doc["script_version"]}
+            await self.send(Fact("meta", int(doc["meta_offset"]), meta))
+        for row in sorted(verdicts, key=lambda r: r.get("kafka_offset") or -1):
+            await self.send(Fact("verdict", int(row.get("kafka_offset") or -1), verdict_view(row)))
+
+    async def send(self, fact: Fact) -> None:
+        if fact.kind == "verdict":
+            self.scanners.add(str(fact.data.get("scanner")))
+        if fact.kind == "status":
+            self._note_status(fact.data)
+        after = fact.advances(self.cursor)
+        if after is None:
+            return
+        self.cursor = after
+        data = fact.data if fact.kind != "verdict" else _public_verdict(fact.data)
+        await self.response.write(encode_event(fact.kind, data, str(after)))
+
+    def _note_status(self, data: dict[str, Any]) -> None:
+        status = str(data.get("status"))
+        if STATUS_RANK.get(status, -1) < STATUS_RANK.get(self.status or "", -1):
+            return  # an older status replayed from the recent buffer
+        self.status = status
+        if data.get("expected") is not None:
+            self.expected = int(data["expected"])
+
+    def _complete(self) -> bool:
+        return self.status in TERMINAL and len(self.scanners) >= (self.expected or 0)
+
+    async def follow(self, queue: asyncio.Queue[Fact]) -> None:
+        loop = asyncio.get_running_loop()
+        grace_until: float | None = None
+        with contextlib.suppress(ConnectionResetError):
+            while not self._complete():
+                if self.status in TERMINAL:
+                    grace_until = grace_until or loop.time() + DONE_GRACE_S
+                    if loop.time() >= grace_until:
+                        break
+                timeout = self.state.settings.sse_heartbeat_s
+                if grace_until is not None:
+                    timeout = min(timeout, max(0.0, grace_until - loop.time()))
+                try:
+                    await self.send(await asyncio.wait_for(queue.get(), timeout))
+                except TimeoutError:
+                    await self.response.write(heartbeat())
+            done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
+            await self.response.write(encode_event("done", done, str(self.cursor)))
+
+
+def _public_verdict(data: dict[str, Any]) -> dict[str, Any]:
+    return verdict_view(data)

@@ -1,0 +1,68 @@
+"""Verdicts as the API shows them, read from Cassandra (the projection of scan.verdicts)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+
+FLAGGED = frozenset({"suspicious", "malicious"})
+
+
+async def read_verdicts(state: Any, doc_id: uuid.UUID) -> list[dict[str, Any]]:
+    """All verdict rows of one document (one partition), without blocking the loop."""
+    keyspace = state.settings.cassandra_keyspace
+    query = state.cassandra.prepared(
+        f"SELECT * FROM {keyspace}.verdicts WHERE doc_id = ?"
+    )
+    future = state.cassandra.session.execute_async(query, (doc_id,))
+    rows = await _wrap(future)
+    return [dict(row._asdict()) for row in rows]
+
+
+def _wrap(response_future: Any) -> asyncio.Future[Any]:
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[Any] = loop.create_future()
+
+    def ok(rows: Any) -> None:
+        loop.call_soon_threadsafe(_set, result, list(rows), None)
+
+    def err(exc: BaseException) -> None:
+        loop.call_soon_threadsafe(_set, result, None, exc)
+
+    response_future.add_callbacks(ok, err)
+    return result
+
+
+def _set(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def verdict_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of one verdict, from a Cassandra row or a scan.verdicts event."""
+    return {
+        "scanner": row.get("scanner"),
+        "vendor": row.get("vendor"),
+        "verdict": row.get("verdict"),
+        "result": row.get("scan_result", row.get("result")),
+        "engine_version": row.get("engine_version"),
+        "signatures_version": row.get("signatures_version"),
+        "start_at": _iso(row.get("start_at")),
+        "end_at": _iso(row.get("end_at")),
+        "reused": row.get("reused_from") is not None,
+    }
+
+
+def summary(rows: list[dict[str, Any]], expected: int | None) -> dict[str, int | None]:
+    flagged = sum(1 for r in rows if r.get("verdict") in FLAGGED)
+    return {"flagged": flagged, "scanned": len(rows), "expected": expected}

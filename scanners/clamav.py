@@ -1,0 +1,50 @@
+"""ClamAV through clamd (INSTREAM over its socket)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ops.clamd import ClamdClient, ClamdError
+from ops.settings import get_settings
+from scanners.base import Scanner, ScanJob, Verdict
+
+
+class ClamAV(Scanner):
+    """ClamAV's clamd.
+
+    Options: ``max_file_size`` (bytes, default 1 GiB: clamd's StreamMaxLength is set above
+    it), ``deadline_s`` (default 60).
+    """
+
+    name = "clamav"
+    vendor = "Cisco Talos"
+    version = "1"
+
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        self.client = ClamdClient.from_settings(get_settings())
+        self.max_file_size = self.option("max_file_size", 1 << 30, int)
+        self.deadline_s = self.option("deadline_s", 60.0, float)
+
+    def _version_parts(self) -> list[str]:
+        # "ClamAV 1.4.6/27000/Tue Nov 25 ..." — engine / signature db version / db date
+        return self.client.version().split("/")
+
+    def engine_version(self) -> str:
+        return self._version_parts()[0].removeprefix("ClamAV ").strip()
+
+    def signatures_version(self) -> str:
+        parts = self._version_parts()
+        return parts[1].strip() if len(parts) > 1 else "intellidox-local"
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        try:
+            with open(path, "rb") as handle:
+                found = self.client.instream(handle)
+        except ClamdError as exc:
+            if "size limit" in str(exc).lower():
+                return Verdict("too_large", str(exc))
+            raise
+        if found.infected:
+            return Verdict("malicious", found.signature or found.raw)
+        return Verdict("clean", found.raw)

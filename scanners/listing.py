@@ -1,0 +1,73 @@
+"""``intellidox scanner list``: the registry with each scanner's last heartbeat and lag."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from ops.kafka import consumer_config, topic
+from ops.settings import Settings
+from schemas import topics
+from streams.events import decode_event
+
+
+def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[str, Any]]:
+    name = topic(settings, topics.SCANNERS_REGISTRY)
+    consumer = Consumer(consumer_config(settings, "intellidox-cli-registry"))
+    try:
+        partitions = [TopicPartition(name, p) for p in consumer.list_topics(name, timeout=timeout_s).topics[name].partitions]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout_s)[1] for tp in partitions}
+        consumer.assign([TopicPartition(name, tp.partition, 0) for tp in partitions])
+        found: dict[str, dict[str, Any]] = {}
+        done = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(partitions) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            key = (message.key() or b"").decode()
+            if message.value() is None:
+                found.pop(key, None)
+            else:
+                found[key] = decode_event(message.value())
+            if message.offset() + 1 >= ends[message.partition()]:
+                done.add(message.partition())
+        return found
+    finally:
+        consumer.close()
+
+
+def group_lag(settings: Settings, group: str) -> int | None:
+    name = topic(settings, topics.SCAN_REQUESTS)
+    consumer = Consumer(consumer_config(settings, settings.topic_prefix + group))
+    try:
+        meta = consumer.list_topics(name, timeout=5).topics[name]
+        partitions = [TopicPartition(name, p) for p in meta.partitions]
+        committed = consumer.committed(partitions, timeout=5)
+        lag = 0
+        for tp in committed:
+            end = consumer.get_watermark_offsets(tp, timeout=5)[1]
+            lag += end - (tp.offset if tp.offset >= 0 else 0)
+        return lag
+    except Exception:
+        return None
+    finally:
+        consumer.close()
+
+
+def print_registry(settings: Settings) -> int:
+    scanners = read_registry(settings)
+    rows = [("NAME", "VENDOR", "OS", "ENGINE", "SIGNATURES", "LAST HEARTBEAT", "LAG")]
+    now = datetime.now(UTC)
+    for name, beat in sorted(scanners.items()):
+        age = (now - beat["at"]).total_seconds()
+        lag = group_lag(settings, name)
+        rows.append((name, beat["vendor"], beat["os"], beat["engine_version"],
+                     beat["signatures_version"], f"{age:.0f}s ago", "-" if lag is None else str(lag)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    return 0

@@ -1,0 +1,185 @@
+"""The scanner runner: Kafka in, verdicts out, one consumer group per scanner name.
+
+Pure Python plus confluent-kafka, no POSIX-only calls, so the same runner works on a Windows
+host.  At-least-once: a request's offset is committed only after its verdict is acknowledged;
+a runner killed mid-scan leaves the request to another instance of its group, and the
+verdict table keeps one row per (document, scanner) either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+from ops.kafka import consumer_config, producer_config, topic
+from ops.settings import Settings
+from schemas import topics
+from scanners.base import Scanner, ScanJob, Verdict
+from streams.events import decode_event, encode_event
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+DOWNLOAD_ATTEMPTS = 3
+
+
+class Runner:
+    def __init__(self, settings: Settings, name: str, scanner: Scanner) -> None:
+        self.settings = settings
+        self.name = name
+        self.scanner = scanner
+        self.instance = f"{socket.gethostname()}/{os.getpid()}"
+        self.producer = Producer(producer_config(settings))
+        self.scanned = 0
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        group = self.settings.topic_prefix + self.name
+        consumer = Consumer(consumer_config(self.settings, group, **{
+            "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
+        }))
+        consumer.subscribe([topic(self.settings, topics.SCAN_REQUESTS)])
+        beat = threading.Thread(target=self._heartbeats, args=(stop,), daemon=True)
+        beat.start()
+        try:
+            while not stop.is_set():
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                if message.error():
+                    self._log_kafka_error(message.error())
+                    continue
+                self.handle(message)
+                consumer.commit(message=message, asynchronous=False)
+        finally:
+            consumer.close()  # leaves the group at once: a peer takes the partitions over
+            self.producer.flush(10)
+
+    def _log_kafka_error(self, error: KafkaError) -> None:
+        log.warning("%s: kafka: %s", self.name, error)
+
+    def handle(self, message: Message) -> None:
+        try:
+            request = decode_event(message.value() or b"")
+        except ValueError as exc:
+            self._dead_letter(message, exc)
+            return
+        listed = {s["name"]: s["deadline_at"] for s in request["scanners"]}
+        if self.name not in listed:
+            return  # not asked (reused, or this scanner joined after the fan-out)
+        verdict, started = self.scan_request(request, listed[self.name])
+        self._emit(request, verdict, started)
+
+    # -- one request ------------------------------------------------------------------------
+    def scan_request(self, request: dict[str, Any], deadline: datetime) -> tuple[Verdict, datetime]:
+        started = datetime.now(UTC)
+        job = ScanJob(request["doc_id"], request["file_name"], request["file_size"],
+                      request.get("file_type"), request.get("content_type"), request["sha256"])
+        limit = self.scanner.max_file_size
+        if limit is not None and job.file_size > limit:
+            return Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}"), started
+        remaining = (deadline - started).total_seconds()
+        if remaining <= 0:
+            return Verdict("timeout", "the deadline passed before the scan could start"), started
+        with tempfile.TemporaryDirectory(prefix=f"intellidox-{self.name}-") as tmp:
+            try:
+                path = fetch(request["download_url"], Path(tmp) / "object", remaining)
+            except OSError as exc:
+                return Verdict("error", f"could not download the object: {exc}"), started
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            return run_with_deadline(lambda: self.scanner.scan(path, job), remaining), started
+
+    def _emit(self, request: dict[str, Any], verdict: Verdict, started: datetime) -> None:
+        record = {
+            "doc_id": request["doc_id"], "tenant": request["tenant"], "scanner": self.name,
+            "vendor": self.scanner.vendor_label, "verdict": verdict.verdict,
+            "result": verdict.result[:2000], "engine_version": _safe(self.scanner.engine_version),
+            "signatures_version": _safe(self.scanner.signatures_version),
+            "start_at": started, "end_at": datetime.now(UTC), "reused_from": None,
+        }
+        self.producer.produce(topic(self.settings, topics.SCAN_VERDICTS),
+                              key=request["doc_id"].encode(), value=encode_event("scan_verdict", record))
+        if self.producer.flush(30) != 0:
+            raise RuntimeError("verdict not acknowledged by Kafka within 30s")
+        self.scanned += 1
+
+    def _dead_letter(self, message: Message, exc: Exception) -> None:
+        log.warning("%s: poison scan request at offset %s: %s", self.name, message.offset(), exc)
+        headers = {"x-error": f"{type(exc).__name__}: {exc}"[:1000], "x-scanner": self.name,
+                   "x-source-offset": str(message.offset())}
+        self.producer.produce(topic(self.settings, topics.dlq(topics.SCAN_REQUESTS)),
+                              key=message.key(), value=message.value(), headers=headers)
+        self.producer.flush(10)
+
+    # -- heartbeats -------------------------------------------------------------------------
+    def heartbeat(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "vendor": self.scanner.vendor_label,
+            "os": f"{platform.system()} {platform.release()}", "host": socket.gethostname(),
+            "instance": self.instance, "engine_version": _safe(self.scanner.engine_version),
+            "signatures_version": _safe(self.scanner.signatures_version),
+            "deadline_s": float(self.scanner.deadline_s),
+            "max_file_size": self.scanner.max_file_size, "at": datetime.now(UTC),
+        }
+
+    def _heartbeats(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.producer.produce(topic(self.settings, topics.SCANNERS_REGISTRY),
+                                      key=self.name.encode(),
+                                      value=encode_event("scanner_heartbeat", self.heartbeat()))
+                self.producer.poll(0)
+            except Exception:
+                log.exception("%s: heartbeat failed", self.name)
+            stop.wait(self.settings.scanner_heartbeat_s)
+
+
+def _safe(read: Callable[[], str]) -> str:
+    try:
+        return read()
+    except Exception as exc:  # a version probe must not stop scanning
+        return f"unknown ({type(exc).__name__})"
+
+
+def fetch(url: str, path: Path, timeout_s: float) -> Path:
+    """Stream a pre-signed GET to ``path`` (retries transient failures, never all in memory)."""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=max(1.0, timeout_s)) as response, open(path, "wb") as out:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+            return path
+        except OSError:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def run_with_deadline(scan: Callable[[], Verdict], timeout_s: float) -> Verdict:
+    """Run ``scan`` in a daemon thread; a scan past the deadline is reported, not awaited."""
+    outcome: list[Verdict] = []
+
+    def target() -> None:
+        try:
+            outcome.append(scan())
+        except Exception as exc:
+            outcome.append(Verdict("error", f"{type(exc).__name__}: {exc}"))
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(max(0.0, timeout_s))
+    if not outcome:
+        return Verdict("timeout", f"the engine did not answer within {timeout_s:.1f}s")
+    return outcome[0]

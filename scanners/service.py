@@ -1,0 +1,64 @@
+"""A scanner process: one runner thread per scanner name, a health endpoint, clean shutdown.
+
+``SIGINT``/``SIGTERM`` (Ctrl-C or Ctrl-Break on Windows) stop taking new requests; in-flight
+scans finish and their verdicts are sent before the consumers leave their groups.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ops.settings import Settings
+from scanners.registry import build
+from scanners.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path in ("/healthz", "/readyz"):
+                body = json.dumps({"status": "ok", "scanners": [r.name for r in runners]})
+                self._send(200, "application/json", body)
+            elif self.path == "/metrics":
+                lines = [f'intellidox_scanner_scanned_total{{scanner="{r.name}"}} {r.scanned}'
+                         for r in runners]
+                self._send(200, "text/plain", "\n".join(lines) + "\n")
+            else:
+                self._send(404, "application/json", json.dumps({"error": "not found"}))
+
+        def _send(self, status: int, kind: str, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Health
+
+
+def serve(settings: Settings, specs: list[str], stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    runners = [Runner(settings, *build(spec)) for spec in specs]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = ThreadingHTTPServer((settings.host, settings.scanner_port_base), _handler(runners))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threads = [threading.Thread(target=r.run, args=(stop,), name=r.name) for r in runners]
+    for thread in threads:
+        thread.start()
+    log.info("scanners running: %s", ", ".join(r.name for r in runners))
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(0.5)
+    server.shutdown()

@@ -1,0 +1,63 @@
+"""The one Faust app: extraction, orchestration, completion tracking, materializing.
+
+Each stage is its own module that registers its agents on :data:`app`; their bodies call
+plain functions that are tested without Kafka.  At-least-once everywhere (Faust's
+exactly-once has open bugs): every consumer downstream is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from ops.kafka import topic as topic_name
+from ops.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    f"{settings.topic_prefix}intellidox-worker",
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=settings.kafka_partitions,
+    topic_replication_factor=1,
+    table_standby_replicas=0,
+    producer_acks=-1,
+    producer_linger_ms=1,
+    consumer_auto_offset_reset="earliest",
+    web_host=settings.host,
+    web_port=settings.worker_port,
+    web_in_thread=False,
+    autodiscover=False,
+)
+
+
+def source(name: str) -> Any:
+    """A topic we read raw Avro bytes from (it exists: bootstrap created it)."""
+    return app.topic(topic_name(settings, name), key_type=bytes, value_type=bytes)
+
+
+@app.page("/healthz")
+async def healthz(web: Any, request: Any) -> Any:
+    return web.json({"status": "ok"})
+
+
+@app.page("/readyz")
+async def readyz(web: Any, request: Any) -> Any:
+    ready = app.consumer is not None and bool(app.consumer.assignment())
+    return web.json({"status": "ready" if ready else "starting"}, status=200 if ready else 503)
+
+
+@app.page("/metrics")
+async def metrics(web: Any, request: Any) -> Any:
+    from streams.context import context
+
+    return web.text(context().metrics.render("intellidox_worker"), content_type="text/plain")
+
+
+def load_stages() -> None:
+    """Import the stage modules so their agents, tables and timers register."""
+    from streams import extraction, materializer, registry, tracker  # noqa: F401

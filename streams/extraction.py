@@ -1,0 +1,116 @@
+"""Extraction agent: read the object once, hash it, detect its type, run the extractor script.
+
+Then hand over to the orchestrator (same process, no extra hop) so that re-extraction later
+never triggers a second scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.kafka import topic
+from schemas import topics
+from streams import orchestrator
+from streams.app import app, settings, source
+from streams.context import WorkerContext, context
+from streams.dlq import send_to_dlq
+from streams.events import decode_event, encode_event
+from streams.extractor import run_script
+from streams.filetype import HEAD_BYTES, detect
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+DOWNLOAD_ATTEMPTS = 4
+
+metadata_topic = app.topic(topic(settings, topics.DOCS_METADATA), key_type=bytes, value_type=bytes)
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    sha256: str
+    size: int
+    head: bytes
+
+
+def download(s3: Any, bucket: str, key: str, directory: Path) -> Download:
+    """Stream the object to a temp file, hashing as it goes (never all in memory)."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    path = directory / "object"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    with open(path, "wb") as out:
+        for chunk in body.iter_chunks(CHUNK):
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return Download(path, digest.hexdigest(), size, head)
+
+
+async def download_with_retries(ctx: WorkerContext, bucket: str, key: str, directory: Path) -> Download:
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            return await asyncio.to_thread(download, ctx.s3, bucket, key, directory)
+        except Exception:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+            log.warning("download of %s/%s failed (attempt %d); retrying", bucket, key, attempt)
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dict[str, Any]:
+    """The docs.metadata record for one confirmed upload (a failure is a record too)."""
+    started = time.monotonic()
+    record: dict[str, Any] = {
+        "doc_id": confirmed["doc_id"], "tenant": confirmed["tenant"], "sha256": None,
+        "file_size": confirmed["file_size"], "file_type": None, "mime_type": None, "meta": {},
+        "script_version": ctx.script_version, "error": None, "failed": False,
+    }
+    with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
+        try:
+            got = await download_with_retries(ctx, confirmed["bucket"], confirmed["key"], Path(tmp))
+        except Exception as exc:
+            record.update(failed=True, error=f"could not read the object: {exc}")
+            return _finish(record, started)
+        file_type, mime = detect(got.head, got.path)
+        record.update(sha256=got.sha256, file_size=got.size, file_type=file_type, mime_type=mime)
+        info = {"file_name": confirmed["file_name"], "file_size": got.size, "file_type": file_type,
+                "mime_type": mime, "sha256": got.sha256}
+        outcome = await run_script(ctx.script, got.path, info, ctx.limits)
+        record.update(meta=outcome.meta, error=outcome.error)
+    return _finish(record, started)
+
+
+def _finish(record: dict[str, Any], started: float) -> dict[str, Any]:
+    record["duration_ms"] = int((time.monotonic() - started) * 1000)
+    record["at"] = int(time.time() * 1000)
+    return record
+
+
+@app.agent(source(topics.DOCS_CONFIRMED), concurrency=4)
+async def extraction_agent(stream: Any) -> None:
+    async for event in stream.events():
+        try:
+            confirmed = decode_event(event.value)
+        except ValueError as exc:
+            await send_to_dlq(app, event, exc)
+            continue
+        await handle_confirmed(context(), confirmed)
+
+
+async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> None:
+    record = await extract_document(ctx, confirmed)
+    key = confirmed["doc_id"].encode()
+    await metadata_topic.send(key=key, value=encode_event("docs_metadata", record))
+    ctx.metrics.inc("documents_extracted")
+    if not record["failed"]:
+        await orchestrator.fan_out(ctx, confirmed, record)

@@ -1,0 +1,70 @@
+"""File type from content (magic bytes), never from the name the client sent."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"%PDF-", 0, "pdf", "application/pdf"),
+    (b"MZ", 0, "pe", "application/vnd.microsoft.portable-executable"),
+    (b"\x7fELF", 0, "elf", "application/x-executable"),
+    (b"\x89PNG\r\n\x1a\n", 0, "png", "image/png"),
+    (b"\xff\xd8\xff", 0, "jpeg", "image/jpeg"),
+    (b"GIF87a", 0, "gif", "image/gif"),
+    (b"GIF89a", 0, "gif", "image/gif"),
+    (b"II*\x00", 0, "tiff", "image/tiff"),
+    (b"MM\x00*", 0, "tiff", "image/tiff"),
+    (b"\x1f\x8b", 0, "gzip", "application/gzip"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "7z", "application/x-7z-compressed"),
+    (b"Rar!\x1a\x07", 0, "rar", "application/vnd.rar"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0, "ole", "application/x-ole-storage"),
+    (b"ustar", 257, "tar", "application/x-tar"),
+    (b"{\\rtf", 0, "rtf", "application/rtf"),
+)
+_OOXML = {
+    "word/": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    "xl/": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "ppt/": ("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+}
+HEAD_BYTES = 4096
+
+
+def detect(head: bytes, path: Path | None = None) -> tuple[str, str]:
+    """``(file_type, mime_type)`` from the first bytes (and the zip directory when needed)."""
+    for magic, offset, kind, mime in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind, mime
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _zip_kind(path)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp", "image/webp"
+    if _looks_like_text(head):
+        return "text", "text/plain"
+    return "binary", "application/octet-stream"
+
+
+def _zip_kind(path: Path | None) -> tuple[str, str]:
+    if path is not None:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = []
+        if "[Content_Types].xml" in names:
+            for prefix, found in _OOXML.items():
+                if any(n.startswith(prefix) for n in names):
+                    return found
+    return "zip", "application/zip"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return True
+    if b"\x00" in head:
+        return head.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 with a BOM
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a multi-byte character cut at the end
+    return True

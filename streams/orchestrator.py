@@ -1,0 +1,108 @@
+"""Orchestrator: reuse earlier verdicts for the same bytes, or fan out one scan request.
+
+Within the reuse window, conclusive verdicts (not timeout or error) of this tenant's newest
+finished document with the same SHA-256 are copied, each marked as reused and keeping the
+time of the original scan.  Scanners without such a verdict are asked to scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ops.ids import created_at_of
+from ops.kafka import topic
+from schemas import topics
+from streams import registry
+from streams.app import app, settings
+from streams.context import WorkerContext
+from streams.events import encode_event
+
+log = logging.getLogger(__name__)
+INCONCLUSIVE = frozenset({"timeout", "error"})
+URL_MARGIN_S = 120
+
+requests_topic = app.topic(topic(settings, topics.SCAN_REQUESTS), key_type=bytes, value_type=bytes)
+verdicts_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes, value_type=bytes)
+
+
+async def find_reusable(ctx: WorkerContext, doc_id: str, tenant: str, sha256: str) -> list[dict[str, Any]]:
+    """Conclusive verdict rows of the newest finished same-content document, or []."""
+    window = timedelta(days=ctx.settings.reuse_window_days)
+    async with (await ctx.pool()).connection() as conn:
+        cur = await conn.execute(
+            "SELECT id FROM documents WHERE tenant = %s AND sha256 = %s AND id <> %s"
+            " AND process_status = 'done' AND updated_at >= %s ORDER BY updated_at DESC LIMIT 1",
+            (tenant, sha256, uuid.UUID(doc_id), datetime.now(UTC) - window),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return []
+    rows = await asyncio.to_thread(_verdict_rows, ctx, row[0])
+    return [r for r in rows if r["verdict"] not in INCONCLUSIVE]
+
+
+def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]:
+    cassandra = ctx.cassandra()
+    query = cassandra.prepared(
+        f"SELECT * FROM {ctx.settings.cassandra_keyspace}.verdicts WHERE doc_id = ?"
+    )
+    return [dict(r._asdict()) for r in cassandra.session.execute(query, (doc_id,))]
+
+
+def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> dict[str, Any]:
+    return {
+        "doc_id": doc_id, "tenant": tenant, "scanner": row["scanner"], "vendor": row["vendor"] or "",
+        "verdict": row["verdict"], "result": row["scan_result"] or "",
+        "engine_version": row["engine_version"] or "", "signatures_version": row["signatures_version"] or "",
+        "start_at": row["start_at"].replace(tzinfo=UTC), "end_at": row["end_at"].replace(tzinfo=UTC),
+        "reused_from": str(row["reused_from"] or row["doc_id"]),
+    }
+
+
+def scan_request(confirmed: dict[str, Any], metadata: dict[str, Any], scanners: list[dict[str, Any]],
+                 reused: list[dict[str, Any]], url: str, now_ms: int) -> dict[str, Any]:
+    deadlines = [{"name": s["name"], "deadline_at": now_ms + int(s["deadline_s"] * 1000)} for s in scanners]
+    longest = max((d["deadline_at"] for d in deadlines), default=now_ms)
+    return {
+        "doc_id": confirmed["doc_id"], "tenant": confirmed["tenant"],
+        "file_name": confirmed["file_name"], "file_size": metadata["file_size"],
+        "file_type": metadata["file_type"], "content_type": confirmed.get("content_type"),
+        "sha256": metadata["sha256"], "download_url": url,
+        "url_expires_at": longest + URL_MARGIN_S * 1000, "scanners": deadlines,
+        "reused": [r["scanner"] for r in reused],
+        "reused_from": reused[0]["reused_from"] if reused else None, "requested_at": now_ms,
+    }
+
+
+async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[str, Any]) -> None:
+    doc_id, tenant = confirmed["doc_id"], confirmed["tenant"]
+    reused = [reused_verdict(r, doc_id, tenant)
+              for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])]
+    with_verdict = {r["scanner"] for r in reused}
+    try:
+        await asyncio.wait_for(registry.loaded.wait(), timeout=15)
+    except TimeoutError:
+        log.warning("scanner registry not loaded after 15s; fanning out to what is known")
+    scanners = [s for s in registry.alive() if s["name"] not in with_verdict]
+    now_ms = int(time.time() * 1000)
+    longest_s = max((s["deadline_s"] for s in scanners), default=0) + URL_MARGIN_S
+    url = ctx.s3.generate_presigned_url(
+        "get_object", Params={"Bucket": confirmed["bucket"], "Key": confirmed["key"]},
+        ExpiresIn=int(longest_s),
+    )
+    key = doc_id.encode()
+    for verdict in reused:
+        await verdicts_topic.send(key=key, value=encode_event("scan_verdict", verdict))
+    request = scan_request(confirmed, metadata, scanners, reused, url, now_ms)
+    await requests_topic.send(key=key, value=encode_event("scan_request", request))
+    ctx.metrics.inc("scan_requests")
+    ctx.metrics.inc("verdicts_reused", len(reused))
+
+
+def created_at(doc_id: str) -> datetime:
+    return created_at_of(uuid.UUID(doc_id))

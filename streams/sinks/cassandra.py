@@ -1,0 +1,54 @@
+"""Cassandra sink: projects scan.verdicts onto ``verdicts``, one row per (document, scanner).
+
+The write timestamp is the verdict's end time, so the newest verdict of a scanner wins
+whatever order events are replayed in; a ``timeout`` is written a few hours in the past so a
+real verdict arriving after the deadline still replaces it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra.concurrent import execute_concurrent_with_args
+
+from ops.cql import CassandraClient
+
+TIMEOUT_PENALTY_US = 3 * 3600 * 10**6
+Item = tuple[dict[str, Any], int]  # (verdict record, offset)
+
+
+def insert_query(keyspace: str) -> str:
+    return (
+        f"INSERT INTO {keyspace}.verdicts (doc_id, scanner, scanner_name, vendor, scan_result,"
+        " verdict, engine_version, signatures_version, start_at, end_at, reused_from, tenant,"
+        " updated_at, kafka_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " USING TIMESTAMP ?"
+    )
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 10**6)
+
+
+def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
+    end_at: datetime = record["end_at"]
+    stamp = _us(end_at) - (TIMEOUT_PENALTY_US if record["verdict"] == "timeout" else 0)
+    reused = record.get("reused_from")
+    return (
+        uuid.UUID(record["doc_id"]), record["scanner"], record["scanner"], record["vendor"],
+        record["result"], record["verdict"], record["engine_version"],
+        record["signatures_version"], record["start_at"], end_at,
+        uuid.UUID(reused) if reused else None, record["tenant"], datetime.now(UTC), offset, stamp,
+    )
+
+
+def write(client: CassandraClient, keyspace: str, batch: list[Item]) -> int:
+    """Write a batch concurrently (blocking: run it in a thread); raises on any failure."""
+    statement = client.prepared(insert_query(keyspace))
+    results = execute_concurrent_with_args(
+        client.session, statement, [row(r, o) for r, o in batch], concurrency=64,
+        raise_on_first_error=True,
+    )
+    return len(results)

@@ -1,0 +1,13 @@
+"""``intellidox worker``: the Faust app with every stage loaded."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(log_level: str = "info") -> None:
+    from streams.app import app, load_stages
+
+    load_stages()
+    sys.argv = ["intellidox-worker", "worker", "-l", log_level]  # Faust reads its own argv
+    app.main()
