@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.sse import Fact
-from ops.kafka import topic
+from ops.kafka import aio_partitions, topic
 from ops.settings import Settings
 from schemas import topics
 from streams.events import decode_event
@@ -87,11 +87,7 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(name, p)
-            for name in names
-            for p in sorted(consumer.partitions_for_topic(name) or await _partitions(consumer, name))
-        ]
+        partitions = [TopicPartition(name, p) for name in names for p in await aio_partitions(consumer, name)]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end offsets now, before we say we are ready
@@ -101,13 +97,6 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
             _dispatch(hub, names[message.topic], message.offset, message.value, on_error)
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
-    topics_meta = await consumer.topics()
-    if name not in topics_meta:
-        raise RuntimeError(f"topic {name} does not exist; run `intellidox up` (bootstrap)")
-    return consumer.partitions_for_topic(name) or set()
 
 
 def _dispatch(hub: Hub, kind: str, offset: int, value: bytes | None, on_error: Callable[[], None]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 FLAGGED = frozenset({"suspicious", "malicious"})
@@ -45,7 +45,11 @@ def _set(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> 
 
 
 def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:  # Cassandra timestamps are UTC and come back naive
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="milliseconds")
 
 
 def verdict_view(row: dict[str, Any]) -> dict[str, Any]:

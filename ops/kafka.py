@@ -19,7 +19,7 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 1,
-        "compression.type": "lz4",
+        "compression.type": "lz4",  # aiokafka reads it with cramjam
     }
     config.update(extra)
     return config
@@ -41,3 +41,16 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
 def topic(settings: Settings, name: str) -> str:
     """The physical topic name (tests and side-by-side environments use a prefix)."""
     return settings.topic_prefix + name
+
+
+async def aio_partitions(consumer: Any, name: str) -> list[int]:
+    """Partition ids of ``name`` for an aiokafka consumer that will ``assign()`` them.
+
+    ``partitions_for_topic`` only knows topics the consumer already tracks, so read the
+    cluster metadata afresh instead.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    partitions = cluster.partitions_for_topic(name)
+    if not partitions:
+        raise RuntimeError(f"topic {name} does not exist; run `intellidox up` (it bootstraps topics)")
+    return sorted(partitions)

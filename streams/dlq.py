@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from schemas.topics import dlq
+from streams.events import decode_event
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +32,33 @@ async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
         key=message.key, value=message.value,
         headers=dlq_headers(message.topic, message.partition, message.offset, exc),
     )
+
+
+ATTEMPTS = 3
+
+
+async def handle_or_dead_letter(
+    app: Any, event: Any, handler: Callable[[dict[str, Any]], Awaitable[None]],
+    transient: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Decode and handle one event.  Transient errors (a store away) are retried until they
+    pass; anything else gets a few tries, then the event goes to the dead-letter topic."""
+    try:
+        record = decode_event(event.value)
+    except ValueError as exc:
+        await send_to_dlq(app, event, exc)
+        return
+    attempt = 0
+    while True:
+        try:
+            await handler(record)
+            return
+        except transient:
+            log.warning("transient failure on %s; retrying", event.message.topic, exc_info=True)
+            await asyncio.sleep(min(5.0, 0.2 * 2 ** min(attempt, 5)))
+        except Exception as exc:
+            if attempt + 1 >= ATTEMPTS:
+                await send_to_dlq(app, event, exc)
+                return
+            await asyncio.sleep(0.2 * 2**attempt)
+        attempt += 1

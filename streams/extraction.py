@@ -20,8 +20,8 @@ from schemas import topics
 from streams import orchestrator
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
-from streams.dlq import send_to_dlq
-from streams.events import decode_event, encode_event
+from streams.dlq import handle_or_dead_letter
+from streams.events import encode_event
 from streams.extractor import run_script
 from streams.filetype import HEAD_BYTES, detect
 
@@ -99,12 +99,7 @@ def _finish(record: dict[str, Any], started: float) -> dict[str, Any]:
 @app.agent(source(topics.DOCS_CONFIRMED), concurrency=4)
 async def extraction_agent(stream: Any) -> None:
     async for event in stream.events():
-        try:
-            confirmed = decode_event(event.value)
-        except ValueError as exc:
-            await send_to_dlq(app, event, exc)
-            continue
-        await handle_confirmed(context(), confirmed)
+        await handle_or_dead_letter(app, event, lambda record: handle_confirmed(context(), record))
 
 
 async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> None:

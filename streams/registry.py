@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.kafka import topic
+from ops.kafka import aio_partitions, topic
 from schemas import topics
 from streams.app import app, settings
 from streams.events import decode_event
@@ -51,7 +51,7 @@ async def follow_registry() -> None:
                                     enable_auto_commit=False, fetch_max_wait_ms=100)
         try:
             await consumer.start()
-            partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or {0}]
+            partitions = [TopicPartition(name, p) for p in await aio_partitions(consumer, name)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)

@@ -13,20 +13,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import faust
+
 from ops.kafka import topic
 from schemas import topics
 from streams import progress
 from streams.app import app, settings, source
 from streams.context import context
-from streams.dlq import send_to_dlq
-from streams.events import decode_event, encode_event
+from streams.dlq import handle_or_dead_letter
+from streams.events import encode_event
 from streams.orchestrator import verdicts_topic
 
 FORGET_AFTER_MS = 10 * 60 * 1000
 
 table = app.Table(
-    "progress", default=None, key_type=str, key_serializer="raw", value_serializer="json",
-    partitions=settings.kafka_partitions, use_partitioner=True,
+    "progress", default=None, partitions=settings.kafka_partitions, use_partitioner=True,
+    schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
 )
 status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, value_type=bytes)
 
@@ -35,7 +37,7 @@ Step = Callable[[progress.State | None, dict[str, Any], int], tuple[progress.Sta
 
 async def apply(step: Step, record: dict[str, Any]) -> None:
     doc_id = record["doc_id"]
-    state, emitted = step(table[doc_id], record, _now_ms())
+    state, emitted = step(table.get(doc_id), record, _now_ms())
     table[doc_id] = state
     for status in emitted:
         await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
@@ -48,12 +50,7 @@ def _now_ms() -> int:
 
 async def _track(stream: Any, step: Step) -> None:
     async for event in stream.events():
-        try:
-            record = decode_event(event.value)
-        except ValueError as exc:
-            await send_to_dlq(app, event, exc)
-            continue
-        await apply(step, record)
+        await handle_or_dead_letter(app, event, lambda record: apply(step, record))
 
 
 @app.agent(source(topics.DOCS_CONFIRMED))
