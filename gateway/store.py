@@ -20,7 +20,8 @@ from ops.ids import created_at_of
 
 _DOC_COLUMNS = (
     "id, tenant, file_name, file_size, file_type, content_type, sha256, created_at, "
-    "uploaded_at, updated_at, process_status, meta_data, script_version"
+    "uploaded_at, updated_at, process_status, meta_data, script_version, upload_id,"
+    " expected_scanners, meta_offset, status_reason"
 )
 
 
@@ -37,9 +38,9 @@ async def insert_document(
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO documents (id, tenant, file_name, file_size, content_type, sha256,"
-            " created_at, updated_at, process_status, meta_data)"
+            " created_at, updated_at, process_status, meta_data, upload_id)"
             " VALUES (%(id)s, %(tenant)s, %(file_name)s, %(file_size)s, %(content_type)s,"
-            " %(sha256)s, %(created_at)s, %(created_at)s, 'requested', '{}'::jsonb)",
+            " %(sha256)s, %(created_at)s, %(created_at)s, 'requested', '{}'::jsonb, %(upload_id)s)",
             doc,
         )
         await _add_outbox(conn, event)

@@ -89,8 +89,8 @@ class EventStream:
             meta = {"doc_id": view["id"], "meta": view["meta"], "sha256": doc["sha256"],
                     "file_type": doc["file_type"], "script_version": doc["script_version"]}
             await self.send(Fact("meta", int(doc["meta_offset"]), meta))
-        for row in sorted(verdicts, key=lambda r: r.get("kafka_offset") or -1):
-            await self.send(Fact("verdict", int(row.get("kafka_offset") or -1), verdict_view(row)))
+        for row in sorted(verdicts, key=_offset_of):
+            await self.send(Fact("verdict", _offset_of(row), verdict_view(row)))
 
     async def send(self, fact: Fact) -> None:
         if fact.kind == "verdict":
@@ -133,6 +133,11 @@ class EventStream:
                     await self.response.write(heartbeat())
             done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
             await self.response.write(encode_event("done", done, str(self.cursor)))
+
+
+def _offset_of(row: dict[str, Any]) -> int:
+    offset = row.get("kafka_offset")
+    return -1 if offset is None else int(offset)
 
 
 def _public_verdict(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.postgres",
     "tests.plugins.s3",
     "tests.plugins.clamav",
+    "tests.plugins.pipeline",
 ]
