@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,12 @@ class HashReputation(Scanner):
                 stamp = _stamp(self.list_path)
                 if stamp != self._known.stamp:
                     self._known = _load(self.list_path, stamp)
-                    log.info("%s: loaded %d entries from %s", self.name,
-                             len(self._known.entries), self.list_path)
+                    log.info(
+                        "%s: loaded %d entries from %s",
+                        self.name,
+                        len(self._known.entries),
+                        self.list_path,
+                    )
             except OSError as exc:
                 log.warning("%s: keeping the last good list: %s", self.name, exc)
             return self._known

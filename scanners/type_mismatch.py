@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 from streams.filetype import HEAD_BYTES, detect
 
 EXECUTABLE = frozenset({"pe", "elf"})
@@ -31,8 +31,22 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "rar": frozenset({"rar"}),
     "rtf": frozenset({"rtf"}),
     **dict.fromkeys(
-        ("txt", "csv", "tsv", "json", "xml", "html", "htm", "md", "log", "yaml", "yml",
-         "ini", "svg", "eml"),
+        (
+            "txt",
+            "csv",
+            "tsv",
+            "json",
+            "xml",
+            "html",
+            "htm",
+            "md",
+            "log",
+            "yaml",
+            "yml",
+            "ini",
+            "svg",
+            "eml",
+        ),
         _TEXT,
     ),
     **dict.fromkeys(("jpg", "jpeg", "jpe", "jfif"), frozenset({"jpeg"})),
@@ -49,14 +63,20 @@ EXTENSIONS: dict[str, frozenset[str]] = {
 CONTENT_TYPES: dict[str, frozenset[str]] = {
     "application/pdf": frozenset({"pdf"}),
     **dict.fromkeys(
-        ("application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-         "application/vnd.ms-outlook", "application/x-msi"),
+        (
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.ms-outlook",
+            "application/x-msi",
+        ),
         frozenset({"ole"}),
     ),
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"docx"}),
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation":
-        frozenset({"pptx"}),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": frozenset(
+        {"pptx"}
+    ),
     **dict.fromkeys(("application/zip", "application/x-zip-compressed"), _ZIPS),
     **dict.fromkeys(("application/gzip", "application/x-gzip"), frozenset({"gzip"})),
     "application/x-tar": frozenset({"tar"}),
@@ -70,8 +90,11 @@ CONTENT_TYPES: dict[str, frozenset[str]] = {
     "image/tiff": frozenset({"tiff"}),
     "image/webp": frozenset({"webp"}),
     **dict.fromkeys(
-        ("application/vnd.microsoft.portable-executable", "application/x-msdownload",
-         "application/x-dosexec"),
+        (
+            "application/vnd.microsoft.portable-executable",
+            "application/x-msdownload",
+            "application/x-dosexec",
+        ),
         frozenset({"pe"}),
     ),
     **dict.fromkeys(("application/x-executable", "application/x-elf"), frozenset({"elf"})),
@@ -125,7 +148,8 @@ class TypeMismatch(Scanner):
         declared = " / ".join(mismatches)
         if detected in EXECUTABLE:
             return Verdict(
-                "malicious", f"executable disguised as document: {declared} declared, "
+                "malicious",
+                f"executable disguised as document: {declared} declared, "
                 f"content is a {detected} executable",
             )
         return Verdict("suspicious", f"{declared} declared, but content is {detected}")
