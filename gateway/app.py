@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
 from aiohttp import web
@@ -39,7 +39,9 @@ async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
         request.app[APP].metrics.observe(name, (time.perf_counter() - started) * 1000)
 
 
-def _resources(settings: Settings, metrics: Metrics) -> web.CleanupContext:  # type: ignore[type-arg]
+def _resources(
+    settings: Settings, metrics: Metrics
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(settings.postgres_dsn, min_size=2, max_size=10, open=False)
         await pool.open(wait=True, timeout=30)
@@ -49,7 +51,9 @@ def _resources(settings: Settings, metrics: Metrics) -> web.CleanupContext:  # t
         async with running_hub(settings, lambda: metrics.inc("undecodable_events")) as hub:
             keys = ApiKeys.create(pool)
             await keys.ensure(settings.dev_api_key, settings.dev_tenant)
-            app[APP] = GatewayState(settings, pool, s3_client(settings), keys, cassandra, hub, metrics)
+            app[APP] = GatewayState(
+                settings, pool, s3_client(settings), keys, cassandra, hub, metrics
+            )
             yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -101,5 +105,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
 def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=settings.host, port=settings.gateway_port,
-                access_log=None, print=lambda _: None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.gateway_port,
+        access_log=None,
+        print=lambda _: None,
+    )

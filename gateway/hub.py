@@ -82,12 +82,16 @@ def fact_from_message(kind: str, offset: int, value: bytes) -> tuple[str, Fact]:
 async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:
     names = {topic(settings, name): kind for name, kind in _KIND_BY_TOPIC.items()}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-        fetch_max_wait_ms=20, group_id=None,
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+        group_id=None,
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(name, p) for name in names for p in await aio_partitions(consumer, name)]
+        partitions = [
+            TopicPartition(name, p) for name in names for p in await aio_partitions(consumer, name)
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end offsets now, before we say we are ready
@@ -99,7 +103,9 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
         await consumer.stop()
 
 
-def _dispatch(hub: Hub, kind: str, offset: int, value: bytes | None, on_error: Callable[[], None]) -> None:
+def _dispatch(
+    hub: Hub, kind: str, offset: int, value: bytes | None, on_error: Callable[[], None]
+) -> None:
     try:
         doc_id, fact = fact_from_message(kind, offset, value or b"")
     except Exception:  # a poison event must not stop the live view; the DLQ is the workers' job

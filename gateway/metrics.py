@@ -12,7 +12,7 @@ BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000)
 class Metrics:
     counters: Counter[str] = field(default_factory=Counter)
     latency: Counter[tuple[str, float]] = field(default_factory=Counter)
-    latency_sum_ms: Counter[str] = field(default_factory=Counter)
+    latency_sum_ms: dict[str, float] = field(default_factory=dict)
 
     def inc(self, name: str, amount: int = 1) -> None:
         self.counters[name] += amount
@@ -22,7 +22,7 @@ class Metrics:
             if ms <= bucket:
                 self.latency[(route, bucket)] += 1
         self.latency[(route, float("inf"))] += 1
-        self.latency_sum_ms[route] += ms
+        self.latency_sum_ms[route] = self.latency_sum_ms.get(route, 0.0) + ms
 
     def render(self, prefix: str = "intellidox") -> str:
         lines = [f"{prefix}_{name}_total {value}" for name, value in sorted(self.counters.items())]

@@ -68,22 +68,43 @@ async def request_upload(request: web.Request) -> web.Response:
     doc_id = uuid7()
     created_at = created_at_of(doc_id)
     bucket = uploads.bucket_of(state.settings, created_at)
-    plan = await asyncio.to_thread(_plan, state, bucket, str(doc_id), req.file_size, req.content_type)
+    plan = await asyncio.to_thread(
+        _plan, state, bucket, str(doc_id), req.file_size, req.content_type
+    )
     doc = {
-        "id": doc_id, "tenant": tenant, "file_name": req.file_name, "file_size": req.file_size,
-        "content_type": req.content_type, "sha256": req.sha256, "created_at": created_at,
+        "id": doc_id,
+        "tenant": tenant,
+        "file_name": req.file_name,
+        "file_size": req.file_size,
+        "content_type": req.content_type,
+        "sha256": req.sha256,
+        "created_at": created_at,
         "upload_id": plan.get("upload_id"),
     }
-    event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", {
-        "doc_id": str(doc_id), "tenant": tenant, "file_name": req.file_name,
-        "file_size": req.file_size, "content_type": req.content_type,
-        "sha256": req.sha256, "created_at": created_at,
-    })
+    event = _event(
+        state,
+        topics.DOCS_REQUESTED,
+        doc_id,
+        "docs_requested",
+        {
+            "doc_id": str(doc_id),
+            "tenant": tenant,
+            "file_name": req.file_name,
+            "file_size": req.file_size,
+            "content_type": req.content_type,
+            "sha256": req.sha256,
+            "created_at": created_at,
+        },
+    )
     async with state.pool.connection() as conn:
         await store.insert_document(conn, doc, event)
     body = {
-        "id": str(doc_id), "file_name": req.file_name, "file_size": req.file_size,
-        "status": "requested", "upload": plan, "urls": _urls(request, str(doc_id), tenant),
+        "id": str(doc_id),
+        "file_name": req.file_name,
+        "file_size": req.file_size,
+        "status": "requested",
+        "upload": plan,
+        "urls": _urls(request, str(doc_id), tenant),
     }
     return web.json_response(body, status=201)
 
@@ -94,7 +115,9 @@ def _plan(state: Any, bucket: str, key: str, size: int, content_type: str | None
     return uploads.single_put_plan(state.s3, state.settings, bucket, key, size, content_type)
 
 
-def _event(state: Any, name: str, doc_id: uuid.UUID, kind: str, record: dict[str, Any]) -> store.OutboxEvent:
+def _event(
+    state: Any, name: str, doc_id: uuid.UUID, kind: str, record: dict[str, Any]
+) -> store.OutboxEvent:
     return store.OutboxEvent(topic(state.settings, name), str(doc_id), encode_event(kind, record))
 
 
@@ -107,8 +130,11 @@ async def _reusable(request: web.Request, tenant: str, sha256: str) -> web.Respo
         return None
     doc_id = str(doc["id"])
     body = {
-        "id": doc_id, "duplicate_of": doc_id, "file_name": doc["file_name"],
-        "status": doc["process_status"], "scanned_at": doc["updated_at"].isoformat(),
+        "id": doc_id,
+        "duplicate_of": doc_id,
+        "file_name": doc["file_name"],
+        "status": doc["process_status"],
+        "scanned_at": doc["updated_at"].isoformat(),
         "urls": _urls(request, doc_id, tenant),
     }
     return web.json_response(body, status=200)
@@ -122,7 +148,9 @@ async def confirm_upload(request: web.Request) -> web.Response:
     if doc["process_status"] == "requested":
         await _confirm(request, doc, tenant)
     body = {
-        "id": str(doc["id"]), "file_name": doc["file_name"], "status": "in_progress",
+        "id": str(doc["id"]),
+        "file_name": doc["file_name"],
+        "status": "in_progress",
         "urls": _urls(request, str(doc["id"]), tenant),
     }
     return web.json_response(body, status=202)
@@ -141,11 +169,23 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
             reason = f"uploaded size {size} is over the 1 GiB limit"
         await _reject(request, doc, tenant, reason, now)
         fail(422, reason)
-    event = _event(state, topics.DOCS_CONFIRMED, doc["id"], "docs_confirmed", {
-        "doc_id": str(doc["id"]), "tenant": tenant, "file_name": doc["file_name"],
-        "file_size": size, "content_type": doc["content_type"], "bucket": bucket, "key": key,
-        "created_at": doc["created_at"], "uploaded_at": now,
-    })
+    event = _event(
+        state,
+        topics.DOCS_CONFIRMED,
+        doc["id"],
+        "docs_confirmed",
+        {
+            "doc_id": str(doc["id"]),
+            "tenant": tenant,
+            "file_name": doc["file_name"],
+            "file_size": size,
+            "content_type": doc["content_type"],
+            "bucket": bucket,
+            "key": key,
+            "created_at": doc["created_at"],
+            "uploaded_at": now,
+        },
+    )
     async with state.pool.connection() as conn:
         await store.mark_confirmed(conn, doc, now, event)
 
@@ -153,8 +193,13 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
 def _stored_size(state: Any, bucket: str, key: str, doc: dict[str, Any]) -> int | None:
     if doc.get("upload_id"):
         try:
-            uploads.complete_multipart(state.s3, bucket, key, doc["upload_id"], len(
-                uploads.part_sizes(doc["file_size"], state.settings.multipart_part_size)))
+            uploads.complete_multipart(
+                state.s3,
+                bucket,
+                key,
+                doc["upload_id"],
+                len(uploads.part_sizes(doc["file_size"], state.settings.multipart_part_size)),
+            )
         except ValueError:
             return None
         except state.s3.exceptions.NoSuchUpload:
@@ -171,10 +216,20 @@ async def _reject(
     request: web.Request, doc: dict[str, Any], tenant: str, reason: str, now: datetime
 ) -> None:
     state = request.app[APP]
-    event = _event(state, topics.DOCS_STATUS, doc["id"], "docs_status", {
-        "doc_id": str(doc["id"]), "tenant": tenant, "status": "rejected", "reason": reason,
-        "expected": None, "at": now,
-    })
+    event = _event(
+        state,
+        topics.DOCS_STATUS,
+        doc["id"],
+        "docs_status",
+        {
+            "doc_id": str(doc["id"]),
+            "tenant": tenant,
+            "status": "rejected",
+            "reason": reason,
+            "expected": None,
+            "at": now,
+        },
+    )
     async with state.pool.connection() as conn:
         await store.mark_rejected(conn, doc, reason, now, event)
 
@@ -192,10 +247,16 @@ async def get_meta(request: web.Request) -> web.Response:
 def document_view(doc: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in (doc["meta_data"] or {}).items() if not k.startswith("_")}
     return {
-        "id": str(doc["id"]), "file_name": doc["file_name"], "file_size": doc["file_size"],
-        "file_type": doc["file_type"], "content_type": doc["content_type"],
-        "sha256": doc["sha256"], "status": doc["process_status"],
-        "created_at": _iso(doc["created_at"]), "uploaded_at": _iso(doc["uploaded_at"]),
-        "updated_at": _iso(doc["updated_at"]), "meta": meta,
+        "id": str(doc["id"]),
+        "file_name": doc["file_name"],
+        "file_size": doc["file_size"],
+        "file_type": doc["file_type"],
+        "content_type": doc["content_type"],
+        "sha256": doc["sha256"],
+        "status": doc["process_status"],
+        "created_at": _iso(doc["created_at"]),
+        "uploaded_at": _iso(doc["uploaded_at"]),
+        "updated_at": _iso(doc["updated_at"]),
+        "meta": meta,
         "script_version": doc["script_version"],
     }

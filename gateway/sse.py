@@ -13,7 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-STATUS_RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3, "rejected": 3}
+STATUS_RANK = {
+    "requested": 0,
+    "uploaded": 1,
+    "in_progress": 2,
+    "done": 3,
+    "failed": 3,
+    "rejected": 3,
+}
 TERMINAL = frozenset({"done", "failed", "rejected"})
 
 

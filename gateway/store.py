@@ -98,7 +98,10 @@ async def mark_confirmed(
 
 
 async def mark_rejected(
-    conn: AsyncConnection[Any], doc: dict[str, Any], reason: str, now: datetime,
+    conn: AsyncConnection[Any],
+    doc: dict[str, Any],
+    reason: str,
+    now: datetime,
     event: OutboxEvent,
 ) -> None:
     async with conn.transaction():

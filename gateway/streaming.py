@@ -26,7 +26,9 @@ async def scan_results(request: web.Request) -> web.Response:
     state = request.app[APP]
     rows = await read_verdicts(state, doc["id"])
     body: dict[str, Any] = {
-        "id": str(doc["id"]), "file_name": doc["file_name"], "status": doc["process_status"],
+        "id": str(doc["id"]),
+        "file_name": doc["file_name"],
+        "status": doc["process_status"],
         "summary": summary(rows, doc.get("expected_scanners")),
         "scan_results": [verdict_view(r) for r in rows],
     }
@@ -50,16 +52,21 @@ async def events(request: web.Request) -> web.StreamResponse:
     doc_id = _doc_id(request)
     tenant = await _events_tenant(request, doc_id)
     state = request.app[APP]
-    cursor = Cursor.parse(request.headers.get("Last-Event-ID") or request.query.get("last_event_id"))
+    cursor = Cursor.parse(
+        request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    )
     with state.hub.subscribe(str(doc_id)) as queue:
         async with state.pool.connection() as conn:
             doc = await store.get_document(conn, tenant, doc_id)
         if doc is None:
             fail(404, f"document {doc_id} not found")
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        })
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
         await response.prepare(request)
         stream = EventStream(state, response, cursor)
         await stream.send_snapshot(doc, await read_verdicts(state, doc_id))
@@ -86,8 +93,13 @@ class EventStream:
         view = document_view(doc)
         await self.send(Fact("status", -1, {**view, "doc_id": view["id"], "snapshot": True}))
         if doc.get("meta_offset") is not None:
-            meta = {"doc_id": view["id"], "meta": view["meta"], "sha256": doc["sha256"],
-                    "file_type": doc["file_type"], "script_version": doc["script_version"]}
+            meta = {
+                "doc_id": view["id"],
+                "meta": view["meta"],
+                "sha256": doc["sha256"],
+                "file_type": doc["file_type"],
+                "script_version": doc["script_version"],
+            }
             await self.send(Fact("meta", int(doc["meta_offset"]), meta))
         for row in sorted(verdicts, key=_offset_of):
             await self.send(Fact("verdict", _offset_of(row), verdict_view(row)))

@@ -50,8 +50,11 @@ def multipart_plan(
     parts = []
     for number, length in enumerate(part_sizes(size, settings.multipart_part_size), start=1):
         params = {
-            "Bucket": bucket, "Key": key, "UploadId": upload_id,
-            "PartNumber": number, "ContentLength": length,
+            "Bucket": bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": number,
+            "ContentLength": length,
         }
         url = s3.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=settings.upload_url_ttl_s

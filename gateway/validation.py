@@ -28,7 +28,9 @@ class UploadRequest:
 def parse_upload_request(body: dict[str, Any], max_size: int) -> UploadRequest:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}")
+        raise Invalid(
+            f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}"
+        )
     return UploadRequest(
         file_name=_file_name(body.get("file_name")),
         file_size=_file_size(body.get("file_size"), max_size),

@@ -13,9 +13,7 @@ FLAGGED = frozenset({"suspicious", "malicious"})
 async def read_verdicts(state: Any, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     """All verdict rows of one document (one partition), without blocking the loop."""
     keyspace = state.settings.cassandra_keyspace
-    query = state.cassandra.prepared(
-        f"SELECT * FROM {keyspace}.verdicts WHERE doc_id = ?"
-    )
+    query = state.cassandra.prepared(f"SELECT * FROM {keyspace}.verdicts WHERE doc_id = ?")
     future = state.cassandra.session.execute_async(query, (doc_id,))
     rows = await _wrap(future)
     return [dict(row._asdict()) for row in rows]

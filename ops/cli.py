@@ -96,8 +96,12 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
     verbs.add_parser("worker", help="run the Faust worker").set_defaults(handler=cmd_worker)
     scanner = verbs.add_parser("scanner", help="run scanners or list the registry")
     scanner.add_argument("action", choices=["run", "list"])
-    scanner.add_argument("specs", nargs="*", metavar="SPEC",
-                         help="name[:engine][?key=value&...], e.g. clamav or sim1:simulated?latency_ms=50")
+    scanner.add_argument(
+        "specs",
+        nargs="*",
+        metavar="SPEC",
+        help="name[:engine][?key=value&...], e.g. clamav or sim1:simulated?latency_ms=50",
+    )
     scanner.set_defaults(handler=cmd_scanner)
     upload = verbs.add_parser("upload", help="upload files and watch their results live")
     upload.add_argument("files", nargs="+", metavar="FILE")

@@ -52,5 +52,7 @@ async def aio_partitions(consumer: Any, name: str) -> list[int]:
     cluster = await consumer._client.fetch_all_metadata()
     partitions = cluster.partitions_for_topic(name)
     if not partitions:
-        raise RuntimeError(f"topic {name} does not exist; run `intellidox up` (it bootstraps topics)")
+        raise RuntimeError(
+            f"topic {name} does not exist; run `intellidox up` (it bootstraps topics)"
+        )
     return sorted(partitions)

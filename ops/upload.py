@@ -61,8 +61,15 @@ async def _chunks(path: Path, offset: int, length: int, bar: Progress) -> AsyncI
             yield chunk
 
 
-async def _put(session: aiohttp.ClientSession, url: str, headers: dict[str, str], path: Path,
-               offset: int, length: int, bar: Progress) -> str:
+async def _put(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    path: Path,
+    offset: int,
+    length: int,
+    bar: Progress,
+) -> str:
     headers = {**headers, "Content-Length": str(length)}
     async with session.put(url, data=_chunks(path, offset, length, bar), headers=headers) as resp:
         if resp.status >= 300:
@@ -84,7 +91,9 @@ async def send_file(session: aiohttp.ClientSession, plan: dict[str, Any], path: 
         bar.close()
 
 
-async def _api(session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+async def _api(
+    session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
+) -> tuple[int, Any]:
     async with session.request(method, url, **kwargs) as resp:
         body = await resp.json(content_type=None)
         if resp.status >= 400:
@@ -94,13 +103,20 @@ async def _api(session: aiohttp.ClientSession, method: str, url: str, **kwargs: 
 
 def show(event: str, data: dict[str, Any]) -> None:
     if event == "status":
-        print(f"  status    {data.get('status')}" + (f"  ({data['reason']})" if data.get("reason") else ""))
+        print(
+            f"  status    {data.get('status')}"
+            + (f"  ({data['reason']})" if data.get("reason") else "")
+        )
     elif event == "meta":
-        pairs = ", ".join(f"{k}={v}" for k, v in sorted((data.get("meta") or {}).items()) if v is not None)
-        print(f"  metadata  type={data.get('file_type')} sha256={str(data.get('sha256'))[:16]}… {pairs}")
+        pairs = ", ".join(
+            f"{k}={v}" for k, v in sorted((data.get("meta") or {}).items()) if v is not None
+        )
+        digest = str(data.get("sha256"))[:16]
+        print(f"  metadata  type={data.get('file_type')} sha256={digest}… {pairs}")
     elif event == "verdict":
         reused = " (reused)" if data.get("reused") else ""
-        print(f"  verdict   {data.get('scanner'):<14} {data.get('verdict'):<11} {data.get('result')}{reused}")
+        name, verdict = data.get("scanner"), data.get("verdict")
+        print(f"  verdict   {name:<14} {verdict:<11} {data.get('result')}{reused}")
     elif event == "done":
         print(f"  done      {data.get('scanned')}/{data.get('expected')} verdicts")
 

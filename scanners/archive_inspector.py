@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import struct
 import tarfile
 import tempfile
 import time
@@ -20,6 +21,7 @@ from streams.filetype import HEAD_BYTES, detect
 ARCHIVES = frozenset({"zip", "docx", "xlsx", "pptx", "gzip", "tar"})
 _SEVERITY = {"clean": 0, "suspicious": 1, "malicious": 2}
 _CHUNK = 1 << 16
+_DIRECTORY_BYTES_PER_ENTRY = 1024  # a generous average central-directory record
 _SPOOL_IN_MEMORY = 8 << 20
 _CORRUPT = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile)
 
@@ -192,6 +194,7 @@ class _Walk:
             self.flag("suspicious", f"corrupt {kind} archive ({where or 'top level'}): {exc}")
 
     def zip_layer(self, handle: IO[bytes], depth: int, where: str) -> None:
+        self.check_zip_directory(handle, where)
         with zipfile.ZipFile(handle) as archive:
             for info in archive.infolist():
                 inner = f"{where}/{info.filename}"
@@ -202,6 +205,26 @@ class _Walk:
                     self.add_content(info.file_size)
                 elif not info.is_dir():
                     self.zip_member(archive, info, depth, inner)
+
+    def check_zip_directory(self, handle: IO[bytes], where: str) -> None:
+        """Refuse, before zipfile parses it into memory, a directory that is too big."""
+        directory = _zip_directory(handle)
+        if directory is None:
+            return  # zipfile will call it corrupt
+        declared, directory_size = directory
+        if self.entries + declared > self.limits.max_entries:
+            self.flag(
+                "suspicious",
+                f"more than {self.limits.max_entries} entries ({where} declares {declared})",
+            )
+            raise _Stop
+        if directory_size > self.limits.max_entries * _DIRECTORY_BYTES_PER_ENTRY:
+            self.flag(
+                "suspicious",
+                f"zip central directory of {directory_size} bytes is too "
+                f"big for {self.limits.max_entries} entries ({where})",
+            )
+            raise _Stop
 
     def zip_member(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, where: str
@@ -329,6 +352,27 @@ class _Meter(io.RawIOBase):
         self.tick()
         view[: len(data)] = data
         return len(data)
+
+
+def _zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
+    """``(entries, central directory size)`` from the end-of-central-directory records."""
+    size = handle.seek(0, io.SEEK_END)
+    tail_size = min(size, 22 + 0xFFFF + 20)  # the record, the longest comment, zip64 locator
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    handle.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    entries, directory_size = struct.unpack_from("<HL", tail, at + 10)
+    if at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # zip64: the real counts
+        (record_at,) = struct.unpack_from("<Q", tail, at - 12)
+        handle.seek(record_at)
+        record = handle.read(56)
+        handle.seek(0)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            entries, directory_size = struct.unpack_from("<QQ", record, 32)
+    return entries, directory_size
 
 
 def _read_up_to(stream: _Reader, size: int) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ops.clamd import ClamdClient, ClamdError
 from ops.settings import get_settings
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 
 
 class ClamAV(Scanner):

@@ -18,8 +18,14 @@ def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[
     name = topic(settings, topics.SCANNERS_REGISTRY)
     consumer = Consumer(consumer_config(settings, "intellidox-cli-registry"))
     try:
-        partitions = [TopicPartition(name, p) for p in consumer.list_topics(name, timeout=timeout_s).topics[name].partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout_s)[1] for tp in partitions}
+        partitions = [
+            TopicPartition(name, p)
+            for p in consumer.list_topics(name, timeout=timeout_s).topics[name].partitions
+        ]
+        ends = {
+            tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
+            for tp in partitions
+        }
         consumer.assign([TopicPartition(name, tp.partition, 0) for tp in partitions])
         found: dict[str, dict[str, Any]] = {}
         done = {p for p, end in ends.items() if end == 0}
@@ -28,13 +34,14 @@ def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            key = (message.key() or b"").decode()
-            if message.value() is None:
+            key, value = (message.key() or b"").decode(), message.value()
+            if value is None:
                 found.pop(key, None)
             else:
-                found[key] = decode_event(message.value())
-            if message.offset() + 1 >= ends[message.partition()]:
-                done.add(message.partition())
+                found[key] = decode_event(value)
+            partition, offset = message.partition() or 0, message.offset() or 0
+            if offset + 1 >= ends[partition]:
+                done.add(partition)
         return found
     finally:
         consumer.close()
@@ -65,8 +72,17 @@ def print_registry(settings: Settings) -> int:
     for name, beat in sorted(scanners.items()):
         age = (now - beat["at"]).total_seconds()
         lag = group_lag(settings, name)
-        rows.append((name, beat["vendor"], beat["os"], beat["engine_version"],
-                     beat["signatures_version"], f"{age:.0f}s ago", "-" if lag is None else str(lag)))
+        rows.append(
+            (
+                name,
+                beat["vendor"],
+                beat["os"],
+                beat["engine_version"],
+                beat["signatures_version"],
+                f"{age:.0f}s ago",
+                "-" if lag is None else str(lag),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 
 with warnings.catch_warnings():
     # olevba calls pyparsing's old camelCase API at import time (PyparsingDeprecationWarning)
@@ -140,9 +140,11 @@ class OfficeMacros(Scanner):
 def _matches(raptor: Any) -> str:
     found = [
         f"{label} {match!r}"
-        for label, match in (("auto-exec", raptor.autoexec_match),
-                             ("write", raptor.write_match),
-                             ("execute", raptor.execute_match))
+        for label, match in (
+            ("auto-exec", raptor.autoexec_match),
+            ("write", raptor.write_match),
+            ("execute", raptor.execute_match),
+        )
         if match
     ]
     return f" ({', '.join(found)})" if found else ""

@@ -6,12 +6,12 @@ import logging
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pypdf
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +105,16 @@ class PdfActiveContent(Scanner):
             return Verdict("too_large", f"{size} bytes is over pdf-active's {self.max_file_size}")
         counter = NameCounter()
         with open(path, "rb") as handle:
-            head = handle.read(self.chunk_size)
-            if b"%PDF-" not in head[:HEADER_WINDOW]:
+            head = handle.read(HEADER_WINDOW)
+            if b"%PDF-" not in head:
                 return Verdict("unsupported", "not a PDF: no %PDF- header in the first KiB")
             self._read_all(handle, head, counter)
         notes = []
-        if 0 < self.deep_max_size and size <= self.deep_max_size:
+        if self.deep_max_size > 0 and size <= self.deep_max_size:
             notes.append(self._deep_scan(path, counter))
         return judge(counter, notes)
 
-    def _read_all(self, handle: Any, head: bytes, counter: NameCounter) -> None:
+    def _read_all(self, handle: BinaryIO, head: bytes, counter: NameCounter) -> None:
         chunk = head
         while chunk:
             counter.feed(chunk)
@@ -158,14 +158,18 @@ def judge(counter: NameCounter, notes: list[str]) -> Verdict:
         reasons.append("JavaScript")
         if counts["OpenAction"]:
             reasons.append("OpenAction with JavaScript")
-    for key, reason in (("Launch", "Launch action"), ("EmbeddedFile", "embedded file"),
-                        ("AA", "additional (automatic) actions")):
+    for key, reason in (
+        ("Launch", "Launch action"),
+        ("EmbeddedFile", "embedded file"),
+        ("AA", "additional (automatic) actions"),
+    ):
         if counts[key]:
             reasons.append(reason)
     listed = " ".join(f"/{key}={counts[key]}" for key in KEYS if counts[key])
     escaped = " ".join(f"/{key}={n}" for key, n in counter.escaped.items())
-    details = "; ".join(filter(None, [listed or "no active content",
-                                      escaped and f"#xx-escaped: {escaped}", *notes]))
+    details = "; ".join(
+        filter(None, [listed or "no active content", escaped and f"#xx-escaped: {escaped}", *notes])
+    )
     if reasons:
         return Verdict("suspicious", f"{', '.join(reasons)} ({details})")
     return Verdict("clean", details)

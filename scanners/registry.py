@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from scanners.base import Scanner
 from scanners.clamav import ClamAV
+from scanners.office_macros import OfficeMacros
+from scanners.pdf_active import PdfActiveContent
 from scanners.simulated import Simulated
+from scanners.yara import Yara
 
 ENGINES: dict[str, type[Scanner]] = {
     ClamAV.name: ClamAV,
+    Yara.name: Yara,
+    OfficeMacros.name: OfficeMacros,
+    PdfActiveContent.name: PdfActiveContent,
     Simulated.name: Simulated,
 }
 

@@ -25,8 +25,8 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from ops.kafka import consumer_config, producer_config, topic
 from ops.settings import Settings
+from scanners.base import ScanJob, Scanner, Verdict
 from schemas import topics
-from scanners.base import Scanner, ScanJob, Verdict
 from streams.events import decode_event, encode_event
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,15 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         group = self.settings.topic_prefix + self.name
-        consumer = Consumer(consumer_config(self.settings, group, **{
-            "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
-        }))
+        consumer = Consumer(
+            consumer_config(
+                self.settings,
+                group,
+                **{
+                    "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
+                },
+            )
+        )
         consumer.subscribe([topic(self.settings, topics.SCAN_REQUESTS)])
         beat = threading.Thread(target=self._heartbeats, args=(stop,), daemon=True)
         beat.start()
@@ -57,8 +63,9 @@ class Runner:
                 message = consumer.poll(0.5)
                 if message is None:
                     continue
-                if message.error():
-                    self._log_kafka_error(message.error())
+                error = message.error()
+                if error is not None:
+                    self._log_kafka_error(error)
                     continue
                 self.handle(message)
                 consumer.commit(message=message, asynchronous=False)
@@ -84,11 +91,19 @@ class Runner:
     # -- one request ------------------------------------------------------------------------
     def scan_request(self, request: dict[str, Any], deadline: datetime) -> tuple[Verdict, datetime]:
         started = datetime.now(UTC)
-        job = ScanJob(request["doc_id"], request["file_name"], request["file_size"],
-                      request.get("file_type"), request.get("content_type"), request["sha256"])
+        job = ScanJob(
+            request["doc_id"],
+            request["file_name"],
+            request["file_size"],
+            request.get("file_type"),
+            request.get("content_type"),
+            request["sha256"],
+        )
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
-            return Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}"), started
+            return Verdict(
+                "too_large", f"{job.file_size} bytes is over this engine's {limit}"
+            ), started
         remaining = (deadline - started).total_seconds()
         if remaining <= 0:
             return Verdict("timeout", "the deadline passed before the scan could start"), started
@@ -102,43 +117,65 @@ class Runner:
 
     def _emit(self, request: dict[str, Any], verdict: Verdict, started: datetime) -> None:
         record = {
-            "doc_id": request["doc_id"], "tenant": request["tenant"], "scanner": self.name,
-            "vendor": self.scanner.vendor_label, "verdict": verdict.verdict,
-            "result": verdict.result[:2000], "engine_version": _safe(self.scanner.engine_version),
+            "doc_id": request["doc_id"],
+            "tenant": request["tenant"],
+            "scanner": self.name,
+            "vendor": self.scanner.vendor_label,
+            "verdict": verdict.verdict,
+            "result": verdict.result[:2000],
+            "engine_version": _safe(self.scanner.engine_version),
             "signatures_version": _safe(self.scanner.signatures_version),
-            "start_at": started, "end_at": datetime.now(UTC), "reused_from": None,
+            "start_at": started,
+            "end_at": datetime.now(UTC),
+            "reused_from": None,
         }
-        self.producer.produce(topic(self.settings, topics.SCAN_VERDICTS),
-                              key=request["doc_id"].encode(), value=encode_event("scan_verdict", record))
+        self.producer.produce(
+            topic(self.settings, topics.SCAN_VERDICTS),
+            key=request["doc_id"].encode(),
+            value=encode_event("scan_verdict", record),
+        )
         if self.producer.flush(30) != 0:
             raise RuntimeError("verdict not acknowledged by Kafka within 30s")
         self.scanned += 1
 
     def _dead_letter(self, message: Message, exc: Exception) -> None:
         log.warning("%s: poison scan request at offset %s: %s", self.name, message.offset(), exc)
-        headers = {"x-error": f"{type(exc).__name__}: {exc}"[:1000], "x-scanner": self.name,
-                   "x-source-offset": str(message.offset())}
-        self.producer.produce(topic(self.settings, topics.dlq(topics.SCAN_REQUESTS)),
-                              key=message.key(), value=message.value(), headers=headers)
+        headers: dict[str, str | bytes | None] = {
+            "x-error": f"{type(exc).__name__}: {exc}"[:1000],
+            "x-scanner": self.name,
+            "x-source-offset": str(message.offset()),
+        }
+        self.producer.produce(
+            topic(self.settings, topics.dlq(topics.SCAN_REQUESTS)),
+            key=message.key(),
+            value=message.value(),
+            headers=headers,
+        )
         self.producer.flush(10)
 
     # -- heartbeats -------------------------------------------------------------------------
     def heartbeat(self) -> dict[str, Any]:
         return {
-            "name": self.name, "vendor": self.scanner.vendor_label,
-            "os": f"{platform.system()} {platform.release()}", "host": socket.gethostname(),
-            "instance": self.instance, "engine_version": _safe(self.scanner.engine_version),
+            "name": self.name,
+            "vendor": self.scanner.vendor_label,
+            "os": f"{platform.system()} {platform.release()}",
+            "host": socket.gethostname(),
+            "instance": self.instance,
+            "engine_version": _safe(self.scanner.engine_version),
             "signatures_version": _safe(self.scanner.signatures_version),
             "deadline_s": float(self.scanner.deadline_s),
-            "max_file_size": self.scanner.max_file_size, "at": datetime.now(UTC),
+            "max_file_size": self.scanner.max_file_size,
+            "at": datetime.now(UTC),
         }
 
     def _heartbeats(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self.producer.produce(topic(self.settings, topics.SCANNERS_REGISTRY),
-                                      key=self.name.encode(),
-                                      value=encode_event("scanner_heartbeat", self.heartbeat()))
+                self.producer.produce(
+                    topic(self.settings, topics.SCANNERS_REGISTRY),
+                    key=self.name.encode(),
+                    value=encode_event("scanner_heartbeat", self.heartbeat()),
+                )
                 self.producer.poll(0)
             except Exception:
                 log.exception("%s: heartbeat failed", self.name)
@@ -156,7 +193,10 @@ def fetch(url: str, path: Path, timeout_s: float) -> Path:
     """Stream a pre-signed GET to ``path`` (retries transient failures, never all in memory)."""
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
-            with urllib.request.urlopen(url, timeout=max(1.0, timeout_s)) as response, open(path, "wb") as out:
+            with (
+                urllib.request.urlopen(url, timeout=max(1.0, timeout_s)) as response,
+                open(path, "wb") as out,
+            ):
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
             return path

@@ -22,13 +22,15 @@ log = logging.getLogger(__name__)
 
 def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
     class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path in ("/healthz", "/readyz"):
                 body = json.dumps({"status": "ok", "scanners": [r.name for r in runners]})
                 self._send(200, "application/json", body)
             elif self.path == "/metrics":
-                lines = [f'intellidox_scanner_scanned_total{{scanner="{r.name}"}} {r.scanned}'
-                         for r in runners]
+                lines = [
+                    f'intellidox_scanner_scanned_total{{scanner="{r.name}"}} {r.scanned}'
+                    for r in runners
+                ]
                 self._send(200, "text/plain", "\n".join(lines) + "\n")
             else:
                 self._send(404, "application/json", json.dumps({"error": "not found"}))

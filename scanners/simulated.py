@@ -6,7 +6,7 @@ import random
 import time
 from pathlib import Path
 
-from scanners.base import VERDICTS, Scanner, ScanJob, Verdict
+from scanners.base import VERDICTS, ScanJob, Scanner, Verdict
 
 
 class Simulated(Scanner):

@@ -11,7 +11,7 @@ from typing import Any
 
 import yara
 
-from scanners.base import Scanner, ScanJob, Verdict
+from scanners.base import ScanJob, Scanner, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Yara(Scanner):
         self.max_file_size = self.option("max_file_size", 256 << 20, int)
         self.deadline_s = self.option("deadline_s", 60.0, float)
         self._lock = threading.Lock()
+        self._failed: Fingerprint | None = None
         self._ruleset = self._compile(self._fingerprint())
 
     # -- rule set ---------------------------------------------------------------------------
@@ -88,15 +89,22 @@ class Yara(Scanner):
         return RuleSet(rules, fingerprint, digest.hexdigest()[:16], len(files))
 
     def _current(self) -> RuleSet:
-        """The compiled rules, recompiled first if the directory changed since."""
-        fingerprint = self._fingerprint()
+        """The compiled rules, recompiled first if the directory changed since.
+
+        A rule set that failed to compile is not retried until the directory changes again.
+        """
+        try:
+            fingerprint = self._fingerprint()
+        except OSError as exc:
+            log.error("yara: keeping the previous rules; cannot list %s: %s", self.rules_dir, exc)
+            return self._ruleset
         with self._lock:
-            if fingerprint != self._ruleset.fingerprint:
+            if fingerprint not in (self._ruleset.fingerprint, self._failed):
                 try:
                     self._ruleset = self._compile(fingerprint)
-                    log.info("yara: recompiled %d rule files from %s", len(fingerprint),
-                             self.rules_dir)
+                    log.info("yara: recompiled %d rule files", len(fingerprint))
                 except (yara.Error, ValueError, OSError) as exc:
+                    self._failed = fingerprint
                     log.error("yara: keeping the previous rules; recompiling failed: %s", exc)
             return self._ruleset
 

@@ -29,8 +29,9 @@ class WorkerContext:
 
     async def pool(self) -> AsyncConnectionPool:
         if self._pool is None:
-            self._pool = AsyncConnectionPool(self.settings.postgres_dsn, min_size=1, max_size=4,
-                                             open=False)
+            self._pool = AsyncConnectionPool(
+                self.settings.postgres_dsn, min_size=1, max_size=4, open=False
+            )
             await self._pool.open(wait=True, timeout=30)
         return self._pool
 

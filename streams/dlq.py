@@ -14,7 +14,9 @@ from streams.events import decode_event
 log = logging.getLogger(__name__)
 
 
-def dlq_headers(source_topic: str, partition: int, offset: int, exc: BaseException) -> dict[str, bytes]:
+def dlq_headers(
+    source_topic: str, partition: int, offset: int, exc: BaseException
+) -> dict[str, bytes]:
     return {
         "x-error": f"{type(exc).__name__}: {exc}"[:1000].encode(),
         "x-source-topic": source_topic.encode(),
@@ -29,7 +31,8 @@ async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
     log.warning("poison event %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc)
     target = app.topic(dlq(message.topic), key_type=bytes, value_type=bytes)
     await target.send(
-        key=message.key, value=message.value,
+        key=message.key,
+        value=message.value,
         headers=dlq_headers(message.topic, message.partition, message.offset, exc),
     )
 
@@ -38,7 +41,9 @@ ATTEMPTS = 3
 
 
 async def handle_or_dead_letter(
-    app: Any, event: Any, handler: Callable[[dict[str, Any]], Awaitable[None]],
+    app: Any,
+    event: Any,
+    handler: Callable[[dict[str, Any]], Awaitable[None]],
     transient: tuple[type[BaseException], ...] = (),
 ) -> None:
     """Decode and handle one event.  Transient errors (a store away) are retried until they

@@ -55,7 +55,9 @@ def download(s3: Any, bucket: str, key: str, directory: Path) -> Download:
     return Download(path, digest.hexdigest(), size, head)
 
 
-async def download_with_retries(ctx: WorkerContext, bucket: str, key: str, directory: Path) -> Download:
+async def download_with_retries(
+    ctx: WorkerContext, bucket: str, key: str, directory: Path
+) -> Download:
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
             return await asyncio.to_thread(download, ctx.s3, bucket, key, directory)
@@ -71,9 +73,16 @@ async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dic
     """The docs.metadata record for one confirmed upload (a failure is a record too)."""
     started = time.monotonic()
     record: dict[str, Any] = {
-        "doc_id": confirmed["doc_id"], "tenant": confirmed["tenant"], "sha256": None,
-        "file_size": confirmed["file_size"], "file_type": None, "mime_type": None, "meta": {},
-        "script_version": ctx.script_version, "error": None, "failed": False,
+        "doc_id": confirmed["doc_id"],
+        "tenant": confirmed["tenant"],
+        "sha256": None,
+        "file_size": confirmed["file_size"],
+        "file_type": None,
+        "mime_type": None,
+        "meta": {},
+        "script_version": ctx.script_version,
+        "error": None,
+        "failed": False,
     }
     with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
         try:
@@ -83,8 +92,13 @@ async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dic
             return _finish(record, started)
         file_type, mime = detect(got.head, got.path)
         record.update(sha256=got.sha256, file_size=got.size, file_type=file_type, mime_type=mime)
-        info = {"file_name": confirmed["file_name"], "file_size": got.size, "file_type": file_type,
-                "mime_type": mime, "sha256": got.sha256}
+        info = {
+            "file_name": confirmed["file_name"],
+            "file_size": got.size,
+            "file_type": file_type,
+            "mime_type": mime,
+            "sha256": got.sha256,
+        }
         outcome = await run_script(ctx.script, got.path, info, ctx.limits)
         record.update(meta=outcome.meta, error=outcome.error)
     return _finish(record, started)

@@ -8,6 +8,7 @@ costs one document an extraction error and nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -36,18 +37,24 @@ def _contain(memory_mb: int) -> None:  # runs in the child, before exec (POSIX o
 
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    try:  # without root this fails, and the script keeps the host's network
+    # Without root this fails quietly (returns -1), and the script keeps the host's network.
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-    except (OSError, AttributeError):
-        pass
 
 
 async def run_script(script: Path, path: Path, info: dict[str, Any], limits: Limits) -> Outcome:
     preexec = (lambda: _contain(limits.memory_mb)) if os.name == "posix" else None
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.sandbox", str(script), str(path), json.dumps(info),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, preexec_fn=preexec,
+        sys.executable,
+        "-m",
+        "streams.sandbox",
+        str(script),
+        str(path),
+        json.dumps(info),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), limits.timeout_s)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from ops.kafka import topic
 from schemas import topics
 from streams.app import app, settings
 from streams.context import context
@@ -18,16 +19,23 @@ from streams.dlq import send_to_dlq
 from streams.events import decode_event
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
-from ops.kafka import topic
 
 log = logging.getLogger(__name__)
 BATCH = 500
 WITHIN_S = 0.05
 
 _doc_topics = app.topic(
-    *(topic(settings, name) for name in
-      (topics.DOCS_REQUESTED, topics.DOCS_CONFIRMED, topics.DOCS_METADATA, topics.DOCS_STATUS)),
-    key_type=bytes, value_type=bytes,
+    *(
+        topic(settings, name)
+        for name in (
+            topics.DOCS_REQUESTED,
+            topics.DOCS_CONFIRMED,
+            topics.DOCS_METADATA,
+            topics.DOCS_STATUS,
+        )
+    ),
+    key_type=bytes,
+    value_type=bytes,
 )
 _verdict_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes, value_type=bytes)
 

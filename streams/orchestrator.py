@@ -30,7 +30,9 @@ requests_topic = app.topic(topic(settings, topics.SCAN_REQUESTS), key_type=bytes
 verdicts_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes, value_type=bytes)
 
 
-async def find_reusable(ctx: WorkerContext, doc_id: str, tenant: str, sha256: str) -> list[dict[str, Any]]:
+async def find_reusable(
+    ctx: WorkerContext, doc_id: str, tenant: str, sha256: str
+) -> list[dict[str, Any]]:
     """Conclusive verdict rows of the newest finished same-content document, or []."""
     window = timedelta(days=ctx.settings.reuse_window_days)
     async with (await ctx.pool()).connection() as conn:
@@ -56,33 +58,55 @@ def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]
 
 def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> dict[str, Any]:
     return {
-        "doc_id": doc_id, "tenant": tenant, "scanner": row["scanner"], "vendor": row["vendor"] or "",
-        "verdict": row["verdict"], "result": row["scan_result"] or "",
-        "engine_version": row["engine_version"] or "", "signatures_version": row["signatures_version"] or "",
-        "start_at": row["start_at"].replace(tzinfo=UTC), "end_at": row["end_at"].replace(tzinfo=UTC),
+        "doc_id": doc_id,
+        "tenant": tenant,
+        "scanner": row["scanner"],
+        "vendor": row["vendor"] or "",
+        "verdict": row["verdict"],
+        "result": row["scan_result"] or "",
+        "engine_version": row["engine_version"] or "",
+        "signatures_version": row["signatures_version"] or "",
+        "start_at": row["start_at"].replace(tzinfo=UTC),
+        "end_at": row["end_at"].replace(tzinfo=UTC),
         "reused_from": str(row["reused_from"] or row["doc_id"]),
     }
 
 
-def scan_request(confirmed: dict[str, Any], metadata: dict[str, Any], scanners: list[dict[str, Any]],
-                 reused: list[dict[str, Any]], url: str, now_ms: int) -> dict[str, Any]:
-    deadlines = [{"name": s["name"], "deadline_at": now_ms + int(s["deadline_s"] * 1000)} for s in scanners]
+def scan_request(
+    confirmed: dict[str, Any],
+    metadata: dict[str, Any],
+    scanners: list[dict[str, Any]],
+    reused: list[dict[str, Any]],
+    url: str,
+    now_ms: int,
+) -> dict[str, Any]:
+    deadlines = [
+        {"name": s["name"], "deadline_at": now_ms + int(s["deadline_s"] * 1000)} for s in scanners
+    ]
     longest = max((d["deadline_at"] for d in deadlines), default=now_ms)
     return {
-        "doc_id": confirmed["doc_id"], "tenant": confirmed["tenant"],
-        "file_name": confirmed["file_name"], "file_size": metadata["file_size"],
-        "file_type": metadata["file_type"], "content_type": confirmed.get("content_type"),
-        "sha256": metadata["sha256"], "download_url": url,
-        "url_expires_at": longest + URL_MARGIN_S * 1000, "scanners": deadlines,
+        "doc_id": confirmed["doc_id"],
+        "tenant": confirmed["tenant"],
+        "file_name": confirmed["file_name"],
+        "file_size": metadata["file_size"],
+        "file_type": metadata["file_type"],
+        "content_type": confirmed.get("content_type"),
+        "sha256": metadata["sha256"],
+        "download_url": url,
+        "url_expires_at": longest + URL_MARGIN_S * 1000,
+        "scanners": deadlines,
         "reused": [r["scanner"] for r in reused],
-        "reused_from": reused[0]["reused_from"] if reused else None, "requested_at": now_ms,
+        "reused_from": reused[0]["reused_from"] if reused else None,
+        "requested_at": now_ms,
     }
 
 
 async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[str, Any]) -> None:
     doc_id, tenant = confirmed["doc_id"], confirmed["tenant"]
-    reused = [reused_verdict(r, doc_id, tenant)
-              for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])]
+    reused = [
+        reused_verdict(r, doc_id, tenant)
+        for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])
+    ]
     with_verdict = {r["scanner"] for r in reused}
     try:
         await asyncio.wait_for(registry.loaded.wait(), timeout=15)
@@ -92,7 +116,8 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     now_ms = int(time.time() * 1000)
     longest_s = max((s["deadline_s"] for s in scanners), default=0) + URL_MARGIN_S
     url = ctx.s3.generate_presigned_url(
-        "get_object", Params={"Bucket": confirmed["bucket"], "Key": confirmed["key"]},
+        "get_object",
+        Params={"Bucket": confirmed["bucket"], "Key": confirmed["key"]},
         ExpiresIn=int(longest_s),
     )
     key = doc_id.encode()

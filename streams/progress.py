@@ -19,19 +19,33 @@ RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3}
 
 
 def new_state(tenant: str) -> State:
-    return {"tenant": tenant, "status": "requested", "expected": None, "got": [],
-            "timed_out": [], "finished_ms": None}
+    return {
+        "tenant": tenant,
+        "status": "requested",
+        "expected": None,
+        "got": [],
+        "timed_out": [],
+        "finished_ms": None,
+    }
 
 
-def status_event(doc_id: str, state: State, status: str, now_ms: int,
-                 reason: str | None = None) -> dict[str, Any]:
+def status_event(
+    doc_id: str, state: State, status: str, now_ms: int, reason: str | None = None
+) -> dict[str, Any]:
     expected = state["expected"]
-    return {"doc_id": doc_id, "tenant": state["tenant"], "status": status, "reason": reason,
-            "expected": None if expected is None else len(expected), "at": now_ms}
+    return {
+        "doc_id": doc_id,
+        "tenant": state["tenant"],
+        "status": status,
+        "reason": reason,
+        "expected": None if expected is None else len(expected),
+        "at": now_ms,
+    }
 
 
-def _advance(doc_id: str, state: State, status: str, now_ms: int,
-             reason: str | None = None) -> list[dict[str, Any]]:
+def _advance(
+    doc_id: str, state: State, status: str, now_ms: int, reason: str | None = None
+) -> list[dict[str, Any]]:
     if RANK[status] <= RANK[state["status"]]:
         return []
     state["status"] = status
@@ -40,19 +54,25 @@ def _advance(doc_id: str, state: State, status: str, now_ms: int,
     return [status_event(doc_id, state, status, now_ms, reason)]
 
 
-def on_confirmed(state: State | None, event: dict[str, Any], now_ms: int) -> tuple[State, list[dict[str, Any]]]:
+def on_confirmed(
+    state: State | None, event: dict[str, Any], now_ms: int
+) -> tuple[State, list[dict[str, Any]]]:
     state = state or new_state(event["tenant"])
     return state, _advance(event["doc_id"], state, "uploaded", now_ms)
 
 
-def on_metadata(state: State | None, event: dict[str, Any], now_ms: int) -> tuple[State, list[dict[str, Any]]]:
+def on_metadata(
+    state: State | None, event: dict[str, Any], now_ms: int
+) -> tuple[State, list[dict[str, Any]]]:
     state = state or new_state(event["tenant"])
     if not event.get("failed"):
         return state, []
     return state, _advance(event["doc_id"], state, "failed", now_ms, event.get("error"))
 
 
-def on_scan_request(state: State | None, event: dict[str, Any], now_ms: int) -> tuple[State, list[dict[str, Any]]]:
+def on_scan_request(
+    state: State | None, event: dict[str, Any], now_ms: int
+) -> tuple[State, list[dict[str, Any]]]:
     state = state or new_state(event["tenant"])
     if state["expected"] is not None:  # a redelivered request: the first one counts
         return state, []
@@ -63,7 +83,9 @@ def on_scan_request(state: State | None, event: dict[str, Any], now_ms: int) -> 
     return state, out + _maybe_done(event["doc_id"], state, now_ms)
 
 
-def on_verdict(state: State | None, event: dict[str, Any], now_ms: int) -> tuple[State, list[dict[str, Any]]]:
+def on_verdict(
+    state: State | None, event: dict[str, Any], now_ms: int
+) -> tuple[State, list[dict[str, Any]]]:
     state = state or new_state(event["tenant"])
     if event["scanner"] not in state["got"]:
         state["got"].append(event["scanner"])

@@ -47,8 +47,12 @@ async def follow_registry() -> None:
     """Read the compacted registry from the start, then follow it."""
     name = topic(settings, topics.SCANNERS_REGISTRY)
     while True:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                    enable_auto_commit=False, fetch_max_wait_ms=100)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
         try:
             await consumer.start()
             partitions = [TopicPartition(name, p) for p in await aio_partitions(consumer, name)]

@@ -27,12 +27,17 @@ from streams.orchestrator import verdicts_topic
 FORGET_AFTER_MS = 10 * 60 * 1000
 
 table = app.Table(
-    "progress", default=None, partitions=settings.kafka_partitions, use_partitioner=True,
+    "progress",
+    default=None,
+    partitions=settings.kafka_partitions,
+    use_partitioner=True,
     schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
 )
 status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, value_type=bytes)
 
-Step = Callable[[progress.State | None, dict[str, Any], int], tuple[progress.State, list[dict[str, Any]]]]
+Step = Callable[
+    [progress.State | None, dict[str, Any], int], tuple[progress.State, list[dict[str, Any]]]
+]
 
 
 async def apply(step: Step, record: dict[str, Any]) -> None:
@@ -76,9 +81,16 @@ async def track_verdicts(stream: Any) -> None:
 def timeout_verdict(doc_id: str, tenant: str, scanner: str, deadline_ms: int) -> dict[str, Any]:
     at = datetime.fromtimestamp(deadline_ms / 1000, tz=UTC)
     return {
-        "doc_id": doc_id, "tenant": tenant, "scanner": scanner, "vendor": "",
-        "verdict": "timeout", "result": "no verdict before the deadline",
-        "engine_version": "", "signatures_version": "", "start_at": at, "end_at": at,
+        "doc_id": doc_id,
+        "tenant": tenant,
+        "scanner": scanner,
+        "vendor": "",
+        "verdict": "timeout",
+        "result": "no verdict before the deadline",
+        "engine_version": "",
+        "signatures_version": "",
+        "start_at": at,
+        "end_at": at,
         "reused_from": None,
     }
 
@@ -95,7 +107,9 @@ async def enforce_deadlines() -> None:
         late = progress.overdue(state, now)
         for scanner in late:
             verdict = timeout_verdict(doc_id, state["tenant"], scanner, state["expected"][scanner])
-            await verdicts_topic.send(key=doc_id.encode(), value=encode_event("scan_verdict", verdict))
+            await verdicts_topic.send(
+                key=doc_id.encode(), value=encode_event("scan_verdict", verdict)
+            )
             context().metrics.inc("verdicts_timeout")
         if late:
             state["timed_out"] = state["timed_out"] + late

@@ -20,7 +20,10 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <dependencies>{deps}</dependencies>
 </project>
 """
-_DEP = "<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+_DEP = (
+    "<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+    "<version>{v}</version></dependency>"
+)
 _PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 
 
@@ -37,8 +40,16 @@ def fetch_jars(dest: Path, artifacts: list[str]) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(_POM.format(deps=deps))
-        argv = [mvn, "-B", "-f", str(pom), _PLUGIN, f"-DoutputDirectory={lib}",
-                "-DincludeScope=runtime", "-Dorg.slf4j.simpleLogger.log.org.apache.maven.cli.transfer.Slf4jMavenTransferListener=info"]
+        argv = [
+            mvn,
+            "-B",
+            "-f",
+            str(pom),
+            _PLUGIN,
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+            "-Dorg.slf4j.simpleLogger.log.org.apache.maven.cli.transfer.Slf4jMavenTransferListener=info",
+        ]
         if subprocess.run(argv, check=False).returncode != 0:
             raise ServiceFailed(f"Maven could not fetch {artifacts}; see the output above")
     marker.write_text("\n".join(artifacts))

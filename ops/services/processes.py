@@ -11,7 +11,7 @@ from ops.services.base import Launch, Service
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
-            return 200 <= response.status < 300
+            return bool(200 <= response.status < 300)
     except OSError:
         return False
 

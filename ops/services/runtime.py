@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,18 +69,19 @@ def check_ports_free(service: Service) -> None:
             )
 
 
-def _identity(user: str | None) -> dict[str, object]:
+def _identity(user: str | None) -> tuple[int | None, int | None, list[int] | None]:
     """Run as ``user`` with its own primary group and no inherited (root) groups."""
     if user is None:
-        return {}
+        return None, None, None
     import pwd
 
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return entry.pw_uid, entry.pw_gid, []
 
 
 def spawn(service: Service) -> int:
     launch = service.launch()
+    uid, gid, groups = _identity(launch.user)
     service.home.mkdir(parents=True, exist_ok=True)
     with open(service.log_file, "ab") as log:
         proc = subprocess.Popen(
@@ -89,8 +91,10 @@ def spawn(service: Service) -> int:
             stderr=subprocess.STDOUT,
             env=child_environment(launch.env),
             cwd=launch.cwd or service.home,
-            start_new_session=True,
-            **_identity(launch.user),  # type: ignore[arg-type]  # survives the CLI and gets its own process group
+            start_new_session=True,  # survives the CLI and gets its own process group
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
     _CHILDREN[proc.pid] = proc
     service.pid_file.write_text(str(proc.pid))
@@ -146,10 +150,8 @@ def stop(service: Service, timeout_s: float = 30.0) -> None:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(os.getpgid(pid), sig)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:

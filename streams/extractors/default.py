@@ -30,14 +30,16 @@ def _pdf(path: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"pdf_encrypted": reader.is_encrypted}
     if reader.is_encrypted and reader.decrypt("") == 0:
         return meta
-    info = reader.metadata or {}
-    meta.update({
-        "pdf_pages": len(reader.pages),
-        "pdf_title": _text(info.get("/Title")),
-        "pdf_author": _text(info.get("/Author")),
-        "pdf_producer": _text(info.get("/Producer")),
-        "pdf_has_javascript": _pdf_has_js(reader),
-    })
+    info: Any = reader.metadata or {}
+    meta.update(
+        {
+            "pdf_pages": len(reader.pages),
+            "pdf_title": _text(info.get("/Title")),
+            "pdf_author": _text(info.get("/Author")),
+            "pdf_producer": _text(info.get("/Producer")),
+            "pdf_has_javascript": _pdf_has_js(reader),
+        }
+    )
     return meta
 
 
@@ -59,11 +61,14 @@ def _image(path: str) -> dict[str, Any]:
 
     with Image.open(path) as image:
         meta: dict[str, Any] = {
-            "image_format": image.format, "image_width": image.width,
+            "image_format": image.format,
+            "image_width": image.width,
             "image_height": image.height,
         }
         exif = {ExifTags.TAGS.get(k, str(k)): v for k, v in image.getexif().items()}
-    meta["exif_camera"] = _text(" ".join(str(exif[k]) for k in ("Make", "Model") if k in exif) or None)
+    meta["exif_camera"] = _text(
+        " ".join(str(exif[k]) for k in ("Make", "Model") if k in exif) or None
+    )
     meta["exif_datetime"] = _text(exif.get("DateTime"))
     return meta
 
@@ -75,7 +80,9 @@ _APP = {"ep": "http://schemas.openxmlformats.org/officeDocument/2006/extended-pr
 def _ooxml(path: str) -> dict[str, Any]:
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-        meta: dict[str, Any] = {"office_has_macros": any(n.endswith("vbaProject.bin") for n in names)}
+        meta: dict[str, Any] = {
+            "office_has_macros": any(n.endswith("vbaProject.bin") for n in names)
+        }
         if "docProps/core.xml" in names:
             core = ElementTree.fromstring(archive.read("docProps/core.xml"))
             meta["office_title"] = _text(core.findtext("dc:title", None, _CORE))
@@ -100,7 +107,9 @@ def _ole(path: str) -> dict[str, Any]:
         "office_title": _text(props.title.decode(errors="replace") if props.title else None),
         "office_author": _text(props.author.decode(errors="replace") if props.author else None),
         "office_pages": props.num_pages,
-        "office_has_macros": any(s.lower().startswith(("macros", "_vba_project", "vba")) for s in streams),
+        "office_has_macros": any(
+            s.lower().startswith(("macros", "_vba_project", "vba")) for s in streams
+        ),
     }
 
 
@@ -111,8 +120,11 @@ def _plain_text(path: str) -> dict[str, Any]:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     text = sample.decode(encoding, errors="replace")
-    return {"text_encoding": encoding, "text_lines": text.count("\n") + (not text.endswith("\n") and bool(text)),
-            "text_words": len(text.split())}
+    return {
+        "text_encoding": encoding,
+        "text_lines": text.count("\n") + (not text.endswith("\n") and bool(text)),
+        "text_words": len(text.split()),
+    }
 
 
 def _zip(path: str) -> dict[str, Any]:
@@ -128,7 +140,17 @@ def _tar(path: str) -> dict[str, Any]:
 
 
 _HANDLERS = {
-    "pdf": _pdf, "png": _image, "jpeg": _image, "gif": _image, "tiff": _image, "webp": _image,
-    "docx": _ooxml, "xlsx": _ooxml, "pptx": _ooxml, "ole": _ole, "text": _plain_text,
-    "zip": _zip, "tar": _tar,
+    "pdf": _pdf,
+    "png": _image,
+    "jpeg": _image,
+    "gif": _image,
+    "tiff": _image,
+    "webp": _image,
+    "docx": _ooxml,
+    "xlsx": _ooxml,
+    "pptx": _ooxml,
+    "ole": _ole,
+    "text": _plain_text,
+    "zip": _zip,
+    "tar": _tar,
 }

@@ -37,10 +37,21 @@ def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
     stamp = _us(end_at) - (TIMEOUT_PENALTY_US if record["verdict"] == "timeout" else 0)
     reused = record.get("reused_from")
     return (
-        uuid.UUID(record["doc_id"]), record["scanner"], record["scanner"], record["vendor"],
-        record["result"], record["verdict"], record["engine_version"],
-        record["signatures_version"], record["start_at"], end_at,
-        uuid.UUID(reused) if reused else None, record["tenant"], datetime.now(UTC), offset, stamp,
+        uuid.UUID(record["doc_id"]),
+        record["scanner"],
+        record["scanner"],
+        record["vendor"],
+        record["result"],
+        record["verdict"],
+        record["engine_version"],
+        record["signatures_version"],
+        record["start_at"],
+        end_at,
+        uuid.UUID(reused) if reused else None,
+        record["tenant"],
+        datetime.now(UTC),
+        offset,
+        stamp,
     )
 
 
@@ -48,7 +59,10 @@ def write(client: CassandraClient, keyspace: str, batch: list[Item]) -> int:
     """Write a batch concurrently (blocking: run it in a thread); raises on any failure."""
     statement = client.prepared(insert_query(keyspace))
     results = execute_concurrent_with_args(
-        client.session, statement, [row(r, o) for r, o in batch], concurrency=64,
+        client.session,
+        statement,
+        [row(r, o) for r, o in batch],
+        concurrency=64,
         raise_on_first_error=True,
     )
     return len(results)

@@ -44,16 +44,40 @@ def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[A
     doc_id = uuid.UUID(r["doc_id"])
     created = created_at_of(doc_id)
     if schema == "docs_requested":
-        return _REQUESTED, (doc_id, r["tenant"], r["file_name"], r["file_size"],
-                            r.get("content_type"), r.get("sha256"), created, created)
+        return _REQUESTED, (
+            doc_id,
+            r["tenant"],
+            r["file_name"],
+            r["file_size"],
+            r.get("content_type"),
+            r.get("sha256"),
+            created,
+            created,
+        )
     if schema == "docs_confirmed":
         return _CONFIRMED, (r["uploaded_at"], r["file_size"], r["uploaded_at"], doc_id, created)
     if schema == "docs_metadata":
-        return _METADATA, (r["sha256"], r["file_type"], Jsonb(visible_meta(r)),
-                           r["script_version"], offset, r["at"], doc_id, created, offset)
+        return _METADATA, (
+            r["sha256"],
+            r["file_type"],
+            Jsonb(visible_meta(r)),
+            r["script_version"],
+            offset,
+            r["at"],
+            doc_id,
+            created,
+            offset,
+        )
     if schema == "docs_status":
-        return _STATUS, (r["status"], r.get("reason"), r.get("expected"), r["at"], doc_id,
-                         created, r["status"])
+        return _STATUS, (
+            r["status"],
+            r.get("reason"),
+            r.get("expected"),
+            r["at"],
+            doc_id,
+            created,
+            r["status"],
+        )
     return None
 
 
@@ -69,12 +93,11 @@ def visible_meta(record: dict[str, Any]) -> dict[str, Any]:
 async def write(conn: AsyncConnection[Any], batch: list[Item]) -> int:
     """Apply a batch in one transaction, in offset order per topic; returns rows touched."""
     touched = 0
-    async with conn.transaction():
-        async with conn.cursor() as cur:
-            for schema, record, offset in batch:
-                found = statement(schema, record, offset)
-                if found is None:
-                    continue
-                await cur.execute(found[0], found[1])
-                touched += max(cur.rowcount, 0)
+    async with conn.transaction(), conn.cursor() as cur:
+        for schema, record, offset in batch:
+            found = statement(schema, record, offset)
+            if found is None:
+                continue
+            await cur.execute(found[0], found[1])
+            touched += max(cur.rowcount, 0)
     return touched

@@ -33,11 +33,15 @@ class Api:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def call(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Reply:
-        async with self.session.request(method, self.base + path, headers=self._headers(key), **kwargs) as resp:
+        async with self.session.request(
+            method, self.base + path, headers=self._headers(key), **kwargs
+        ) as resp:
             text = await resp.text()
             return Reply(resp.status, json.loads(text) if text else None)
 
-    async def request_upload(self, name: str, data: bytes, declare_sha: bool = False, **extra: Any) -> Reply:
+    async def request_upload(
+        self, name: str, data: bytes, declare_sha: bool = False, **extra: Any
+    ) -> Reply:
         body: dict[str, Any] = {"file_name": name, "file_size": len(data), **extra}
         if declare_sha:
             body["sha256"] = hashlib.sha256(data).hexdigest()
@@ -67,7 +71,9 @@ class Api:
             await asyncio.sleep(reply.body.get("next", {}).get("after_ms", 500) / 4000)
         raise AssertionError(f"{doc_id} not done after {timeout_s}s: {reply.body}")
 
-    async def sse_raw(self, url: str, last_event_id: str | None = None, timeout_s: float = 60) -> bytes:
+    async def sse_raw(
+        self, url: str, last_event_id: str | None = None, timeout_s: float = 60
+    ) -> bytes:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with self.session.get(url, headers=headers, timeout=timeout) as resp:

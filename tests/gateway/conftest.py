@@ -26,7 +26,9 @@ async def api(pipeline: Pipeline) -> AsyncIterator[Api]:
         yield Api(session, pipeline.url, pipeline.settings.dev_api_key)
 
 
-def make_pdf(pages: int = 3, title: str = "Quarterly report", author: str = "Ada Lovelace") -> bytes:
+def make_pdf(
+    pages: int = 3, title: str = "Quarterly report", author: str = "Ada Lovelace"
+) -> bytes:
     writer = PdfWriter()
     for _ in range(pages):
         writer.add_blank_page(width=200, height=200)

@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Producer
 
 from ops.kafka import producer_config, topic
-from schemas import topics
 from scanners.listing import read_registry
+from schemas import topics
 from tests.gateway.client import Api
 from tests.plugins.pipeline import Pipeline, free_port
 
@@ -26,7 +26,9 @@ def hanging_scanner(pipeline: Pipeline, request: pytest.FixtureRequest) -> Itera
     port = free_port()
     pipeline.env["INTELLIDOX_SCANNER_PORT_BASE"] = str(port)
     try:
-        pipeline.start(name, "scanner", "run", f"{name}:simulated?hang=1&deadline_s=2", ready_port=port)
+        pipeline.start(
+            name, "scanner", "run", f"{name}:simulated?hang=1&deadline_s=2", ready_port=port
+        )
     finally:
         pipeline.env["INTELLIDOX_SCANNER_PORT_BASE"] = str(pipeline.settings.scanner_port_base)
     _wait_registered(pipeline, name)
@@ -37,7 +39,9 @@ def hanging_scanner(pipeline: Pipeline, request: pytest.FixtureRequest) -> Itera
     if request.param == "hangs":
         pipeline.stop(name)
     producer = Producer(producer_config(pipeline.settings))
-    producer.produce(topic(pipeline.settings, topics.SCANNERS_REGISTRY), key=name.encode(), value=None)
+    producer.produce(
+        topic(pipeline.settings, topics.SCANNERS_REGISTRY), key=name.encode(), value=None
+    )
     producer.flush(10)
 
 
@@ -50,7 +54,9 @@ def _wait_registered(pipeline: Pipeline, name: str) -> None:
     raise AssertionError(f"{name} never sent a heartbeat")
 
 
-async def test_a_silent_scanner_times_out_and_the_document_is_done(api: Api, hanging_scanner: str) -> None:
+async def test_a_silent_scanner_times_out_and_the_document_is_done(
+    api: Api, hanging_scanner: str
+) -> None:
     ticket = await api.upload("slow.txt", b"who answers? " + uuid.uuid4().hex.encode())
     results = await api.wait_done(ticket["id"], timeout_s=45)
     by_scanner = {r["scanner"]: r for r in results["scan_results"]}

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.integration
         ({"file_name": "a.txt", "file_size": 1, "content_type": "pdf"}, 400, "MIME type"),
     ],
 )
-async def test_bad_upload_requests_say_what_is_wrong(api: Api, body: dict[str, object], status: int, words: str) -> None:
+async def test_bad_upload_requests_say_what_is_wrong(
+    api: Api, body: dict[str, object], status: int, words: str
+) -> None:
     reply = await api.call("POST", "/docs/request-upload", json=body)
     assert reply.status == status
     conforms(reply.body, "Error")
@@ -57,9 +59,13 @@ async def test_malformed_and_unknown_ids(api: Api, path: str) -> None:
 
 async def test_every_endpoint_wants_a_key(api: Api) -> None:
     doc_id = uuid7()
-    for method, path in [("POST", "/docs/request-upload"), ("GET", f"/docs/{doc_id}/meta"),
-                         ("GET", f"/docs/{doc_id}/scan-results"), ("GET", f"/docs/{doc_id}/events"),
-                         ("POST", f"/docs/{doc_id}/confirm-upload")]:
+    for method, path in [
+        ("POST", "/docs/request-upload"),
+        ("GET", f"/docs/{doc_id}/meta"),
+        ("GET", f"/docs/{doc_id}/scan-results"),
+        ("GET", f"/docs/{doc_id}/events"),
+        ("POST", f"/docs/{doc_id}/confirm-upload"),
+    ]:
         assert (await api.call(method, path, key="")).status == 401
         assert (await api.call(method, path, key="wrong-key")).status == 401
 
@@ -67,8 +73,12 @@ async def test_every_endpoint_wants_a_key(api: Api) -> None:
 async def test_a_tenant_never_sees_another_tenants_document(api: Api, pipeline: Pipeline) -> None:
     ticket = await api.upload("private.txt", b"mine " + uuid.uuid4().hex.encode())
     other = pipeline.add_tenant(f"other-{uuid.uuid4().hex[:6]}")
-    for method, path in [("GET", "/meta"), ("GET", "/scan-results"), ("GET", "/events"),
-                         ("POST", "/confirm-upload")]:
+    for method, path in [
+        ("GET", "/meta"),
+        ("GET", "/scan-results"),
+        ("GET", "/events"),
+        ("POST", "/confirm-upload"),
+    ]:
         reply = await api.call(method, f"/docs/{ticket['id']}{path}", key=other)
         assert reply.status == 404, path
     # ...and cannot reuse its verdicts by declaring the same hash.

@@ -29,9 +29,12 @@ async def test_a_finished_document_streams_its_state_then_done_exactly(api: Api)
     # Rebuild every byte from what the REST API says, then compare the whole stream.
     cursors = [Cursor.parse(e.id) for e in events]
     assert cursors[0].status_rank == 3 and cursors[1].meta_offset >= 0
-    assert [c.verdict_offset for c in cursors[2:5]] == sorted({c.verdict_offset for c in cursors[2:5]})
-    expected = b"retry: 1000\n\n" + b"".join(_event_bytes(str(c), e.event, e.data)
-                                              for c, e in zip(cursors, events, strict=True))
+    assert [c.verdict_offset for c in cursors[2:5]] == sorted(
+        {c.verdict_offset for c in cursors[2:5]}
+    )
+    expected = b"retry: 1000\n\n" + b"".join(
+        _event_bytes(str(c), e.event, e.data) for c, e in zip(cursors, events, strict=True)
+    )
     assert raw == expected
     meta = (await api.call("GET", f"/docs/{ticket['id']}/meta")).body
     assert events[0].data["status"] == "done" and events[0].data["file_name"] == "wire.txt"
@@ -64,7 +67,11 @@ async def test_a_live_stream_sees_every_step_in_order_and_ends(api: Api) -> None
     statuses = [e.data["status"] for e in events if e.event == "status"]
     assert statuses == ["requested", "uploaded", "in_progress", "done"]
     assert sum(e.event == "meta" for e in events) == 1
-    assert sorted(e.data["scanner"] for e in events if e.event == "verdict") == ["clamav", "sim-a", "sim-b"]
+    assert sorted(e.data["scanner"] for e in events if e.event == "verdict") == [
+        "clamav",
+        "sim-a",
+        "sim-b",
+    ]
     assert events[-1].event == "done"
     ids = [e.id for e in events[:-1]]
     assert len(set(ids)) == len(ids)

@@ -26,7 +26,11 @@ from gateway.auth import key_digest
 from ops.bootstrap.topics import create_topics, delete_topics
 from ops.settings import Settings
 
-SCANNERS = ["clamav", "sim-a:simulated?latency_ms=50&vendor=Sim A", "sim-b:simulated?latency_ms=300&jitter_ms=100"]
+SCANNERS = [
+    "clamav",
+    "sim-a:simulated?latency_ms=50&vendor=Sim A",
+    "sim-b:simulated?latency_ms=300&jitter_ms=100",
+]
 
 
 def free_port() -> int:
@@ -50,10 +54,14 @@ class Pipeline:
     def start(self, name: str, *argv: str, ready_port: int) -> None:
         log = self._logs[name] = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", *argv], env=self.env, stdout=log,
+            [sys.executable, "-m", "ops.cli", *argv],
+            env=self.env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_ready(f"http://{self.settings.host}:{ready_port}/readyz", self.procs[name], name, self.logs)
+        wait_ready(
+            f"http://{self.settings.host}:{ready_port}/readyz", self.procs[name], name, self.logs
+        )
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -68,12 +76,16 @@ class Pipeline:
     def add_tenant(self, tenant: str) -> str:
         key = f"key-{tenant}-{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.settings.postgres_dsn) as conn:
-            conn.execute("INSERT INTO api_keys (key_sha256, tenant) VALUES (%s, %s)",
-                         (key_digest(key), tenant))
+            conn.execute(
+                "INSERT INTO api_keys (key_sha256, tenant) VALUES (%s, %s)",
+                (key_digest(key), tenant),
+            )
         return key
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], name: str, logs: Path, timeout_s: float = 120) -> None:
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], name: str, logs: Path, timeout_s: float = 120
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -91,24 +103,31 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], name: str, logs: Path, t
 
 def pipeline_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTELLIDOX_")}
-    env.update({
-        "INTELLIDOX_TOPIC_PREFIX": settings.topic_prefix,
-        "INTELLIDOX_GATEWAY_PORT": str(settings.gateway_port),
-        "INTELLIDOX_WORKER_PORT": str(settings.worker_port),
-        "INTELLIDOX_SCANNER_PORT_BASE": str(settings.scanner_port_base),
-        "INTELLIDOX_SCANNER_HEARTBEAT_S": "1",
-        "INTELLIDOX_KAFKA_PORT": str(settings.kafka_port),
-        "INTELLIDOX_HOST": settings.host,
-    })
+    env.update(
+        {
+            "INTELLIDOX_TOPIC_PREFIX": settings.topic_prefix,
+            "INTELLIDOX_GATEWAY_PORT": str(settings.gateway_port),
+            "INTELLIDOX_WORKER_PORT": str(settings.worker_port),
+            "INTELLIDOX_SCANNER_PORT_BASE": str(settings.scanner_port_base),
+            "INTELLIDOX_SCANNER_HEARTBEAT_S": "1",
+            "INTELLIDOX_KAFKA_PORT": str(settings.kafka_port),
+            "INTELLIDOX_HOST": settings.host,
+        }
+    )
     return env
 
 
 @pytest.fixture(scope="session")
-def pipeline(settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(
+    settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
     ours = settings.with_overrides(
-        topic_prefix=prefix, gateway_port=free_port(), worker_port=free_port(),
-        scanner_port_base=free_port(), scanner_heartbeat_s=1.0,
+        topic_prefix=prefix,
+        gateway_port=free_port(),
+        worker_port=free_port(),
+        scanner_port_base=free_port(),
+        scanner_heartbeat_s=1.0,
     )
     create_topics(kafka_bootstrap, prefix)
     pipe = Pipeline(ours, pipeline_env(ours), tmp_path_factory.mktemp("pipeline-logs"))

@@ -16,7 +16,9 @@ def _job(path: Path) -> ScanJob:
     return ScanJob("d", path.name, path.stat().st_size, None, None, "0" * 64)
 
 
-def test_eicar_is_malicious_and_clean_is_clean(tmp_path: Path, clamd: object, settings: Settings) -> None:
+def test_eicar_is_malicious_and_clean_is_clean(
+    tmp_path: Path, clamd: object, settings: Settings
+) -> None:
     scanner = ClamAV()
     bad, good = tmp_path / "eicar.com", tmp_path / "notes.txt"
     bad.write_bytes(EICAR)
@@ -34,8 +36,13 @@ def test_clamd_refusing_a_stream_over_its_limit_is_too_large(tmp_path: Path, cla
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * 4096)
     runner = Runner(Settings(), "clamav", ClamAV({"max_file_size": "1000"}))
-    request = {"doc_id": "d", "file_name": "big.bin", "file_size": 4096, "sha256": "0" * 64,
-               "download_url": big.as_uri()}
+    request = {
+        "doc_id": "d",
+        "file_name": "big.bin",
+        "file_size": 4096,
+        "sha256": "0" * 64,
+        "download_url": big.as_uri(),
+    }
     from datetime import UTC, datetime, timedelta
 
     verdict, _ = runner.scan_request(request, datetime.now(UTC) + timedelta(seconds=5))

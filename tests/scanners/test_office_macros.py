@@ -37,11 +37,31 @@ def module_stream(source: str) -> bytes:
     return b"\0" * 4096 + vba_compress(source.replace("\n", "\r\n").encode("latin-1"))
 
 
-def dir_entry(name: str, kind: int, child: int = NO_STREAM, right: int = NO_STREAM,
-              start: int = END_OF_CHAIN, size: int = 0) -> bytes:
+def dir_entry(
+    name: str,
+    kind: int,
+    child: int = NO_STREAM,
+    right: int = NO_STREAM,
+    start: int = END_OF_CHAIN,
+    size: int = 0,
+) -> bytes:
     encoded = name.encode("utf-16-le") + b"\0\0"
-    return struct.pack("<64sHBBIII16sIQQIQ", encoded, len(encoded), kind, 1, NO_STREAM,
-                       right, child, b"", 0, 0, 0, start, size)
+    return struct.pack(
+        "<64sHBBIII16sIQQIQ",
+        encoded,
+        len(encoded),
+        kind,
+        1,
+        NO_STREAM,
+        right,
+        child,
+        b"",
+        0,
+        0,
+        0,
+        start,
+        size,
+    )
 
 
 def ole_file(storage: str, streams: dict[str, bytes]) -> bytes:
@@ -53,15 +73,32 @@ def ole_file(storage: str, streams: dict[str, bytes]) -> bytes:
     for index, (name, payload) in enumerate(streams.items()):
         sectors = -(-len(payload) // SECTOR)
         first = len(fat)
-        fat += list(range(first + 1, first + sectors)) + [END_OF_CHAIN]
+        fat += [*range(first + 1, first + sectors), END_OF_CHAIN]
         right = 3 + index if index + 1 < len(streams) else NO_STREAM
         entries.append(dir_entry(name, 2, right=right, start=first, size=len(payload)))
         data += payload.ljust(sectors * SECTOR, b"\0")
     directory = b"".join(entries).ljust(SECTOR, b"\0")
     entries_fat = struct.pack(f"<{len(fat)}I", *fat).ljust(SECTOR, b"\xff")
-    header = struct.pack("<8s16sHHHHH6sIIIIIIIII", bytes.fromhex("d0cf11e0a1b11ae1"), b"",
-                         0x3E, 3, 0xFFFE, 9, 6, b"", 0, 1, 1, 0, 4096, END_OF_CHAIN, 0,
-                         END_OF_CHAIN, 0)
+    header = struct.pack(
+        "<8s16sHHHHH6sIIIIIIIII",
+        bytes.fromhex("d0cf11e0a1b11ae1"),
+        b"",
+        0x3E,
+        3,
+        0xFFFE,
+        9,
+        6,
+        b"",
+        0,
+        1,
+        1,
+        0,
+        4096,
+        END_OF_CHAIN,
+        0,
+        END_OF_CHAIN,
+        0,
+    )
     difat = struct.pack("<I", 0) + b"\xff" * (SECTOR - len(header) - 4)
     return header + difat + entries_fat + directory + data
 
@@ -81,10 +118,14 @@ def ooxml(parts: dict[str, bytes]) -> bytes:
 
 HEADER = 'Attribute VB_Name = "ThisDocument"\n'
 AUTO_SHELL = HEADER + 'Sub AutoOpen()\n    Shell "notepad.exe", vbNormalFocus\nEnd Sub\n'
-AUTO_WRITE = HEADER + 'Sub Document_Open()\n    ActiveDocument.SaveAs "C:\\Temp\\copy.doc"\nEnd Sub\n'
+AUTO_WRITE = (
+    HEADER + 'Sub Document_Open()\n    ActiveDocument.SaveAs "C:\\Temp\\copy.doc"\nEnd Sub\n'
+)
 NO_AUTO = HEADER + 'Sub FormatTable()\n    Shell "notepad.exe"\nEnd Sub\n'
-SYLK_XLM = b'ID;P\r\nO;E\r\nNN;NAuto_open;ER101C1\r\nC;X1;Y101;K0;EEXEC("notepad.exe")\r\n' \
+SYLK_XLM = (
+    b'ID;P\r\nO;E\r\nNN;NAuto_open;ER101C1\r\nC;X1;Y101;K0;EEXEC("notepad.exe")\r\n'
     b"C;X1;Y102;K0;EHALT()\r\nE\r\n"
+)
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -101,8 +142,10 @@ def scan(path: Path, **options: str) -> Verdict:
 def test_auto_exec_macro_that_executes_is_malicious(tmp_path: Path) -> None:
     verdict = scan(write(tmp_path, "invoice.doc", vba_document(AUTO_SHELL)))
     assert verdict.verdict == "malicious"
-    assert verdict.result.startswith("auto-exec macro that executes (OLE: 1 macro module(s), "
-                                     "mraptor flags A-X (auto-exec 'AutoOpen', execute 'Shell')")
+    assert verdict.result.startswith(
+        "auto-exec macro that executes (OLE: 1 macro module(s), "
+        "mraptor flags A-X (auto-exec 'AutoOpen', execute 'Shell')"
+    )
     assert "olevba keywords: Shell, vbNormalFocus" in verdict.result
 
 
@@ -130,8 +173,9 @@ def test_ole_without_macros_is_clean(tmp_path: Path) -> None:
 
 
 def test_ooxml_with_a_vba_project_is_judged_like_the_project(tmp_path: Path) -> None:
-    docm = ooxml({"word/document.xml": b"<w:document/>",
-                  "word/vbaProject.bin": vba_document(AUTO_SHELL)})
+    docm = ooxml(
+        {"word/document.xml": b"<w:document/>", "word/vbaProject.bin": vba_document(AUTO_SHELL)}
+    )
     verdict = scan(write(tmp_path, "invoice.docm", docm))
     assert verdict.verdict == "malicious"
     assert verdict.result.startswith("auto-exec macro that executes (OOXML: 1 macro module(s)")

@@ -44,8 +44,11 @@ def write(tmp_path: Path, data: bytes, name: str = "doc.pdf") -> Path:
 
 
 def test_javascript_run_on_open_is_suspicious(tmp_path: Path) -> None:
-    data = pdf(b"<< /Type /Catalog /Pages 2 0 R /OpenAction 3 0 R >>", PAGES,
-               b"<< /Type /Action /S /JavaScript /JS (app.alert\\(1\\)) >>")
+    data = pdf(
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction 3 0 R >>",
+        PAGES,
+        b"<< /Type /Action /S /JavaScript /JS (app.alert\\(1\\)) >>",
+    )
     verdict = scan(write(tmp_path, data))
     assert verdict == Verdict(
         "suspicious",
@@ -112,18 +115,33 @@ def object_stream_pdf() -> bytes:
         1: b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>",
         2: PAGES,
         3: b"<< /Type /ObjStm /N 1 /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
-        % (len(header), len(objstm)) + objstm + b"\nendstream",
+        % (len(header), len(objstm))
+        + objstm
+        + b"\nendstream",
     }
     for number, body in bodies.items():
         offsets[number] = len(out)
         out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
     offsets[5] = len(out)
-    rows = [(0, 0, 65535), (1, offsets[1], 0), (1, offsets[2], 0), (1, offsets[3], 0),
-            (2, 3, 0), (1, offsets[5], 0)]
-    table = b"".join(t.to_bytes(1, "big") + f.to_bytes(4, "big") + g.to_bytes(2, "big")
-                     for t, f, g in rows)
-    out += (b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n"
-            % len(table)) + table + b"\nendstream\nendobj\n"
+    rows = [
+        (0, 0, 65535),
+        (1, offsets[1], 0),
+        (1, offsets[2], 0),
+        (1, offsets[3], 0),
+        (2, 3, 0),
+        (1, offsets[5], 0),
+    ]
+    table = b"".join(
+        t.to_bytes(1, "big") + f.to_bytes(4, "big") + g.to_bytes(2, "big") for t, f, g in rows
+    )
+    out += (
+        (
+            b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n"
+            % len(table)
+        )
+        + table
+        + b"\nendstream\nendobj\n"
+    )
     return bytes(out + b"startxref\n%d\n%%%%EOF\n" % offsets[5])
 
 
@@ -149,8 +167,11 @@ def test_a_broken_pdf_still_gets_the_raw_scan(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("chunk_size", [16, 17, 19, 23, 31, 64, 1 << 20])
 def test_names_split_across_chunks_are_counted_once(tmp_path: Path, chunk_size: int) -> None:
-    data = pdf(b"<< /Type /Catalog /Pages 2 0 R /OpenAction 3 0 R >>", PAGES,
-               b"<< /S /J#61vaScript /JS (a) /URI (b) /Launch<</F (c)>> /AA<<>> /EmbeddedFile[]>>")
+    data = pdf(
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction 3 0 R >>",
+        PAGES,
+        b"<< /S /J#61vaScript /JS (a) /URI (b) /Launch<</F (c)>> /AA<<>> /EmbeddedFile[]>>",
+    )
     verdict = scan(write(tmp_path, data), chunk_size=str(chunk_size), deep_max_size="0")
     counts = "/JavaScript=1 /JS=1 /OpenAction=1 /Launch=1 /EmbeddedFile=1 /AA=1 /URI=1"
     assert counts in verdict.result
@@ -182,3 +203,8 @@ def test_too_large(tmp_path: Path) -> None:
     big_job = ScanJob("doc-2", "doc.pdf", 2 << 30, "pdf", None, "0" * 64)
     assert PdfActiveContent().scan(path, big_job).verdict == "too_large"
     assert PdfActiveContent().max_file_size == 1 << 30
+
+
+def test_header_found_with_small_chunks(tmp_path: Path) -> None:
+    path = write(tmp_path, b" " * 700 + pdf(CATALOG, PAGES, b"<< /JS (x) >>"))
+    assert scan(path, chunk_size="16").verdict == "suspicious"

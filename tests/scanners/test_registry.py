@@ -26,14 +26,20 @@ def test_each_engine_is_complete_and_tested(name: str) -> None:
 def test_specs_name_an_instance_an_engine_and_options() -> None:
     assert parse_spec("clamav") == ("clamav", "clamav", {})
     assert parse_spec("sim7:simulated?latency_ms=5&verdict=malicious") == (
-        "sim7", "simulated", {"latency_ms": "5", "verdict": "malicious"})
+        "sim7",
+        "simulated",
+        {"latency_ms": "5", "verdict": "malicious"},
+    )
 
 
-@pytest.mark.parametrize(("spec", "words"), [
-    ("nope", "unknown scanner engine"),
-    ("a b:simulated", "must be letters"),
-    ("x:simulated?latency_ms", "must be key=value"),
-])
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("nope", "unknown scanner engine"),
+        ("a b:simulated", "must be letters"),
+        ("x:simulated?latency_ms", "must be key=value"),
+    ],
+)
 def test_bad_specs_say_what_is_wrong(spec: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_spec(spec)

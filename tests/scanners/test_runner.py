@@ -13,8 +13,13 @@ from scanners.simulated import Simulated
 
 
 def _request(path: Path, size: int) -> dict[str, object]:
-    return {"doc_id": "d", "file_name": path.name, "file_size": size, "sha256": "0" * 64,
-            "download_url": path.as_uri()}
+    return {
+        "doc_id": "d",
+        "file_name": path.name,
+        "file_size": size,
+        "sha256": "0" * 64,
+        "download_url": path.as_uri(),
+    }
 
 
 def test_a_scan_past_its_deadline_is_a_timeout_not_a_wait() -> None:
@@ -36,7 +41,9 @@ def test_the_runner_downloads_and_scans_within_the_deadline(tmp_path: Path) -> N
     source = tmp_path / "doc.txt"
     source.write_bytes(b"hello")
     runner = Runner(Settings(), "sim", Simulated({"latency_ms": "0", "verdict": "suspicious"}))
-    verdict, started = runner.scan_request(_request(source, 5), datetime.now(UTC) + timedelta(seconds=5))
+    verdict, started = runner.scan_request(
+        _request(source, 5), datetime.now(UTC) + timedelta(seconds=5)
+    )
     assert verdict.verdict == "suspicious"
     assert started <= datetime.now(UTC)
 
@@ -49,7 +56,9 @@ def test_a_deadline_already_past_is_a_timeout_without_download(tmp_path: Path) -
 
 def test_a_failed_download_is_an_error_verdict(tmp_path: Path) -> None:
     runner = Runner(Settings(), "sim", Simulated({"latency_ms": "0"}))
-    verdict, _ = runner.scan_request(_request(tmp_path / "missing", 5), datetime.now(UTC) + timedelta(seconds=5))
+    verdict, _ = runner.scan_request(
+        _request(tmp_path / "missing", 5), datetime.now(UTC) + timedelta(seconds=5)
+    )
     assert verdict.verdict == "error" and "could not download" in verdict.result
 
 
@@ -62,4 +71,6 @@ def test_fetch_streams_to_disk(tmp_path: Path) -> None:
 def test_heartbeats_carry_os_and_versions() -> None:
     beat = Runner(Settings(), "sim", Simulated({"vendor": "Acme"})).heartbeat()
     assert beat["name"] == "sim" and beat["vendor"] == "Acme"
-    assert beat["os"] and beat["engine_version"] == "1" and beat["signatures_version"] == "simulated"
+    assert (
+        beat["os"] and beat["engine_version"] == "1" and beat["signatures_version"] == "simulated"
+    )

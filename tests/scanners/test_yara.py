@@ -188,6 +188,7 @@ def test_a_broken_rule_file_keeps_the_previous_rules(tmp_path: Path) -> None:
     (rules / "broken.yar").write_text("rule Broken { condition: nonsense( }")
     assert scan(engine, write(tmp_path, "e.com", EICAR)).verdict == "malicious"
     assert engine.signatures_version() == before
+    assert engine._failed is not None  # not retried on every scan until the next change
     (rules / "broken.yar").write_text(MARKER_RULE % ("malicious", "MARKER"))
     assert scan(engine, write(tmp_path, "m.txt", b"INTELLIDOX-MARKER")).verdict == "malicious"
 
@@ -204,7 +205,15 @@ def test_rules_without_verdict_meta_use_the_default(tmp_path: Path) -> None:
 
 
 def test_bad_configuration_fails_at_start(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no .yar"):
+    with pytest.raises(ValueError, match=r"no \.yar"):
         Yara({"rules_dir": str(tmp_path)})
     with pytest.raises(ValueError, match="default_verdict"):
         Yara({"default_verdict": "clean"})
+
+
+def test_a_vanished_rules_directory_keeps_the_previous_rules(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    engine = Yara({"rules_dir": str(rules)})
+    shutil.rmtree(rules)
+    assert scan(engine, write(tmp_path, "e.com", EICAR)).verdict == "malicious"

@@ -34,7 +34,9 @@ async def test_the_default_script_extracts_text_facts(sample: Path) -> None:
     assert outcome.meta["text_lines"] == 2 and outcome.meta["text_words"] == 3
 
 
-async def test_a_script_that_sleeps_forever_is_cut_at_its_time_limit(tmp_path: Path, sample: Path) -> None:
+async def test_a_script_that_sleeps_forever_is_cut_at_its_time_limit(
+    tmp_path: Path, sample: Path
+) -> None:
     script = _script(tmp_path, "import time\ndef extract(path, info):\n    time.sleep(3600)\n")
     started = time.monotonic()
     outcome = await run_script(script, sample, INFO, Limits(timeout_s=1))
@@ -42,8 +44,12 @@ async def test_a_script_that_sleeps_forever_is_cut_at_its_time_limit(tmp_path: P
     assert time.monotonic() - started < 5
 
 
-async def test_a_script_that_allocates_10_gb_is_stopped_by_its_memory_limit(tmp_path: Path, sample: Path) -> None:
-    script = _script(tmp_path, "def extract(path, info):\n    x = bytearray(10 * 2**30)\n    return {}\n")
+async def test_a_script_that_allocates_10_gb_is_stopped_by_its_memory_limit(
+    tmp_path: Path, sample: Path
+) -> None:
+    script = _script(
+        tmp_path, "def extract(path, info):\n    x = bytearray(10 * 2**30)\n    return {}\n"
+    )
     outcome = await run_script(script, sample, INFO, Limits(memory_mb=512))
     assert outcome.error and "MemoryError" in outcome.error and "512 MB" in outcome.error
 
@@ -52,16 +58,25 @@ async def test_a_crash_and_junk_output_are_errors(tmp_path: Path, sample: Path) 
     crash = _script(tmp_path, "import os\ndef extract(path, info):\n    os._exit(3)\n")
     assert "crashed" in str((await run_script(crash, sample, INFO, Limits())).error)
     junk = _script(tmp_path, "def extract(path, info):\n    return {'nested': {'a': 1}}\n")
-    assert "not str, int, float or bool" in str((await run_script(junk, sample, INFO, Limits())).error)
+    assert "not str, int, float or bool" in str(
+        (await run_script(junk, sample, INFO, Limits())).error
+    )
     missing = _script(tmp_path, "x = 1\n")
     assert "no extract" in str((await run_script(missing, sample, INFO, Limits())).error)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="a network namespace needs root")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0, reason="a network namespace needs root"
+)
 async def test_scripts_have_no_network(tmp_path: Path, sample: Path) -> None:
-    script = _script(tmp_path, (
-        "import socket\ndef extract(path, info):\n"
-        "    s = socket.create_connection(('127.0.0.1', 19092), timeout=2)\n    return {'net': True}\n"))
+    script = _script(
+        tmp_path,
+        (
+            "import socket\ndef extract(path, info):\n"
+            "    s = socket.create_connection(('127.0.0.1', 19092), timeout=2)\n"
+            "    return {'net': True}\n"
+        ),
+    )
     outcome = await run_script(script, sample, INFO, Limits())
     assert outcome.error and "Error" in outcome.error  # root here: a fresh network namespace
 

@@ -4,8 +4,12 @@ DOC = "01a21e2b-1134-7384-8db8-e24c5ec7fb12"
 
 
 def _request(scanners: dict[str, int], reused: tuple[str, ...] = ()) -> dict[str, object]:
-    return {"doc_id": DOC, "tenant": "t", "reused": list(reused),
-            "scanners": [{"name": n, "deadline_at": d} for n, d in scanners.items()]}
+    return {
+        "doc_id": DOC,
+        "tenant": "t",
+        "reused": list(reused),
+        "scanners": [{"name": n, "deadline_at": d} for n, d in scanners.items()],
+    }
 
 
 def _verdict(scanner: str) -> dict[str, object]:
@@ -55,5 +59,7 @@ def test_overdue_lists_scanners_past_deadline_once() -> None:
 
 
 def test_an_unreadable_object_fails_the_document() -> None:
-    _, out = progress.on_metadata(None, {"doc_id": DOC, "tenant": "t", "failed": True, "error": "gone"}, 1)
+    _, out = progress.on_metadata(
+        None, {"doc_id": DOC, "tenant": "t", "failed": True, "error": "gone"}, 1
+    )
     assert [(e["status"], e["reason"]) for e in out] == [("failed", "gone")]

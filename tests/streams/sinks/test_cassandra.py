@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +17,19 @@ pytestmark = pytest.mark.integration
 
 
 def _verdict(doc_id: str, verdict: str, end_at: datetime) -> dict[str, Any]:
-    return {"doc_id": doc_id, "tenant": "t", "scanner": "clamav", "vendor": "Talos",
-            "verdict": verdict, "result": verdict, "engine_version": "1", "signatures_version": "2",
-            "start_at": end_at - timedelta(seconds=1), "end_at": end_at, "reused_from": None}
+    return {
+        "doc_id": doc_id,
+        "tenant": "t",
+        "scanner": "clamav",
+        "vendor": "Talos",
+        "verdict": verdict,
+        "result": verdict,
+        "engine_version": "1",
+        "signatures_version": "2",
+        "start_at": end_at - timedelta(seconds=1),
+        "end_at": end_at,
+        "reused_from": None,
+    }
 
 
 def test_one_row_per_scanner_and_a_late_real_verdict_beats_its_timeout(
@@ -32,7 +42,11 @@ def test_one_row_per_scanner_and_a_late_real_verdict_beats_its_timeout(
     late_clean = _verdict(doc_id, "clean", now - timedelta(seconds=2))  # finished just before
     write(client, cassandra_keyspace, [(late_clean, 5), (timeout, 4)])
     write(client, cassandra_keyspace, [(timeout, 4)])  # replay of the timeout alone
-    rows = list(cassandra_session.execute(
-        f"SELECT scanner, verdict, kafka_offset FROM {cassandra_keyspace}.verdicts WHERE doc_id = %s",
-        (uuid.UUID(doc_id),)))
+    rows = list(
+        cassandra_session.execute(
+            f"SELECT scanner, verdict, kafka_offset FROM {cassandra_keyspace}.verdicts"
+            " WHERE doc_id = %s",
+            (uuid.UUID(doc_id),),
+        )
+    )
     assert [(r.scanner, r.verdict, r.kafka_offset) for r in rows] == [("clamav", "clean", 5)]

@@ -18,29 +18,61 @@ def _events(doc_id: str) -> list[tuple[str, dict[str, Any], int]]:
     now = datetime.now(UTC)
     base = {"doc_id": doc_id, "tenant": "t"}
     return [
-        ("docs_requested", {**base, "file_name": "a.pdf", "file_size": 10, "content_type": None,
-                            "sha256": None, "created_at": created_at_of(uuid7())}, 0),
+        (
+            "docs_requested",
+            {
+                **base,
+                "file_name": "a.pdf",
+                "file_size": 10,
+                "content_type": None,
+                "sha256": None,
+                "created_at": created_at_of(uuid7()),
+            },
+            0,
+        ),
         ("docs_confirmed", {**base, "file_size": 10, "uploaded_at": now}, 0),
-        ("docs_metadata", {**base, "sha256": "ab" * 32, "file_type": "pdf", "mime_type": "application/pdf",
-                           "meta": {"pdf_pages": 2}, "script_version": "v1", "duration_ms": 5,
-                           "error": None, "at": now}, 7),
-        ("docs_status", {**base, "status": "in_progress", "reason": None, "expected": 3, "at": now}, 1),
+        (
+            "docs_metadata",
+            {
+                **base,
+                "sha256": "ab" * 32,
+                "file_type": "pdf",
+                "mime_type": "application/pdf",
+                "meta": {"pdf_pages": 2},
+                "script_version": "v1",
+                "duration_ms": 5,
+                "error": None,
+                "at": now,
+            },
+            7,
+        ),
+        (
+            "docs_status",
+            {**base, "status": "in_progress", "reason": None, "expected": 3, "at": now},
+            1,
+        ),
         ("docs_status", {**base, "status": "done", "reason": None, "expected": 3, "at": now}, 2),
     ]
 
 
 async def _row(conninfo: str, schema: str, doc_id: str) -> tuple[Any, ...]:
-    async with await psycopg.AsyncConnection.connect(conninfo, options=f"-c search_path={schema}") as conn:
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, options=f"-c search_path={schema}"
+    ) as conn:
         cur = await conn.execute(
             "SELECT process_status, sha256, file_type, meta_data, expected_scanners, meta_offset,"
-            " uploaded_at IS NOT NULL FROM documents WHERE id = %s", (doc_id,))
+            " uploaded_at IS NOT NULL FROM documents WHERE id = %s",
+            (doc_id,),
+        )
         row = await cur.fetchone()
         assert row is not None
         return tuple(row)
 
 
 async def _apply(conninfo: str, schema: str, batch: list[tuple[str, dict[str, Any], int]]) -> None:
-    async with await psycopg.AsyncConnection.connect(conninfo, options=f"-c search_path={schema}") as conn:
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, options=f"-c search_path={schema}"
+    ) as conn:
         await write(conn, batch)
 
 
@@ -60,7 +92,9 @@ async def test_events_project_onto_one_row_and_replays_change_nothing(
     assert await _row(pg_conninfo, schema, doc_id) == first
 
 
-async def test_older_metadata_never_replaces_newer(pg_conninfo: str, pg_schema: tuple[Any, str]) -> None:
+async def test_older_metadata_never_replaces_newer(
+    pg_conninfo: str, pg_schema: tuple[Any, str]
+) -> None:
     _, schema = pg_schema
     doc_id = str(uuid7())
     events = _events(doc_id)
