@@ -88,7 +88,8 @@ class Settings:
     scanner_port_base: int = 6100
     # What `intellidox up` runs: comma-separated scanner specs (see scanners/registry.py).
     scanner_fleet: str = (
-        "clamav,sim-fast:simulated?latency_ms=400&jitter_ms=300&vendor=Simulated Fast,"
+        "clamav,yara,office-macros,pdf-active,hash-reputation,type-mismatch,archive-inspector,"
+        "sim-fast:simulated?latency_ms=400&jitter_ms=300&vendor=Simulated Fast,"
         "sim-slow:simulated?latency_ms=3000&jitter_ms=1500&vendor=Simulated Slow"
     )
 

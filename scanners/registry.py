@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from scanners.archive_inspector import ArchiveInspector
 from scanners.base import Scanner
 from scanners.clamav import ClamAV
+from scanners.hash_reputation import HashReputation
 from scanners.office_macros import OfficeMacros
 from scanners.pdf_active import PdfActiveContent
 from scanners.simulated import Simulated
+from scanners.type_mismatch import TypeMismatch
 from scanners.yara import Yara
 
 ENGINES: dict[str, type[Scanner]] = {
@@ -14,6 +17,9 @@ ENGINES: dict[str, type[Scanner]] = {
     Yara.name: Yara,
     OfficeMacros.name: OfficeMacros,
     PdfActiveContent.name: PdfActiveContent,
+    HashReputation.name: HashReputation,
+    TypeMismatch.name: TypeMismatch,
+    ArchiveInspector.name: ArchiveInspector,
     Simulated.name: Simulated,
 }
 
