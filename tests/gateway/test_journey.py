@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 
 import pytest
@@ -56,3 +58,27 @@ async def test_same_content_again_reuses_every_verdict(api: Api) -> None:
     assert all(r["reused"] for r in results["scan_results"])
     original = {r["scanner"]: r["end_at"] for r in first_results["scan_results"]}
     assert {r["scanner"]: r["end_at"] for r in results["scan_results"]} == original
+
+
+async def test_a_big_file_goes_up_in_parts_and_the_gateway_completes_it(api: Api) -> None:
+    data = os.urandom(11 << 20)  # over the test stack's 6 MiB threshold: 3 parts of <= 5 MiB
+    ticket = (await api.request_upload("big.bin", data)).body
+    plan = ticket["upload"]
+    conforms(ticket, "UploadTicket")
+    assert plan["method"] == "MULTIPART" and [p["size"] for p in plan["parts"]] == [
+        5 << 20,
+        5 << 20,
+        1 << 20,
+    ]
+    early = await api.call("POST", f"/docs/{ticket['id']}/confirm-upload")
+    assert early.status == 409  # no part yet
+    offset = 0
+    for part in plan["parts"]:
+        chunk = data[offset : offset + part["size"]]
+        async with api.session.put(part["url"], data=chunk) as resp:
+            assert resp.status == 200
+        offset += part["size"]
+    assert (await api.call("POST", f"/docs/{ticket['id']}/confirm-upload")).status == 202
+    await api.wait_done(ticket["id"])
+    meta = (await api.call("GET", f"/docs/{ticket['id']}/meta")).body
+    assert meta["sha256"] == hashlib.sha256(data).hexdigest() and meta["file_size"] == len(data)
