@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import uuid
 
@@ -75,7 +76,7 @@ async def test_a_big_file_goes_up_in_parts_and_the_gateway_completes_it(api: Api
     offset = 0
     for part in plan["parts"]:
         chunk = data[offset : offset + part["size"]]
-        async with api.session.put(part["url"], data=chunk) as resp:
+        async with api.session.put(part["url"], data=io.BytesIO(chunk)) as resp:
             assert resp.status == 200
         offset += part["size"]
     assert (await api.call("POST", f"/docs/{ticket['id']}/confirm-upload")).status == 202

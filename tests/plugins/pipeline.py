@@ -36,9 +36,10 @@ class Pipeline(Stack):
 def pipeline(
     settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    stack = Stack.create(
-        settings, tmp_path_factory.mktemp("pipeline-logs"), prefix=f"e2e{uuid.uuid4().hex[:8]}."
-    )
+    # A low multipart threshold lets a test take the multipart path with a few MiB.
+    small_parts = settings.with_overrides(multipart_threshold=6 << 20, multipart_part_size=5 << 20)
+    logs = tmp_path_factory.mktemp("pipeline-logs")
+    stack = Stack.create(small_parts, logs, prefix=f"e2e{uuid.uuid4().hex[:8]}.")
     pipe = Pipeline(stack.settings, stack.env, stack.logs)
     try:
         pipe.start_all(SCANNERS)
