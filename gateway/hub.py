@@ -41,6 +41,7 @@ class Hub:
         self._recent: dict[str, deque[tuple[float, Fact]]] = defaultdict(deque)
         self._expiry: deque[tuple[float, str]] = deque()
         self.ready = asyncio.Event()
+        self.listeners: list[Callable[[str], None]] = []  # called with each fact's doc id
 
     def publish(self, doc_id: str, fact: Fact) -> None:
         now = time.monotonic()
@@ -48,6 +49,8 @@ class Hub:
         self._expiry.append((now, doc_id))
         for queue in self._subscribers.get(doc_id, ()):
             queue.put_nowait(fact)
+        for listener in self.listeners:
+            listener(doc_id)
         self._forget_old(now)
 
     def _forget_old(self, now: float) -> None:
@@ -58,6 +61,11 @@ class Hub:
                 recent.popleft()
             if recent is not None and not recent:
                 del self._recent[doc_id]
+
+    def quiet_for(self, doc_id: str) -> float:
+        """Seconds since the last fact about this document (infinite if none is recent)."""
+        recent = self._recent.get(doc_id)
+        return time.monotonic() - recent[-1][0] if recent else float("inf")
 
     def recent(self, doc_id: str) -> list[Fact]:
         return [fact for _, fact in self._recent.get(doc_id, ())]

@@ -43,14 +43,24 @@ def _urls(request: web.Request, doc_id: str, tenant: str) -> dict[str, str]:
     }
 
 
-async def _load(request: web.Request) -> tuple[dict[str, Any], str]:
+async def _load(request: web.Request, cached: bool = True) -> tuple[dict[str, Any], str]:
     tenant = await tenant_of(request)
     doc_id = _doc_id(request)
-    async with request.app[APP].pool.connection() as conn:
-        doc = await store.get_document(conn, tenant, doc_id)
-    if doc is None:  # another tenant's document looks exactly like a missing one
-        fail(404, f"document {doc_id} not found")
+    state = request.app[APP]
+    doc = state.cache.get(tenant, str(doc_id)) if cached else None
+    if doc is None:
+        doc = await state.cache.single_flight(
+            tenant, str(doc_id), lambda: _read(state, tenant, doc_id)
+        )
+        if doc is None:  # another tenant's document looks exactly like a missing one
+            fail(404, f"document {doc_id} not found")
+        state.cache.put(doc, state.hub.quiet_for(str(doc_id)))
     return doc, tenant
+
+
+async def _read(state: Any, tenant: str, doc_id: uuid.UUID) -> dict[str, Any] | None:
+    async with state.pool.connection() as conn:
+        return await store.get_document(conn, tenant, doc_id)
 
 
 @routes.post("/docs/request-upload")
@@ -142,11 +152,12 @@ async def _reusable(request: web.Request, tenant: str, sha256: str) -> web.Respo
 
 @routes.post("/docs/{doc_id}/confirm-upload")
 async def confirm_upload(request: web.Request) -> web.Response:
-    doc, tenant = await _load(request)
+    doc, tenant = await _load(request, cached=False)
     if doc["process_status"] == "rejected":
         fail(422, "this upload was rejected: " + str(doc["meta_data"].get("rejected_reason")))
     if doc["process_status"] == "requested":
         await _confirm(request, doc, tenant)
+        request.app[APP].cache.evict(str(doc["id"]))
     body = {
         "id": str(doc["id"]),
         "file_name": doc["file_name"],
@@ -168,6 +179,7 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
         if size > state.settings.max_file_size:
             reason = f"uploaded size {size} is over the 1 GiB limit"
         await _reject(request, doc, tenant, reason, now)
+        state.cache.evict(str(doc["id"]))
         fail(422, reason)
     event = _event(
         state,

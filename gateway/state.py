@@ -9,6 +9,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.auth import ApiKeys, bearer_key
+from gateway.cache import DocumentCache
 from gateway.errors import fail
 from gateway.hub import Hub
 from gateway.metrics import Metrics
@@ -24,6 +25,7 @@ class GatewayState:
     cassandra: Any
     hub: Hub
     metrics: Metrics = field(default_factory=Metrics)
+    cache: DocumentCache = field(default_factory=lambda: DocumentCache(0))
 
 
 APP = web.AppKey("intellidox_gateway", GatewayState)

@@ -18,12 +18,14 @@ def test_prefixed_variables_are_converted_to_the_field_type() -> None:
             "INTELLIDOX_KAFKA_PORT": "29092",
             "INTELLIDOX_VAR_DIR": "/tmp/x",
             "INTELLIDOX_TESTCONTAINERS": "yes",
+            "INTELLIDOX_SCANNER_HEARTBEAT_S": "2.5",
             "KAFKA_PORT": "1",  # unprefixed names are not ours
         }
     )
     assert settings.kafka_port == 29092
     assert settings.var_dir == Path("/tmp/x")
     assert settings.testcontainers is True
+    assert settings.scanner_heartbeat_s == 2.5
 
 
 def test_a_bad_number_is_an_error_naming_the_value() -> None:
@@ -35,3 +37,14 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.kafka_port = 1  # type: ignore[misc]
+
+
+def test_every_field_converts_from_its_environment_text() -> None:
+    import dataclasses
+
+    defaults = Settings()
+    env = {
+        "INTELLIDOX_" + f.name.upper(): str(getattr(defaults, f.name))
+        for f in dataclasses.fields(Settings)
+    }
+    assert load_settings(env) == defaults
