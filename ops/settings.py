@@ -78,6 +78,7 @@ class Settings:
     events_token_ttl_s: int = 3600
     sse_heartbeat_s: float = 15.0
     reuse_window_days: int = 7
+    meta_cache_s: float = 1.0  # 0 turns the gateway's document cache off
     topic_prefix: str = ""
 
     # Pipeline.
@@ -86,12 +87,26 @@ class Settings:
     scanner_heartbeat_s: float = 5.0
     scanner_alive_s: float = 30.0
     scanner_port_base: int = 6100
+    scanner_session_timeout_s: float = 10.0
     # What `intellidox up` runs: comma-separated scanner specs (see scanners/registry.py).
     scanner_fleet: str = (
         "clamav,yara,office-macros,pdf-active,hash-reputation,type-mismatch,archive-inspector,"
         "sim-fast:simulated?latency_ms=400&jitter_ms=300&vendor=Simulated Fast,"
         "sim-slow:simulated?latency_ms=3000&jitter_ms=1500&vendor=Simulated Slow"
     )
+
+    # Extractor scripts (see README "Extractor scripts").  Keys of these tenants may call the
+    # admin API (/admin/...): comma-separated; give production its own admin tenant and key.
+    admin_tenants: str = "dev"
+    extractor_timeout_s: int = 30
+    extractor_memory_mb: int = 1024
+
+    @property
+    def scripts_bucket(self) -> str:
+        return f"{self.s3_bucket_prefix}-scripts"
+
+    def is_admin(self, tenant: str) -> bool:
+        return tenant in {t.strip() for t in self.admin_tenants.split(",") if t.strip()}
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -121,6 +136,8 @@ def _convert(raw: str, kind: Any) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind in (int, "int"):
         return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
     if kind in (Path, "Path"):
         return Path(raw).expanduser()
     return raw

@@ -12,10 +12,8 @@ import logging
 import os
 import platform
 import socket
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,40 +24,74 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from ops.kafka import consumer_config, producer_config, topic
 from ops.settings import Settings
 from scanners.base import ScanJob, Scanner, Verdict
+from scanners.downloads import SharedDownloads
 from schemas import topics
 from streams.events import decode_event, encode_event
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 20
-DOWNLOAD_ATTEMPTS = 3
+SCAN_ATTEMPTS = 3
+# Engine errors worth another try: the engine is busy or its connection dropped.
+TRANSIENT = (
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "BrokenPipeError",
+    "TimeoutError",
+    "EngineBusy",
+)
 
 
 class Runner:
-    def __init__(self, settings: Settings, name: str, scanner: Scanner) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        scanner: Scanner,
+        downloads: SharedDownloads | None = None,
+    ) -> None:
         self.settings = settings
         self.name = name
         self.scanner = scanner
         self.instance = f"{socket.gethostname()}/{os.getpid()}"
         self.producer = Producer(producer_config(settings))
+        self.downloads = downloads or SharedDownloads()
+        # Concurrency = consumers in this process, each one request at a time: Kafka spreads
+        # the partitions over them and nobody buffers more than it scans (backpressure).
+        self.concurrency = max(1, int(scanner.options.get("concurrency", "1")))
         self.scanned = 0
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        group = self.settings.topic_prefix + self.name
-        consumer = Consumer(
-            consumer_config(
-                self.settings,
-                group,
-                **{
-                    "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
-                },
-            )
+        threading.Thread(target=self._heartbeats, args=(stop,), daemon=True).start()
+        workers = [
+            threading.Thread(target=self._consume, args=(stop,), name=f"{self.name}-{i}")
+            for i in range(self.concurrency)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self.producer.flush(10)
+
+    def _consumer(self) -> Consumer:
+        session_ms = int(self.settings.scanner_session_timeout_s * 1000)
+        config = consumer_config(
+            self.settings,
+            self.settings.topic_prefix + self.name,
+            **{
+                "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
+                "session.timeout.ms": session_ms,  # a crashed peer's work moves after this
+                "heartbeat.interval.ms": max(1000, session_ms // 4),
+            },
         )
+        consumer = Consumer(config)
         consumer.subscribe([topic(self.settings, topics.SCAN_REQUESTS)])
-        beat = threading.Thread(target=self._heartbeats, args=(stop,), daemon=True)
-        beat.start()
+        return consumer
+
+    def _consume(self, stop: threading.Event) -> None:
+        consumer = self._consumer()
         try:
-            while not stop.is_set():
+            while not stop.is_set():  # a stop lets the scan in hand finish and commit
                 message = consumer.poll(0.5)
                 if message is None:
                     continue
@@ -71,7 +103,6 @@ class Runner:
                 consumer.commit(message=message, asynchronous=False)
         finally:
             consumer.close()  # leaves the group at once: a peer takes the partitions over
-            self.producer.flush(10)
 
     def _log_kafka_error(self, error: KafkaError) -> None:
         log.warning("%s: kafka: %s", self.name, error)
@@ -85,35 +116,46 @@ class Runner:
         listed = {s["name"]: s["deadline_at"] for s in request["scanners"]}
         if self.name not in listed:
             return  # not asked (reused, or this scanner joined after the fan-out)
+        log.info(
+            "%s: scanning %s (partition %s, offset %s)",
+            self.name,
+            request["doc_id"],
+            message.partition(),
+            message.offset(),
+        )
         verdict, started = self.scan_request(request, listed[self.name])
         self._emit(request, verdict, started)
 
     # -- one request ------------------------------------------------------------------------
     def scan_request(self, request: dict[str, Any], deadline: datetime) -> tuple[Verdict, datetime]:
         started = datetime.now(UTC)
-        job = ScanJob(
-            request["doc_id"],
-            request["file_name"],
-            request["file_size"],
-            request.get("file_type"),
-            request.get("content_type"),
-            request["sha256"],
-        )
+        job = _job(request)
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
-            return Verdict(
-                "too_large", f"{job.file_size} bytes is over this engine's {limit}"
-            ), started
+            too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
+            return too_large, started
         remaining = (deadline - started).total_seconds()
         if remaining <= 0:
             return Verdict("timeout", "the deadline passed before the scan could start"), started
-        with tempfile.TemporaryDirectory(prefix=f"intellidox-{self.name}-") as tmp:
-            try:
-                path = fetch(request["download_url"], Path(tmp) / "object", remaining)
-            except OSError as exc:
-                return Verdict("error", f"could not download the object: {exc}"), started
+        try:
+            with self.downloads.fetch(request["download_url"], job.sha256, remaining) as path:
+                return self._scan_with_retries(path, job, deadline), started
+        except OSError as exc:
+            return Verdict("error", f"could not download the object: {exc}"), started
+
+    def _scan_with_retries(self, path: Path, job: ScanJob, deadline: datetime) -> Verdict:
+        """Engine busy or its socket away: retry with backoff while the deadline allows."""
+        attempt = 0
+        while True:
             remaining = (deadline - datetime.now(UTC)).total_seconds()
-            return run_with_deadline(lambda: self.scanner.scan(path, job), remaining), started
+            verdict = run_with_deadline(lambda: self.scanner.scan(path, job), remaining)
+            transient = verdict.verdict == "error" and verdict.result.startswith(TRANSIENT)
+            pause = 0.2 * 2**attempt
+            if not transient or remaining - pause <= 0 or attempt + 1 >= SCAN_ATTEMPTS:
+                return verdict
+            log.warning("%s: transient engine error (%s); retrying", self.name, verdict.result)
+            time.sleep(pause)
+            attempt += 1
 
     def _emit(self, request: dict[str, Any], verdict: Verdict, started: datetime) -> None:
         record = {
@@ -177,9 +219,20 @@ class Runner:
                     value=encode_event("scanner_heartbeat", self.heartbeat()),
                 )
                 self.producer.poll(0)
-            except Exception:
+            except Exception:  # a missed beat is logged; the next one may get through
                 log.exception("%s: heartbeat failed", self.name)
             stop.wait(self.settings.scanner_heartbeat_s)
+
+
+def _job(request: dict[str, Any]) -> ScanJob:
+    return ScanJob(
+        request["doc_id"],
+        request["file_name"],
+        request["file_size"],
+        request.get("file_type"),
+        request.get("content_type"),
+        request["sha256"],
+    )
 
 
 def _safe(read: Callable[[], str]) -> str:
@@ -187,24 +240,6 @@ def _safe(read: Callable[[], str]) -> str:
         return read()
     except Exception as exc:  # a version probe must not stop scanning
         return f"unknown ({type(exc).__name__})"
-
-
-def fetch(url: str, path: Path, timeout_s: float) -> Path:
-    """Stream a pre-signed GET to ``path`` (retries transient failures, never all in memory)."""
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        try:
-            with (
-                urllib.request.urlopen(url, timeout=max(1.0, timeout_s)) as response,
-                open(path, "wb") as out,
-            ):
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-            return path
-        except OSError:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
-            time.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def run_with_deadline(scan: Callable[[], Verdict], timeout_s: float) -> Verdict:

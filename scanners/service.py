@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ops.settings import Settings
+from scanners.downloads import SharedDownloads
 from scanners.registry import build
 from scanners.runner import Runner
 
@@ -51,7 +52,8 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
 
 def serve(settings: Settings, specs: list[str], stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
-    runners = [Runner(settings, *build(spec)) for spec in specs]
+    downloads = SharedDownloads()  # engines in this process fetch each object once
+    runners = [Runner(settings, *build(spec), downloads=downloads) for spec in specs]
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = ThreadingHTTPServer((settings.host, settings.scanner_port_base), _handler(runners))

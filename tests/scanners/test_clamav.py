@@ -31,6 +31,7 @@ def test_eicar_is_malicious_and_clean_is_clean(
 
 
 def test_clamd_refusing_a_stream_over_its_limit_is_too_large(tmp_path: Path, clamd: object) -> None:
+    from scanners.downloads import file_sha256
     from scanners.runner import Runner
 
     big = tmp_path / "big.bin"
@@ -40,7 +41,7 @@ def test_clamd_refusing_a_stream_over_its_limit_is_too_large(tmp_path: Path, cla
         "doc_id": "d",
         "file_name": "big.bin",
         "file_size": 4096,
-        "sha256": "0" * 64,
+        "sha256": file_sha256(big),
         "download_url": big.as_uri(),
     }
     from datetime import UTC, datetime, timedelta
