@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -134,7 +135,9 @@ async def test_double_confirm_answers_the_same_and_runs_once(api: Api, pipeline:
     assert count_events(pipeline, topics.SCAN_REQUESTS, doc_id) == 1
 
 
-def count_events(pipeline: Pipeline, name: str, doc_id: str) -> int:
+def count_events(
+    pipeline: Pipeline, name: str, doc_id: str, keep: Callable[[bytes], bool] = lambda _: True
+) -> int:
     """How many events keyed by ``doc_id`` one of the pipeline's topics holds."""
     settings = pipeline.settings
     consumer = Consumer(consumer_config(settings, f"count-{uuid.uuid4().hex}"))
@@ -147,7 +150,7 @@ def count_events(pipeline: Pipeline, name: str, doc_id: str) -> int:
         while len(done) < len(parts):
             msg = consumer.poll(5)
             assert msg is not None, "topic read timed out"
-            seen += msg.key() == doc_id.encode()
+            seen += msg.key() == doc_id.encode() and keep(msg.value() or b"")
             if msg.offset() + 1 >= ends[msg.partition()]:
                 done.add(msg.partition())
         return seen
