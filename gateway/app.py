@@ -14,6 +14,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from gateway import streaming  # noqa: F401  (registers its routes)
+from gateway.admin import admin_routes
 from gateway.auth import ApiKeys
 from gateway.errors import Handler, json_errors
 from gateway.hub import running_hub
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
     app.cleanup_ctx.append(_resources(settings, Metrics()))
     app.add_routes(routes)
+    app.add_routes(admin_routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

@@ -108,6 +108,9 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
     upload.add_argument("--api-key", default=None, help="default: INTELLIDOX_DEV_API_KEY")
     upload.add_argument("--url", default=None, help="gateway URL (default: the local one)")
     upload.set_defaults(handler=cmd_upload)
+    from ops.extractor_cli import add_extractor_verb
+
+    add_extractor_verb(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:

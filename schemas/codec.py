@@ -34,6 +34,8 @@ SCHEMA_IDS: dict[int, str] = {
     5: "docs_metadata",
     6: "scan_request",
     7: "scanner_heartbeat",
+    8: "extractor_script",
+    9: "docs_reextract",
 }
 _IDS_BY_NAME = {name: schema_id for schema_id, name in SCHEMA_IDS.items()}
 _DIR = Path(__file__).resolve().parent

@@ -18,6 +18,7 @@ SCAN_REQUESTS = "scan.requests"
 SCAN_VERDICTS = "scan.verdicts"
 SCANNERS_REGISTRY = "scanners.registry"
 EXTRACTOR_SCRIPTS = "extractor.scripts"
+DOCS_REEXTRACT = "docs.reextract"  # re-run extraction on stored documents, no new scan
 
 FACT_TOPICS = (
     DOCS_REQUESTED,
@@ -26,6 +27,7 @@ FACT_TOPICS = (
     DOCS_STATUS,
     SCAN_REQUESTS,
     SCAN_VERDICTS,
+    DOCS_REEXTRACT,
 )
 STATE_TOPICS = (SCANNERS_REGISTRY, EXTRACTOR_SCRIPTS)
 

@@ -60,4 +60,11 @@ async def metrics(web: Any, request: Any) -> Any:
 
 def load_stages() -> None:
     """Import the stage modules so their agents, tables and timers register."""
-    from streams import extraction, materializer, registry, tracker  # noqa: F401
+    from streams import (  # noqa: F401
+        extraction,
+        materializer,
+        reextraction,
+        registry,
+        scripts,
+        tracker,
+    )

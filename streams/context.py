@@ -15,6 +15,9 @@ from ops.s3 import s3_client
 from ops.settings import Settings, get_settings
 from streams.extractor import Limits
 
+DEFAULT_SCRIPT = Path(__file__).parent / "extractors" / "default.py"
+DEFAULT_VERSION = "default-1"
+
 
 @dataclass
 class WorkerContext:
@@ -22,8 +25,8 @@ class WorkerContext:
     s3: Any
     metrics: Metrics = field(default_factory=Metrics)
     limits: Limits = field(default_factory=Limits)
-    script: Path = Path(__file__).parent / "extractors" / "default.py"
-    script_version: str = "default-1"
+    script: Path = DEFAULT_SCRIPT
+    script_version: str = DEFAULT_VERSION
     _pool: AsyncConnectionPool | None = None
     _cassandra: CassandraClient | None = None
 
@@ -35,6 +38,14 @@ class WorkerContext:
             await self._pool.open(wait=True, timeout=30)
         return self._pool
 
+    def active_script(self) -> tuple[Path, str]:
+        """The script and its version, read together (a document uses one pair throughout)."""
+        return self.script, self.script_version
+
+    def use_script(self, script: Path, version: str) -> None:
+        """Swap the active script; no await in between, so no reader sees half of it."""
+        self.script, self.script_version = script, version
+
     def cassandra(self) -> CassandraClient:
         if self._cassandra is None:
             self._cassandra = CassandraClient.connect(self.settings)
@@ -44,4 +55,5 @@ class WorkerContext:
 @functools.cache
 def context() -> WorkerContext:
     settings = get_settings()
-    return WorkerContext(settings, s3_client(settings))
+    limits = Limits(timeout_s=settings.extractor_timeout_s, memory_mb=settings.extractor_memory_mb)
+    return WorkerContext(settings, s3_client(settings), limits=limits)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from streams import orchestrator
+from streams import orchestrator, scripts
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
@@ -69,9 +69,17 @@ async def download_with_retries(
     raise AssertionError("unreachable")
 
 
-async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dict[str, Any]:
-    """The docs.metadata record for one confirmed upload (a failure is a record too)."""
+async def extract_document(
+    ctx: WorkerContext, confirmed: dict[str, Any], script: tuple[Path, str] | None = None
+) -> dict[str, Any]:
+    """The docs.metadata record for one confirmed upload (a failure is a record too).
+
+    ``script`` is (path, version); by default the active one, read once, at the start."""
     started = time.monotonic()
+    if script is None:
+        await scripts.wait_loaded()
+        script = ctx.active_script()
+    script_path, script_version = script
     record: dict[str, Any] = {
         "doc_id": confirmed["doc_id"],
         "tenant": confirmed["tenant"],
@@ -80,7 +88,7 @@ async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dic
         "file_type": None,
         "mime_type": None,
         "meta": {},
-        "script_version": ctx.script_version,
+        "script_version": script_version,
         "error": None,
         "failed": False,
     }
@@ -99,7 +107,7 @@ async def extract_document(ctx: WorkerContext, confirmed: dict[str, Any]) -> dic
             "mime_type": mime,
             "sha256": got.sha256,
         }
-        outcome = await run_script(ctx.script, got.path, info, ctx.limits)
+        outcome = await run_script(script_path, got.path, info, ctx.limits)
         record.update(meta=outcome.meta, error=outcome.error)
     return _finish(record, started)
 

@@ -126,7 +126,7 @@ class SeaweedFS(Service):
         client = s3_client(self.settings)
         existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
         year = datetime.datetime.now(datetime.UTC).year
-        for y in (year, year + 1):
-            bucket = bucket_for(self.settings, y)
+        buckets = [bucket_for(self.settings, y) for y in (year, year + 1)]
+        for bucket in [*buckets, self.settings.scripts_bucket]:  # + versioned extractor scripts
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)

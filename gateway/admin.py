@@ -1,0 +1,106 @@
+"""The admin API: extractor scripts, for keys of a tenant listed in ``admin_tenants``.
+
+The same operations as ``intellidox extractor`` (see :mod:`ops.extractor_admin`).  Any other
+valid key gets 403; no key or a bad one gets 401.  A script is sent as the raw request body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import fail, json_body
+from gateway.state import APP, tenant_of
+from ops import extractor_admin as admin
+from ops.extractor_cli import parse_since
+from streams.script_check import MAX_SCRIPT_BYTES
+
+admin_routes = web.RouteTableDef()
+_TRUE = {"1", "true", "yes", "on"}
+
+
+async def _admin(request: web.Request) -> str:
+    tenant = await tenant_of(request)
+    if not request.app[APP].settings.is_admin(tenant):
+        fail(403, "this API key has no admin rights")
+    return tenant
+
+
+async def _run(request: web.Request, operation: Any, status: int = 200) -> web.Response:
+    try:
+        result = await operation
+    except admin.AdminError as exc:
+        fail(exc.status, exc.message)
+    return web.json_response(result, status=status)
+
+
+@admin_routes.get("/admin/extractor/scripts")
+async def list_scripts(request: web.Request) -> web.Response:
+    await _admin(request)
+    return await _run(request, admin.list_versions(request.app[APP].settings))
+
+
+@admin_routes.post("/admin/extractor/scripts")
+async def publish_script(request: web.Request) -> web.Response:
+    """Body: the script itself; ``?activate=true`` makes it active, ``?note=`` describes it."""
+    await _admin(request)
+    state = request.app[APP]
+    source = await _body(request)
+    activate = request.query.get("activate", "").lower() in _TRUE
+    note = request.query.get("note")
+    try:
+        result = await admin.publish(state.settings, source, activate=activate, note=note)
+    except admin.AdminError as exc:
+        fail(exc.status, exc.message)
+    return web.json_response(result, status=201 if result["created"] else 200)
+
+
+async def _body(request: web.Request) -> bytes:
+    """The raw body, up to the script size limit (the app's 64 KiB cap is for JSON)."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_SCRIPT_BYTES:
+            fail(413, f"a script is at most {MAX_SCRIPT_BYTES} bytes")
+    return b"".join(chunks)
+
+
+@admin_routes.get("/admin/extractor/scripts/{version}")
+async def show_script(request: web.Request) -> web.Response:
+    await _admin(request)
+    version = request.match_info["version"]
+    return await _run(request, admin.show(request.app[APP].settings, version))
+
+
+@admin_routes.post("/admin/extractor/activate")
+async def activate_script(request: web.Request) -> web.Response:
+    """Body: ``{"version": "v3-…"}``."""
+    await _admin(request)
+    version = (await json_body(request)).get("version")
+    if not isinstance(version, str) or not version:
+        fail(400, 'body must be {"version": "<version>"}')
+    return await _run(request, admin.activate(request.app[APP].settings, version))
+
+
+@admin_routes.post("/admin/extractor/rollback")
+async def rollback_script(request: web.Request) -> web.Response:
+    await _admin(request)
+    return await _run(request, admin.rollback(request.app[APP].settings))
+
+
+@admin_routes.post("/admin/extractor/reextract")
+async def reextract(request: web.Request) -> web.Response:
+    """Body: ``{"since": "7d" | ISO time, "version": optional, "tenant": optional}``."""
+    await _admin(request)
+    body = await json_body(request)
+    try:
+        since = parse_since(str(body.get("since", "")))
+    except ValueError as exc:
+        fail(400, str(exc))
+    version, tenant = body.get("version"), body.get("tenant")
+    if not all(v is None or isinstance(v, str) for v in (version, tenant)):
+        fail(400, "version and tenant must be strings")
+    settings = request.app[APP].settings
+    return await _run(request, admin.reextract(settings, since, version, tenant), status=202)

@@ -1,0 +1,178 @@
+"""Extractor script operations, shared by the CLI and the gateway's admin API.
+
+publish (validate, store, announce), list, show, activate, rollback and reextract.  Failures
+are :class:`AdminError` with an HTTP-like status, so both front ends report them the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Producer
+
+from ops import extractor_store as store
+from ops.kafka import producer_config, topic
+from ops.s3 import bucket_for, s3_client
+from ops.settings import Settings
+from schemas import topics
+from schemas.codec import encode
+from streams.script_check import ScriptRejected, limits_of, validate
+
+DEFAULT_SCRIPT = Path(__file__).resolve().parents[1] / "streams" / "extractors" / "default.py"
+
+
+@dataclass
+class AdminError(Exception):
+    status: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def public(record: dict[str, Any], active: str | None = None) -> dict[str, Any]:
+    """A catalogue record as JSON-friendly values."""
+    out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+    if active is not None:
+        out["active"] = record["version"] == active
+    return out
+
+
+async def _state(settings: Settings) -> store.ScriptState:
+    return await asyncio.to_thread(store.read_state, settings)
+
+
+async def publish(
+    settings: Settings, source: bytes, activate: bool = False, note: str | None = None
+) -> dict[str, Any]:
+    """Validate and store a script; an identical script already published is reused."""
+    try:
+        await validate(source, limits_of(settings))
+    except ScriptRejected as exc:
+        raise AdminError(422, f"script refused: {exc}") from None
+    state, now, sha = await _state(settings), datetime.now(UTC), store.sha256_of(source)
+    record = state.by_sha256(sha)
+    writes: list[tuple[str, dict[str, Any]]] = []
+    created = record is None
+    if record is None:
+        record = store.version_record(state.next_version(sha), sha, len(source), now, note)
+        s3 = s3_client(settings)
+        await asyncio.to_thread(store.put_script, s3, settings, record, source)
+        writes.append((f"version:{record['version']}", record))
+        store.fold(state, *writes[-1])
+    if activate and state.active_version != record["version"]:
+        writes.append((store.ACTIVE_KEY, store.activation(state, record["version"], now)))
+    await asyncio.to_thread(store.write_records, settings, writes)
+    active = record["version"] if activate else state.active_version
+    return {**public(record, active), "created": created}
+
+
+async def activate(settings: Settings, version: str) -> dict[str, Any]:
+    state = await _state(settings)
+    try:
+        state.get(version)
+    except store.UnknownVersion as exc:
+        raise AdminError(404, str(exc)) from None
+    if state.active_version == version and state.active is not None:
+        return public(state.active)
+    record = store.activation(state, version, datetime.now(UTC))
+    await asyncio.to_thread(store.write_records, settings, [(store.ACTIVE_KEY, record)])
+    return public(record)
+
+
+async def rollback(settings: Settings) -> dict[str, Any]:
+    state = await _state(settings)
+    try:
+        record = store.rollback(state, datetime.now(UTC))
+    except store.UnknownVersion as exc:
+        raise AdminError(409, str(exc)) from None
+    await asyncio.to_thread(store.write_records, settings, [(store.ACTIVE_KEY, record)])
+    return public(record)
+
+
+async def list_versions(settings: Settings) -> list[dict[str, Any]]:
+    state = await _state(settings)
+    records = [store.default_record(), *state.versions.values()]
+    records.sort(key=lambda r: store.version_number(r["version"]))
+    return [public(r, state.active_version) for r in records]
+
+
+async def show(settings: Settings, version: str) -> dict[str, Any]:
+    state = await _state(settings)
+    try:
+        record = state.get(version)
+    except store.UnknownVersion as exc:
+        raise AdminError(404, str(exc)) from None
+    if record["object_key"] is None:
+        source = DEFAULT_SCRIPT.read_bytes()
+    else:
+        s3 = s3_client(settings)
+        source = await asyncio.to_thread(store.get_script, s3, settings, record["object_key"])
+    return {**public(record, state.active_version), "source": source.decode()}
+
+
+_DOCS = (
+    "SELECT id, tenant, file_name, file_size, content_type, created_at FROM documents"
+    " WHERE created_at >= %s AND uploaded_at IS NOT NULL"
+    " AND process_status NOT IN ('requested', 'rejected')"
+    " AND (%s::text IS NULL OR tenant = %s) ORDER BY created_at"
+)
+
+
+async def reextract(
+    settings: Settings, since: datetime, version: str | None = None, tenant: str | None = None
+) -> dict[str, Any]:
+    """Ask the workers to extract stored documents again (``docs.reextract``; no new scan)."""
+    script: dict[str, Any] | None = None
+    if version is not None:
+        try:
+            script = (await _state(settings)).get(version)
+        except store.UnknownVersion as exc:
+            raise AdminError(404, str(exc)) from None
+    async with await psycopg.AsyncConnection.connect(settings.postgres_dsn) as conn:
+        cur = await conn.execute(_DOCS, (since, tenant, tenant))
+        rows = await cur.fetchall()
+    now = datetime.now(UTC)
+    events = [_request(settings, row, script, now) for row in rows]
+    await asyncio.to_thread(_send, settings, events)
+    return {"requested": len(events), "since": since.isoformat(), "version": version}
+
+
+def _request(
+    settings: Settings, row: tuple[Any, ...], script: dict[str, Any] | None, now: datetime
+) -> tuple[str, bytes]:
+    doc_id, tenant, file_name, file_size, content_type, created_at = row
+    record = {
+        "doc_id": str(doc_id),
+        "tenant": tenant,
+        "file_name": file_name,
+        "file_size": file_size,
+        "content_type": content_type,
+        "bucket": bucket_for(settings, created_at.year),
+        "key": str(doc_id),
+        "script_version": script["version"] if script else None,
+        "script_key": script["object_key"] if script else None,
+        "script_sha256": script["sha256"] if script else None,
+        "requested_at": now,
+    }
+    return str(doc_id), encode("docs_reextract", record)
+
+
+def _send(settings: Settings, events: list[tuple[str, bytes]]) -> None:
+    producer = Producer(producer_config(settings))
+    name, errors = topic(settings, topics.DOCS_REEXTRACT), []
+    for key, value in events:
+        producer.produce(
+            name,
+            key=key.encode(),
+            value=value,
+            on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
+        )
+        producer.poll(0)
+    if producer.flush(30) or errors:
+        raise RuntimeError(f"could not write to {name}: {errors[:3] or 'timed out'}")

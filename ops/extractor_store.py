@@ -1,0 +1,226 @@
+"""Where extractor scripts live: the bytes in S3, the catalogue on ``extractor.scripts``.
+
+The compacted topic holds one record per published version (key ``version:<v>``) and one
+``active`` record naming the version workers run, with the versions active before it (newest
+last) so that ``rollback`` can step back more than once.  ``default-1`` is the built-in
+script (``streams/extractors/default.py``), active until something else is.
+
+This module is synchronous (confluent-kafka, boto3); async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+from ops.kafka import consumer_config, producer_config, topic
+from ops.settings import Settings
+from schemas import topics
+from schemas.codec import decode, encode
+
+ACTIVE_KEY = "active"
+DEFAULT_VERSION = "default-1"
+HISTORY_MAX = 50
+READ_TIMEOUT_S = 15.0
+
+
+class UnknownVersion(LookupError):
+    pass
+
+
+@dataclass
+class ScriptState:
+    """The catalogue as read from the topic."""
+
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    active: dict[str, Any] | None = None
+
+    @property
+    def active_version(self) -> str:
+        return str(self.active["version"]) if self.active else DEFAULT_VERSION
+
+    def get(self, version: str) -> dict[str, Any]:
+        if version == DEFAULT_VERSION:
+            return default_record()
+        try:
+            return self.versions[version]
+        except KeyError:
+            known = ", ".join([DEFAULT_VERSION, *sorted(self.versions, key=version_number)])
+            raise UnknownVersion(f"unknown script version {version!r}; known: {known}") from None
+
+    def by_sha256(self, sha256: str) -> dict[str, Any] | None:
+        return next((v for v in self.versions.values() if v["sha256"] == sha256), None)
+
+    def next_version(self, sha256: str) -> str:
+        return f"v{len(self.versions) + 1}-{sha256[:12]}"
+
+
+def version_number(version: str) -> int:
+    """``v12-abc`` -> 12 (``default-1`` sorts first)."""
+    head = version.split("-", 1)[0]
+    return int(head[1:]) if head.startswith("v") and head[1:].isdigit() else 0
+
+
+def default_record() -> dict[str, Any]:
+    return {
+        "version": DEFAULT_VERSION,
+        "object_key": None,
+        "sha256": None,
+        "size": 0,
+        "published_at": datetime(1970, 1, 1, tzinfo=UTC),
+        "activated_at": None,
+        "previous_version": None,
+        "history": [],
+        "note": "built-in script (streams/extractors/default.py)",
+    }
+
+
+def fold(state: ScriptState, key: str, value: dict[str, Any] | None) -> None:
+    """Apply one topic record to ``state``."""
+    if key == ACTIVE_KEY:
+        state.active = value
+    elif key.startswith("version:"):
+        name = key[len("version:") :]
+        if value is None:
+            state.versions.pop(name, None)
+        else:
+            state.versions[name] = value
+
+
+def version_record(
+    version: str, sha256: str, size: int, now: datetime, note: str | None
+) -> dict[str, Any]:
+    return {
+        "version": version,
+        "object_key": f"extractors/{version}.py",
+        "sha256": sha256,
+        "size": size,
+        "published_at": now,
+        "activated_at": None,
+        "previous_version": None,
+        "history": [],
+        "note": note,
+    }
+
+
+def activation(state: ScriptState, version: str, now: datetime) -> dict[str, Any]:
+    """The new ``active`` record that makes ``version`` active (the old one goes on the
+    history)."""
+    target = state.get(version)
+    history = list(state.active.get("history", [])) if state.active else []
+    history.append(state.active_version)
+    return _active(target, state.active_version, history[-HISTORY_MAX:], now)
+
+
+def rollback(state: ScriptState, now: datetime) -> dict[str, Any]:
+    """The ``active`` record for the version that was active before the current one."""
+    history = list(state.active.get("history", [])) if state.active else []
+    if not history:
+        raise UnknownVersion("nothing to roll back to: no earlier active version")
+    target = state.get(history.pop())
+    return _active(target, state.active_version, history, now)
+
+
+def _active(
+    target: dict[str, Any], previous: str, history: list[str], now: datetime
+) -> dict[str, Any]:
+    return {**target, "activated_at": now, "previous_version": previous, "history": history}
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- Kafka -------------------------------------------------------------------------------
+
+
+def read_state(settings: Settings) -> ScriptState:
+    """Read the compacted topic from its start to its end."""
+    name = topic(settings, topics.EXTRACTOR_SCRIPTS)
+    consumer = Consumer(consumer_config(settings, f"extractor-admin-{uuid.uuid4().hex[:8]}"))
+    state = ScriptState()
+    try:
+        low, high = _watermarks(consumer, name)
+        if high <= low:
+            return state
+        consumer.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])
+        _read_until(consumer, state, high)
+    finally:
+        consumer.close()
+    return state
+
+
+def _watermarks(consumer: Consumer, name: str) -> tuple[int, int]:
+    """Low and high offsets, waiting out a leader election (a topic just created)."""
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(name, 0), timeout=5)
+            return int(low), int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _read_until(consumer: Consumer, state: ScriptState, high: int) -> None:
+    while True:
+        message = consumer.poll(READ_TIMEOUT_S)
+        if message is None:
+            raise TimeoutError(f"extractor.scripts not read to offset {high}")
+        if message.error():
+            raise RuntimeError(f"reading extractor.scripts: {message.error()}")
+        raw_key, raw_value = message.key(), message.value()
+        if raw_key is not None:
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            fold(state, key, decode(raw_value, "extractor_script") if raw_value else None)
+        offset = message.offset()
+        if offset is not None and offset + 1 >= high:
+            return
+
+
+def write_records(settings: Settings, records: list[tuple[str, dict[str, Any]]]) -> None:
+    """Produce ``(key, record)`` pairs, in order, and wait until they are acknowledged."""
+    producer = Producer(producer_config(settings))
+    errors: list[str] = []
+    name = topic(settings, topics.EXTRACTOR_SCRIPTS)
+    for key, record in records:
+        producer.produce(
+            name,
+            key=key.encode(),
+            value=encode("extractor_script", record),
+            on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+        )
+    if producer.flush(READ_TIMEOUT_S) or errors:
+        raise RuntimeError(f"could not write to {name}: {errors or 'timed out'}")
+
+
+# --- S3 ----------------------------------------------------------------------------------
+
+
+def ensure_bucket(s3: Any, bucket: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
+def put_script(s3: Any, settings: Settings, record: dict[str, Any], source: bytes) -> None:
+    ensure_bucket(s3, settings.scripts_bucket)
+    s3.put_object(
+        Bucket=settings.scripts_bucket,
+        Key=record["object_key"],
+        Body=source,
+        ContentType="text/x-python",
+        Metadata={"sha256": record["sha256"], "version": record["version"]},
+    )
+
+
+def get_script(s3: Any, settings: Settings, object_key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=settings.scripts_bucket, Key=object_key)["Body"].read())

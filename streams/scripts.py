@@ -1,0 +1,153 @@
+"""The worker follows ``extractor.scripts`` and swaps the active extractor script live.
+
+On an ``active`` record it downloads the version from S3 once (cached under
+``<var_dir>/extractor-scripts``), checks its SHA-256, then swaps ``context()``'s script and
+version in one step.  A document reads the pair once when its extraction starts, so documents
+in flight finish with the version they began with and the next ones use the new one.
+Extraction waits for :data:`loaded` (the topic read to its end) so that a restarted worker
+never runs a stale version first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ops import extractor_store as store
+from ops.kafka import aio_partitions, topic
+from schemas import topics
+from streams.app import app, settings
+from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
+from streams.events import decode_event
+
+log = logging.getLogger(__name__)
+loaded = asyncio.Event()  # set once the compacted history has been read and applied
+LOAD_WAIT_S = 30.0
+FETCH_ATTEMPTS = 5
+
+
+class IntegrityError(ValueError):
+    """The stored script does not match the SHA-256 it was announced with."""
+
+
+async def wait_loaded() -> None:
+    if loaded.is_set():
+        return
+    try:
+        await asyncio.wait_for(loaded.wait(), LOAD_WAIT_S)
+    except TimeoutError:
+        log.warning("extractor scripts not loaded after %.0fs; using what is known", LOAD_WAIT_S)
+
+
+def cache_dir(ctx: WorkerContext) -> Path:
+    return ctx.settings.var_dir / "extractor-scripts"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(ctx: WorkerContext, version: str, object_key: str | None, sha256: str | None) -> Path:
+    """The local file of a version (downloaded once, verified every time it is taken)."""
+    if version == DEFAULT_VERSION or object_key is None or sha256 is None:
+        return DEFAULT_SCRIPT
+    path = cache_dir(ctx) / f"{version}.py"
+    if path.exists() and _digest(path) == sha256:
+        return path
+    data = store.get_script(ctx.s3, ctx.settings, object_key)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise IntegrityError(f"{object_key} does not match its announced sha256 {sha256[:12]}…")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.part")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    return path
+
+
+async def script_of(
+    ctx: WorkerContext, version: str, object_key: str | None, sha256: str | None
+) -> tuple[Path, str]:
+    """(path, version), downloading with retries when S3 hiccups."""
+    for attempt in range(1, FETCH_ATTEMPTS + 1):
+        try:
+            path = await asyncio.to_thread(fetch, ctx, version, object_key, sha256)
+            return path, version
+        except IntegrityError:
+            raise
+        except Exception:
+            if attempt == FETCH_ATTEMPTS:
+                raise
+            log.warning("fetching script %s failed (attempt %d); retrying", version, attempt)
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def apply_active(ctx: WorkerContext, record: dict[str, Any]) -> None:
+    """Make ``record`` (an ``active`` record) the script extraction uses from now on."""
+    version = record["version"]
+    if version == ctx.script_version:
+        return
+    try:
+        path, _ = await script_of(ctx, version, record.get("object_key"), record.get("sha256"))
+    except Exception:
+        log.exception("cannot use extractor script %s; keeping %s", version, ctx.script_version)
+        ctx.metrics.inc("script_swap_failures")
+        return
+    ctx.use_script(path, version)
+    ctx.metrics.inc("script_swaps")
+    log.info("extractor script is now %s", version)
+
+
+def latest_active(messages: list[Any]) -> dict[str, Any] | None:
+    """The last ``active`` record among a batch of messages, if any."""
+    found = None
+    for message in messages:
+        if message.key == store.ACTIVE_KEY.encode() and message.value:
+            try:
+                found = decode_event(message.value)
+            except ValueError:
+                log.warning("undecodable extractor.scripts record at %d", message.offset)
+    return found
+
+
+@app.task
+async def follow_scripts() -> None:
+    """Read the compacted topic from the start, apply the active record, then follow it."""
+    name = topic(settings, topics.EXTRACTOR_SCRIPTS)
+    while True:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        try:
+            await consumer.start()
+            partitions = [TopicPartition(name, p) for p in await aio_partitions(consumer, name)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            await _follow(consumer, partitions)
+        except Exception:
+            log.exception("extractor script follower failed; retrying")
+            await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
+
+
+async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    ends = await consumer.end_offsets(partitions)
+    while True:
+        batches = await consumer.getmany(timeout_ms=500)
+        record = latest_active([m for batch in batches.values() for m in batch])
+        if record is not None:
+            await apply_active(context(), record)
+        if not loaded.is_set() and all(
+            [await consumer.position(tp) >= end for tp, end in ends.items()]
+        ):
+            loaded.set()
