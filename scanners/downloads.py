@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import urllib3
+
 CHUNK = 1 << 20
 ATTEMPTS = 3
 
@@ -113,15 +115,35 @@ def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
             time.sleep(0.2 * 2**attempt)
 
 
+_HTTP = urllib3.PoolManager(maxsize=8, retries=False)  # keep-alive to the object store
+
+
+def _chunks(url: str, timeout_s: float) -> Iterator[bytes]:
+    if not url.startswith(("http://", "https://")):  # file:// and the like (tests, tools)
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            while chunk := response.read(CHUNK):
+                yield chunk
+        return
+    try:
+        response = _HTTP.request("GET", url, preload_content=False, timeout=timeout_s)
+    except urllib3.exceptions.HTTPError as exc:  # connection refused, reset, timed out
+        raise OSError(f"GET failed: {exc}") from exc
+    try:
+        if response.status != 200:
+            raise OSError(f"GET answered {response.status}: {response.data[:200]!r}")
+        yield from response.stream(CHUNK)
+    except urllib3.exceptions.HTTPError as exc:  # the connection broke mid-body
+        raise OSError(f"GET broke off: {exc}") from exc
+    finally:
+        response.release_conn()
+
+
 def _stream(url: str, path: Path, sha256: str, timeout_s: float) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     digest = hashlib.sha256()
     try:
-        with (
-            urllib.request.urlopen(url, timeout=max(1.0, timeout_s)) as response,
-            open(partial, "wb") as out,
-        ):
-            while chunk := response.read(CHUNK):
+        with open(partial, "wb") as out:
+            for chunk in _chunks(url, max(1.0, timeout_s)):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != sha256:

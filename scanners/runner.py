@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from ops.kafka import consumer_config, producer_config, topic
 from ops.settings import Settings
@@ -59,6 +59,7 @@ class Runner:
         # the partitions over them and nobody buffers more than it scans (backpressure).
         self.concurrency = max(1, int(scanner.options.get("concurrency", "1")))
         self.scanned = 0
+        self._failures: dict[tuple[int | None, int | None], int] = {}
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -99,10 +100,28 @@ class Runner:
                 if error is not None:
                     self._log_kafka_error(error)
                     continue
-                self.handle(message)
-                consumer.commit(message=message, asynchronous=False)
+                if self._handle_or_retry(consumer, message):
+                    consumer.commit(message=message, asynchronous=True)
         finally:
-            consumer.close()  # leaves the group at once: a peer takes the partitions over
+            consumer.close()  # commits what is done, then leaves the group: a peer takes over
+
+    def _handle_or_retry(self, consumer: Consumer, message: Message) -> bool:
+        """Handle a request; on an unexpected failure rewind to it (a few times, then DLQ)."""
+        try:
+            self.handle(message)  # returns once the verdict is acknowledged by Kafka
+            return True
+        except Exception as exc:
+            key = (message.partition(), message.offset())
+            self._failures[key] = self._failures.get(key, 0) + 1
+            if self._failures[key] >= SCAN_ATTEMPTS:
+                self._dead_letter(message, exc)
+                del self._failures[key]
+                return True
+            log.exception("%s: request failed; retrying it", self.name)
+            time.sleep(0.5 * self._failures[key])
+            partition = TopicPartition(message.topic() or "", key[0] or 0, key[1] or 0)
+            consumer.seek(partition)
+            return False
 
     def _log_kafka_error(self, error: KafkaError) -> None:
         log.warning("%s: kafka: %s", self.name, error)
