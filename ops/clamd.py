@@ -92,6 +92,15 @@ class ClamdClient:
                 pass
             return parse_scan_reply(_read_reply(sock))
 
+    def scan_path(self, path: Path) -> ScanResult:
+        """Have clamd read the file itself (same host only; clamd's user must be able to)."""
+        return parse_scan_reply(self._command(f"zSCAN {path}\0".encode()))
+
+    @property
+    def local(self) -> bool:
+        """True when clamd shares this host (unix socket): scanning by path is possible."""
+        return self.socket_path is not None
+
     def scan_bytes(self, data: bytes) -> ScanResult:
         return self.instream(io.BytesIO(data))
 

@@ -38,6 +38,8 @@ TRANSIENT = (
     "BrokenPipeError",
     "TimeoutError",
     "EngineBusy",
+    "ClamdError: clamd unreachable",
+    "ClamdError: clamd did not answer",
 )
 
 

@@ -25,9 +25,9 @@ from ops.bench.common import machine
 from ops.bootstrap.topics import create_topics, delete_topics
 from ops.kafka import producer_config, topic
 from ops.settings import get_settings
-from schemas import topics
 from scanners.runner import Runner
 from scanners.simulated import Simulated
+from schemas import topics
 from streams.events import encode_event
 
 
@@ -37,13 +37,25 @@ def fill(settings: object, count: int, url: str, sha: str) -> None:
     for _ in range(count):
         doc_id = str(uuid.uuid4())
         request = {
-            "doc_id": doc_id, "tenant": "bench", "file_name": "tiny.txt", "file_size": 5,
-            "file_type": "text", "content_type": None, "sha256": sha, "download_url": url,
-            "url_expires_at": deadline, "scanners": [{"name": "bench", "deadline_at": deadline}],
-            "reused": [], "reused_from": None, "requested_at": datetime.now(UTC),
+            "doc_id": doc_id,
+            "tenant": "bench",
+            "file_name": "tiny.txt",
+            "file_size": 5,
+            "file_type": "text",
+            "content_type": None,
+            "sha256": sha,
+            "download_url": url,
+            "url_expires_at": deadline,
+            "scanners": [{"name": "bench", "deadline_at": deadline}],
+            "reused": [],
+            "reused_from": None,
+            "requested_at": datetime.now(UTC),
         }
-        producer.produce(topic(settings, topics.SCAN_REQUESTS), key=doc_id.encode(),  # type: ignore[arg-type]
-                         value=encode_event("scan_request", request))
+        producer.produce(
+            topic(settings, topics.SCAN_REQUESTS),
+            key=doc_id.encode(),  # type: ignore[arg-type]
+            value=encode_event("scan_request", request),
+        )
     producer.flush(30)
 
 
@@ -69,8 +81,10 @@ def main() -> None:
         stop.set()
         thread.join()
         print(f"machine: {machine()}")
-        print(f"runner: {count} requests in {wall:.1f}s ({count / wall:.0f}/s); "
-              f"CPU {cpu / count * 1000:.2f} ms per request (includes start-up and group join)")
+        print(
+            f"runner: {count} requests in {wall:.1f}s ({count / wall:.0f}/s); "
+            f"CPU {cpu / count * 1000:.2f} ms per request (includes start-up and group join)"
+        )
     finally:
         delete_topics(settings.kafka_bootstrap, prefix)
 
