@@ -24,15 +24,15 @@ from confluent_kafka import Producer
 from ops.bench.common import machine
 from ops.bootstrap.topics import create_topics, delete_topics
 from ops.kafka import producer_config, topic
-from ops.settings import get_settings
+from ops.settings import Settings, get_settings
 from scanners.runner import Runner
 from scanners.simulated import Simulated
 from schemas import topics
 from streams.events import encode_event
 
 
-def fill(settings: object, count: int, url: str, sha: str) -> None:
-    producer = Producer(producer_config(settings))  # type: ignore[arg-type]
+def fill(settings: Settings, count: int, url: str, sha: str) -> None:
+    producer = Producer(producer_config(settings))
     deadline = datetime.now(UTC) + timedelta(hours=1)
     for _ in range(count):
         doc_id = str(uuid.uuid4())
@@ -53,7 +53,7 @@ def fill(settings: object, count: int, url: str, sha: str) -> None:
         }
         producer.produce(
             topic(settings, topics.SCAN_REQUESTS),
-            key=doc_id.encode(),  # type: ignore[arg-type]
+            key=doc_id.encode(),
             value=encode_event("scan_request", request),
         )
     producer.flush(30)
