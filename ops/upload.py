@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from ops.hashing import file_sha256
 from ops.settings import Settings
 
 CHUNK = 1 << 20
@@ -38,14 +38,6 @@ class Progress:
     def close(self) -> None:
         if self.tty:
             sys.stderr.write("\n")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _chunks(path: Path, offset: int, length: int, bar: Progress) -> AsyncIterator[bytes]:

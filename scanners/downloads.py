@@ -22,6 +22,10 @@ from pathlib import Path
 
 import urllib3
 
+from ops.hashing import file_sha256
+
+__all__ = ["DownloadError", "SharedDownloads", "file_sha256"]
+
 CHUNK = 1 << 20
 ATTEMPTS = 3
 
@@ -91,14 +95,6 @@ class SharedDownloads:
 def _complete(path: Path, sha256: str) -> bool:
     """A file another process left here, verified before reuse."""
     return path.exists() and file_sha256(path) == sha256
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.hashing import file_sha256
 from scanners.base import ScanJob, Scanner, Verdict
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class HashReputation(Scanner):
         claimed = job.sha256.strip().lower()
         actual = claimed
         if self.verify or not _SHA256.fullmatch(claimed):
-            actual = _sha256_of(path)
+            actual = file_sha256(path)
         entry = known.entries.get(actual)
         if entry is not None:
             return Verdict(entry.verdict, f"known-bad SHA-256 {actual}: {entry.label}")
@@ -136,11 +137,3 @@ def _parse_line(line: str) -> tuple[str, _Entry] | None:
         verdict = rest.pop(0).lower()
     label = " ".join(rest).strip() or "listed as known-bad"
     return sha, _Entry(verdict, label)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

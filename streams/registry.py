@@ -9,10 +9,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.kafka import aio_partitions, topic
+from ops.kafka import topic
 from schemas import topics
 from streams.app import app, settings
 from streams.events import decode_event
+from streams.follow import follow_from_start
 
 log = logging.getLogger(__name__)
 scanners: dict[str, dict[str, Any]] = {}
@@ -45,31 +46,17 @@ def apply(key: bytes | None, value: bytes | None) -> None:
 @app.task
 async def follow_registry() -> None:
     """Read the compacted registry from the start, then follow it."""
-    name = topic(settings, topics.SCANNERS_REGISTRY)
-    while True:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=100,
-        )
+    await follow_from_start(settings, topic(settings, topics.SCANNERS_REGISTRY), _follow)
+
+
+async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    ends = await consumer.end_offsets(partitions)
+    if all(offset == 0 for offset in ends.values()):
+        loaded.set()
+    async for message in consumer:
         try:
-            await consumer.start()
-            partitions = [TopicPartition(name, p) for p in await aio_partitions(consumer, name)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            if all(offset == 0 for offset in ends.values()):
-                loaded.set()
-            async for message in consumer:
-                try:
-                    apply(message.key, message.value)
-                except ValueError:
-                    log.warning("undecodable heartbeat at offset %d", message.offset)
-                if message.offset + 1 >= ends[TopicPartition(message.topic, message.partition)]:
-                    loaded.set()
-        except Exception:
-            log.exception("registry follower failed; retrying")
-            await asyncio.sleep(1)
-        finally:
-            await consumer.stop()
+            apply(message.key, message.value)
+        except ValueError:
+            log.warning("undecodable heartbeat at offset %d", message.offset)
+        if message.offset + 1 >= ends[TopicPartition(message.topic, message.partition)]:
+            loaded.set()

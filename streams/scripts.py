@@ -20,11 +20,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops import extractor_store as store
-from ops.kafka import aio_partitions, topic
+from ops.kafka import topic
 from schemas import topics
 from streams.app import app, settings
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
 from streams.events import decode_event
+from streams.follow import follow_from_start
 
 log = logging.getLogger(__name__)
 loaded = asyncio.Event()  # set once the compacted history has been read and applied
@@ -119,25 +120,7 @@ def latest_active(messages: list[Any]) -> dict[str, Any] | None:
 @app.task
 async def follow_scripts() -> None:
     """Read the compacted topic from the start, apply the active record, then follow it."""
-    name = topic(settings, topics.EXTRACTOR_SCRIPTS)
-    while True:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=100,
-        )
-        try:
-            await consumer.start()
-            partitions = [TopicPartition(name, p) for p in await aio_partitions(consumer, name)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            await _follow(consumer, partitions)
-        except Exception:
-            log.exception("extractor script follower failed; retrying")
-            await asyncio.sleep(1)
-        finally:
-            await consumer.stop()
+    await follow_from_start(settings, topic(settings, topics.EXTRACTOR_SCRIPTS), _follow)
 
 
 async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
