@@ -198,8 +198,24 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
             "uploaded_at": now,
         },
     )
+    # The gateway knows the upload is in: it announces that status itself (the tracker takes
+    # over from in_progress), which saves a hop on the way to the browser.
+    uploaded = _event(
+        state,
+        topics.DOCS_STATUS,
+        doc["id"],
+        "docs_status",
+        {
+            "doc_id": str(doc["id"]),
+            "tenant": tenant,
+            "status": "uploaded",
+            "reason": None,
+            "expected": None,
+            "at": now,
+        },
+    )
     async with state.pool.connection() as conn:
-        await store.mark_confirmed(conn, doc, now, event)
+        await store.mark_confirmed(conn, doc, now, [event, uploaded])
 
 
 def _stored_size(state: Any, bucket: str, key: str, doc: dict[str, Any]) -> int | None:

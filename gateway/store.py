@@ -82,7 +82,10 @@ async def find_reusable(
 
 
 async def mark_confirmed(
-    conn: AsyncConnection[Any], doc: dict[str, Any], uploaded_at: datetime, event: OutboxEvent
+    conn: AsyncConnection[Any],
+    doc: dict[str, Any],
+    uploaded_at: datetime,
+    events: list[OutboxEvent],
 ) -> bool:
     """Move requested → uploaded once; False when another confirm won the race."""
     async with conn.transaction():
@@ -93,7 +96,8 @@ async def mark_confirmed(
         )
         if cur.rowcount != 1:
             return False
-        await _add_outbox(conn, event)
+        for event in events:
+            await _add_outbox(conn, event)
     return True
 
 

@@ -57,8 +57,12 @@ def _advance(
 def on_confirmed(
     state: State | None, event: dict[str, Any], now_ms: int
 ) -> tuple[State, list[dict[str, Any]]]:
+    """The gateway announced 'uploaded' itself (with docs.confirmed, through its outbox):
+    track it without a second status event."""
     state = state or new_state(event["tenant"])
-    return state, _advance(event["doc_id"], state, "uploaded", now_ms)
+    if RANK[state["status"]] < RANK["uploaded"]:
+        state["status"] = "uploaded"
+    return state, []
 
 
 def on_metadata(
