@@ -97,7 +97,7 @@ async def reextract(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
         since = parse_since(str(body.get("since", "")))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         fail(400, str(exc))
     version, tenant = body.get("version"), body.get("tenant")
     if not all(v is None or isinstance(v, str) for v in (version, tenant)):

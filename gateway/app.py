@@ -60,7 +60,8 @@ def _resources(
         relay = asyncio.create_task(run_relay(settings, stop))
         async with running_hub(settings, lambda: metrics.inc("undecodable_events")) as hub:
             keys = ApiKeys.create(pool)
-            await keys.ensure(settings.dev_api_key, settings.dev_tenant)
+            if settings.dev_mode:
+                await keys.ensure(settings.dev_api_key, settings.dev_tenant)
             cache = DocumentCache(settings.meta_cache_s)
             hub.listeners.append(cache.evict)
             app[APP] = GatewayState(
@@ -101,8 +102,26 @@ async def index(_request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+def refuse_dev_secrets(settings: Settings) -> None:
+    """Outside dev mode, the secrets that ship in this repository must have been replaced."""
+    if settings.dev_mode:
+        return
+    defaults = Settings()
+    shipped = [
+        name
+        for name in ("signing_secret", "s3_secret_key", "postgres_password")
+        if getattr(settings, name) == getattr(defaults, name)
+    ]
+    if shipped:
+        raise SystemExit(
+            f"INTELLIDOX_DEV_MODE=0 but these are still the repository's defaults: "
+            f"{', '.join('INTELLIDOX_' + n.upper() for n in shipped)}"
+        )
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
+    refuse_dev_secrets(settings)
     app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
     app.cleanup_ctx.append(_resources(settings, Metrics()))
     app.add_routes(routes)

@@ -41,7 +41,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, LookupError, RecursionError) as exc:
         fail(400, f"body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         fail(400, "body must be a JSON object")

@@ -158,10 +158,13 @@ async def confirm_upload(request: web.Request) -> web.Response:
     if doc["process_status"] == "requested":
         await _confirm(request, doc, tenant)
         request.app[APP].cache.evict(str(doc["id"]))
+    # The pipeline has it from here; a confirm after the end says how it ended.
+    finished = doc["process_status"] in ("done", "failed")
+    status = doc["process_status"] if finished else "in_progress"
     body = {
         "id": str(doc["id"]),
         "file_name": doc["file_name"],
-        "status": "in_progress",
+        "status": status,
         "urls": _urls(request, str(doc["id"]), tenant),
     }
     return web.json_response(body, status=202)
@@ -268,8 +271,9 @@ def _iso(value: datetime | None) -> str | None:
 
 @routes.get("/docs/{doc_id}/meta")
 async def get_meta(request: web.Request) -> web.Response:
-    doc, _ = await _load(request)
-    return web.json_response(document_view(doc))
+    doc, tenant = await _load(request)
+    # urls.events carries a fresh token: the way to resume a stream after one expired.
+    return web.json_response({**document_view(doc), "urls": _urls(request, str(doc["id"]), tenant)})
 
 
 def document_view(doc: dict[str, Any]) -> dict[str, Any]:

@@ -39,4 +39,8 @@ def parse_doc_id(text: str) -> uuid.UUID:
         raise ValueError(f"'{text[:64]}' is not a document id (expected a UUID)") from None
     if doc_id.version != 7:
         raise ValueError(f"'{text[:64]}' is not a document id (expected a version-7 UUID)")
+    try:
+        created_at_of(doc_id)
+    except (ValueError, OverflowError, OSError):  # a v7 id from the far future
+        raise ValueError(f"'{text[:64]}' is not a document id (its time is out of range)") from None
     return doc_id

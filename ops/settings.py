@@ -68,6 +68,7 @@ class Settings:
 
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
     gateway_port: int = 8080
+    dev_mode: bool = True  # the local run: installs the dev key; production sets it to 0
     dev_api_key: str = "idx-dev-key"
     dev_tenant: str = "dev"
     signing_secret: str = "intellidox-dev-signing-secret"
@@ -157,6 +158,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 @functools.cache
 def get_settings() -> Settings:
     return load_settings()
+
+
+def sandbox_environment() -> dict[str, str]:
+    """The environment an extractor script gets: enough to run Python, no secrets."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TEMP", "TMP", "TMPDIR")
+    return {k: v for k, v in os.environ.items() if k in keep}
 
 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:

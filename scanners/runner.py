@@ -92,6 +92,16 @@ class Runner:
         return consumer
 
     def _consume(self, stop: threading.Event) -> None:
+        """A consumer thread never dies while the runner is on: whatever breaks (Kafka away
+        for long, a partition lost mid-retry), it reconnects and the group redelivers."""
+        while not stop.is_set():
+            try:
+                self._consume_until_stopped(stop)
+            except Exception:
+                log.exception("%s: consumer failed; reconnecting in 1s", self.name)
+                stop.wait(1)
+
+    def _consume_until_stopped(self, stop: threading.Event) -> None:
         consumer = self._consumer()
         try:
             while not stop.is_set():  # a stop lets the scan in hand finish and commit

@@ -40,11 +40,42 @@ async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
 ATTEMPTS = 3
 
 
+def _store_outages() -> tuple[type[BaseException], ...]:
+    """Errors that mean 'a store is away for now', not 'this event is bad'."""
+    import psycopg
+    from cassandra import OperationTimedOut, Unavailable, WriteTimeout
+    from cassandra.cluster import NoHostAvailable
+
+    return (
+        psycopg.OperationalError,
+        NoHostAvailable,
+        OperationTimedOut,
+        Unavailable,
+        WriteTimeout,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+STORE_OUTAGES = _store_outages()
+
+
+def _outages() -> tuple[type[BaseException], ...]:
+    from aiokafka.errors import KafkaError
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    return (*STORE_OUTAGES, KafkaError, EndpointConnectionError, ConnectionClosedError)
+
+
+# Retried until they pass: nothing about the event is wrong, a store or Kafka is away.
+OUTAGES = _outages()
+
+
 async def handle_or_dead_letter(
     app: Any,
     event: Any,
     handler: Callable[[dict[str, Any]], Awaitable[None]],
-    transient: tuple[type[BaseException], ...] = (),
+    transient: tuple[type[BaseException], ...] | None = None,
 ) -> None:
     """Decode and handle one event.  Transient errors (a store away) are retried until they
     pass; anything else gets a few tries, then the event goes to the dead-letter topic."""
@@ -53,6 +84,7 @@ async def handle_or_dead_letter(
     except ValueError as exc:
         await send_to_dlq(app, event, exc)
         return
+    transient = OUTAGES if transient is None else transient
     attempt = 0
     while True:
         try:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.settings import sandbox_environment
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -53,6 +55,7 @@ async def run_script(script: Path, path: Path, info: dict[str, Any], limits: Lim
         json.dumps(info),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
+        env=sandbox_environment(),  # no INTELLIDOX_* secrets for scripts
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec,
     )

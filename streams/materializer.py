@@ -1,21 +1,24 @@
 """Materializer: projects docs.* into Postgres and scan.verdicts into Cassandra, in batches.
 
-Offsets are committed only after a batch is written (at-least-once); both sinks are
-idempotent, so a redelivered or replayed batch changes nothing.  An event that cannot be
-decoded goes to its topic's dead-letter topic instead of blocking the partition.
+Faust acks a batch once the agent has looked at it, so a batch is never given up: a store
+outage is retried until it passes, and a record that cannot be written goes to the dead-letter
+topic with the reason (so does an event that cannot be decoded).  Both sinks are idempotent,
+so redelivery and replay change nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
 from streams.app import app, settings
 from streams.context import context
-from streams.dlq import send_to_dlq
+from streams.dlq import STORE_OUTAGES, send_to_dlq
 from streams.events import decode_event
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
@@ -40,7 +43,10 @@ _doc_topics = app.topic(
 _verdict_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes, value_type=bytes)
 
 
-async def _decode_batch(events: list[Any]) -> list[tuple[str, dict[str, Any], int]]:
+Item = tuple[str, dict[str, Any], int]  # (schema, record, offset)
+
+
+async def _decode_batch(events: list[Any]) -> list[tuple[Item, Any]]:
     items = []
     for event in events:
         try:
@@ -48,26 +54,67 @@ async def _decode_batch(events: list[Any]) -> list[tuple[str, dict[str, Any], in
         except ValueError as exc:
             await send_to_dlq(app, event, exc)
             continue
-        items.append((record["_schema"], record, event.message.offset))
+        items.append(((record["_schema"], record, event.message.offset), event))
     return items
+
+
+async def persist(
+    decoded: list[tuple[Item, Any]], write: Callable[[list[Item]], Awaitable[Any]]
+) -> None:
+    """Write a batch; never give up on a store outage (Faust acks the batch whatever we do),
+    and isolate a bad record: one by one, the failing one to the dead-letter topic."""
+    items = [item for item, _ in decoded]
+    if await _retry_outages(lambda: write(items)):
+        return
+    for item, event in decoded:
+        try:
+            await _retry_outages(functools.partial(write, [item]), raise_other=True)
+        except Exception as exc:
+            await send_to_dlq(app, event, exc)
+
+
+async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: bool = False) -> bool:
+    """True when ``attempt`` succeeded; outages are retried with backoff until it does."""
+    pause = 0.2
+    while True:
+        try:
+            await attempt()
+            return True
+        except STORE_OUTAGES:
+            log.warning("store unavailable; retrying the batch in %.1fs", pause, exc_info=True)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        except Exception:
+            if raise_other:
+                raise
+            log.exception("batch failed; writing its records one by one")
+            return False
 
 
 @app.agent(_doc_topics)
 async def materialize_documents(stream: Any) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
-        items = await _decode_batch(events)
-        ctx = context()
-        async with (await ctx.pool()).connection() as conn:
-            await postgres_sink.write(conn, items)
-        ctx.metrics.inc("documents_materialized", len(items))
+        decoded = await _decode_batch(events)
+        await persist(decoded, _write_documents)
+        context().metrics.inc("documents_materialized", len(decoded))
+
+
+async def _write_documents(items: list[Item]) -> None:
+    async with (await context().pool()).connection() as conn:
+        await postgres_sink.write(conn, items)
 
 
 @app.agent(_verdict_topic)
 async def materialize_verdicts(stream: Any) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
-        items = [(record, offset) for _, record, offset in await _decode_batch(events)]
-        ctx = context()
-        await asyncio.to_thread(
-            cassandra_sink.write, ctx.cassandra(), ctx.settings.cassandra_keyspace, items
-        )
-        ctx.metrics.inc("verdicts_materialized", len(items))
+        decoded = await _decode_batch(events)
+        await persist(decoded, _write_verdicts)
+        context().metrics.inc("verdicts_materialized", len(decoded))
+
+
+async def _write_verdicts(items: list[Item]) -> None:
+    ctx = context()
+    rows = [(record, offset) for _, record, offset in items]
+    await asyncio.to_thread(
+        cassandra_sink.write, ctx.cassandra(), ctx.settings.cassandra_keyspace, rows
+    )

@@ -8,6 +8,7 @@ partition is the same as its source partition (``use_partitioner``).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,11 +43,13 @@ Step = Callable[
 
 async def apply(step: Step, record: dict[str, Any]) -> None:
     doc_id = record["doc_id"]
-    state, emitted = step(table.get(doc_id), record, _now_ms())
-    table[doc_id] = state
+    # A copy, saved only after the status events are out: a failed send is retried from the
+    # old state and emits again, instead of finding the rank already reached.
+    state, emitted = step(copy.deepcopy(table.get(doc_id)), record, _now_ms())
     for status in emitted:
         await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
         context().metrics.inc(f"status_{status['status']}")
+    table[doc_id] = state
 
 
 def _now_ms() -> int:

@@ -55,14 +55,26 @@ def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
     )
 
 
+def waves(batch: list[Item]) -> list[list[Item]]:
+    """Wave k holds each document's k-th verdict (by offset): documents are written in
+    parallel, but one document's verdicts become readable in offset order, which is what the
+    SSE resume cursor relies on."""
+    per_doc: dict[str, list[Item]] = {}
+    for item in sorted(batch, key=lambda item: item[1]):
+        per_doc.setdefault(item[0]["doc_id"], []).append(item)
+    depth = max((len(items) for items in per_doc.values()), default=0)
+    return [[items[k] for items in per_doc.values() if k < len(items)] for k in range(depth)]
+
+
 def write(client: CassandraClient, keyspace: str, batch: list[Item]) -> int:
-    """Write a batch concurrently (blocking: run it in a thread); raises on any failure."""
+    """Write a batch (blocking: run it in a thread); raises on any failure."""
     statement = client.prepared(insert_query(keyspace))
-    results = execute_concurrent_with_args(
-        client.session,
-        statement,
-        [row(r, o) for r, o in batch],
-        concurrency=64,
-        raise_on_first_error=True,
-    )
-    return len(results)
+    for wave in waves(batch):
+        execute_concurrent_with_args(
+            client.session,
+            statement,
+            [row(r, o) for r, o in wave],
+            concurrency=64,
+            raise_on_first_error=True,
+        )
+    return len(batch)

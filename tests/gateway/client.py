@@ -33,8 +33,9 @@ class Api:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def call(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Reply:
+        headers = {**self._headers(key), **kwargs.pop("headers", {})}
         async with self.session.request(
-            method, self.base + path, headers=self._headers(key), **kwargs
+            method, self.base + path, headers=headers, **kwargs
         ) as resp:
             text = await resp.text()
             return Reply(resp.status, json.loads(text) if text else None)

@@ -156,3 +156,17 @@ def count_events(
         return seen
     finally:
         consumer.close()
+
+
+async def test_ids_from_the_far_future_and_odd_bodies_are_400s(api: Api) -> None:
+    far = await api.call("GET", "/docs/ffffffff-ffff-7fff-bfff-ffffffffffff/meta")
+    assert far.status == 400 and "out of range" in far.body["error"]
+    odd = await api.call(
+        "POST",
+        "/docs/request-upload",
+        data=b'{"a": 1}',
+        headers={"Content-Type": "application/json; charset=nope"},
+    )
+    assert odd.status == 400
+    deep = await api.call("POST", "/docs/request-upload", data=b"[" * 20_000 + b"]" * 20_000)
+    assert deep.status == 400
