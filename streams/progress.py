@@ -18,8 +18,9 @@ State = dict[str, Any]
 RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3}
 
 
-def new_state(tenant: str) -> State:
+def new_state(tenant: str, now_ms: int) -> State:
     return {
+        "created_ms": now_ms,
         "tenant": tenant,
         "status": "requested",
         "expected": None,
@@ -59,7 +60,7 @@ def on_confirmed(
 ) -> tuple[State, list[dict[str, Any]]]:
     """The gateway announced 'uploaded' itself (with docs.confirmed, through its outbox):
     track it without a second status event."""
-    state = state or new_state(event["tenant"])
+    state = state or new_state(event["tenant"], now_ms)
     if RANK[state["status"]] < RANK["uploaded"]:
         state["status"] = "uploaded"
     return state, []
@@ -68,7 +69,7 @@ def on_confirmed(
 def on_metadata(
     state: State | None, event: dict[str, Any], now_ms: int
 ) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"])
+    state = state or new_state(event["tenant"], now_ms)
     if not event.get("failed"):
         return state, []
     return state, _advance(event["doc_id"], state, "failed", now_ms, event.get("error"))
@@ -77,7 +78,7 @@ def on_metadata(
 def on_scan_request(
     state: State | None, event: dict[str, Any], now_ms: int
 ) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"])
+    state = state or new_state(event["tenant"], now_ms)
     if state["expected"] is not None:  # a redelivered request: the first one counts
         return state, []
     expected = {s["name"]: _ms(s["deadline_at"]) for s in event["scanners"]}
@@ -90,7 +91,7 @@ def on_scan_request(
 def on_verdict(
     state: State | None, event: dict[str, Any], now_ms: int
 ) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"])
+    state = state or new_state(event["tenant"], now_ms)
     if event["scanner"] not in state["got"]:
         state["got"].append(event["scanner"])
     return state, _maybe_done(event["doc_id"], state, now_ms)
@@ -102,6 +103,15 @@ def _maybe_done(doc_id: str, state: State, now_ms: int) -> list[dict[str, Any]]:
         return []
     reason = None if expected else "no scanner was registered"
     return _advance(doc_id, state, "done", now_ms, reason)
+
+
+def forgettable(state: State, now_ms: int, after_ms: int) -> bool:
+    """Finished long ago, or never given a scan request (a late verdict or a re-extraction
+    of a document already forgotten): nothing will ever finish it, so drop it."""
+    if state["finished_ms"]:
+        return bool(state["finished_ms"] < now_ms - after_ms)
+    stale = state.get("created_ms", 0) < now_ms - 3 * after_ms
+    return state["expected"] is None and stale
 
 
 def overdue(state: State, now_ms: int) -> list[str]:

@@ -104,7 +104,7 @@ async def enforce_deadlines() -> None:
     for doc_id, state in list(table.items()):
         if state is None:
             continue
-        if state["finished_ms"] and state["finished_ms"] < now - FORGET_AFTER_MS:
+        if progress.forgettable(state, now, FORGET_AFTER_MS):
             del table[doc_id]
             continue
         late = progress.overdue(state, now)

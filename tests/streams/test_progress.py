@@ -62,3 +62,11 @@ def test_an_unreadable_object_fails_the_document() -> None:
         None, {"doc_id": DOC, "tenant": "t", "failed": True, "error": "gone"}, 1
     )
     assert [(e["status"], e["reason"]) for e in out] == [("failed", "gone")]
+
+
+def test_states_that_nothing_will_finish_are_forgotten() -> None:
+    late, _ = progress.on_verdict(None, _verdict("a"), 1_000)  # after the document was forgotten
+    assert not progress.forgettable(late, 2_000, 600_000)
+    assert progress.forgettable(late, 1_000 + 3 * 600_000 + 1, 600_000)
+    done, _ = progress.on_scan_request(None, _request({}), 1_000)
+    assert progress.forgettable(done, 1_000 + 600_001, 600_000)
