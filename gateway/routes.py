@@ -203,22 +203,23 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
     )
     # The gateway knows the upload is in: it announces that status itself (the tracker takes
     # over from in_progress), which saves a hop on the way to the browser.
-    uploaded = _event(
-        state,
-        topics.DOCS_STATUS,
-        doc["id"],
-        "docs_status",
-        {
-            "doc_id": str(doc["id"]),
-            "tenant": tenant,
-            "status": "uploaded",
-            "reason": None,
-            "expected": None,
-            "at": now,
-        },
-    )
+    uploaded = _status_event(state, doc["id"], tenant, "uploaded", None, now)
     async with state.pool.connection() as conn:
         await store.mark_confirmed(conn, doc, now, [event, uploaded])
+
+
+def _status_event(
+    state: Any, doc_id: uuid.UUID, tenant: str, status: str, reason: str | None, now: datetime
+) -> store.OutboxEvent:
+    record = {
+        "doc_id": str(doc_id),
+        "tenant": tenant,
+        "status": status,
+        "reason": reason,
+        "expected": None,
+        "at": now,
+    }
+    return _event(state, topics.DOCS_STATUS, doc_id, "docs_status", record)
 
 
 def _stored_size(state: Any, bucket: str, key: str, doc: dict[str, Any]) -> int | None:
@@ -247,20 +248,7 @@ async def _reject(
     request: web.Request, doc: dict[str, Any], tenant: str, reason: str, now: datetime
 ) -> None:
     state = request.app[APP]
-    event = _event(
-        state,
-        topics.DOCS_STATUS,
-        doc["id"],
-        "docs_status",
-        {
-            "doc_id": str(doc["id"]),
-            "tenant": tenant,
-            "status": "rejected",
-            "reason": reason,
-            "expected": None,
-            "at": now,
-        },
-    )
+    event = _status_event(state, doc["id"], tenant, "rejected", reason, now)
     async with state.pool.connection() as conn:
         await store.mark_rejected(conn, doc, reason, now, event)
 

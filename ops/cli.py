@@ -7,9 +7,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from ops.services import ALL_NAMES, build_services
+from ops.services import ALL_NAMES, SERVICE_NAMES, build_services
 from ops.services.base import PrerequisiteMissing, Service, ServiceFailed
-from ops.services.runtime import format_table, say, start, state, stop
+from ops.services.runtime import format_table, say, start, start_all, state, stop
 from ops.settings import Settings, get_settings
 
 
@@ -26,8 +26,11 @@ def _select(settings: Settings, names: Sequence[str]) -> list[Service]:
 def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     t0 = time.monotonic()
-    for service in _select(settings, args.services):
-        start(service)
+    selected = _select(settings, args.services)
+    start_all([s for s in selected if s.name in SERVICE_NAMES])  # side by side
+    for service in selected:  # our processes need the services, and start in order
+        if service.name not in SERVICE_NAMES:
+            start(service)
     say(f"all up in {time.monotonic() - t0:.1f}s (data in {settings.var_dir})")
     print(format_table(state(s) for s in _select(settings, args.services)))
     if not args.services or "gateway" in args.services:

@@ -116,23 +116,36 @@ def wait_healthy(service: Service, pid: int) -> None:
 
 def start(service: Service) -> None:
     """Start one service unless it already runs; then bootstrap it (idempotent)."""
+    start_all([service])
+
+
+def start_all(services: list[Service]) -> None:
+    """Launch every service that is not running, then wait for each and bootstrap it: the
+    slow starters (two JVMs) come up side by side instead of one after the other."""
+    launched = [(service, _launch(service)) for service in services]
+    for service, (pid, started_at) in launched:
+        if started_at is not None:
+            wait_healthy(service, pid)
+            say(f"{service.name}: healthy in {time.monotonic() - started_at:.1f}s")
+        service.bootstrap()
+
+
+def _launch(service: Service) -> tuple[int, float | None]:
+    """(pid, when it was started), or (pid, None) when it was already running and healthy."""
     service.check_prerequisites()
     pid = read_pid(service)
     if pid is not None and service.healthy():
         say(f"{service.name}: already running (pid {pid})")
-    else:
-        if pid is not None:  # alive but not answering: wait for it as if just started
-            wait_healthy(service, pid)
-        else:
-            check_ports_free(service)
-            service.install()
-            service.configure()
-            t0 = time.monotonic()
-            pid = spawn(service)
-            say(f"{service.name}: started pid {pid}, waiting for health")
-            wait_healthy(service, pid)
-            say(f"{service.name}: healthy in {time.monotonic() - t0:.1f}s")
-    service.bootstrap()
+        return pid, None
+    if pid is not None:  # alive but not answering yet: wait for it as if just started
+        return pid, time.monotonic()
+    check_ports_free(service)
+    service.install()
+    service.configure()
+    started_at = time.monotonic()
+    pid = spawn(service)
+    say(f"{service.name}: started pid {pid}")
+    return pid, started_at
 
 
 def stop(service: Service, timeout_s: float = 30.0) -> None:
