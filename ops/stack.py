@@ -120,6 +120,7 @@ def stack_env(settings: Settings) -> dict[str, str]:
             "INTELLIDOX_S3_PORT": str(settings.s3_port),
             "INTELLIDOX_CLAMD_PORT": str(settings.clamd_port),
             "INTELLIDOX_VAR_DIR": str(settings.var_dir),
+            "INTELLIDOX_META_CACHE_S": str(settings.meta_cache_s),
             "INTELLIDOX_MULTIPART_THRESHOLD": str(settings.multipart_threshold),
             "INTELLIDOX_MULTIPART_PART_SIZE": str(settings.multipart_part_size),
             "INTELLIDOX_HOST": settings.host,

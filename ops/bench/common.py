@@ -35,9 +35,11 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, load {load[0]:.2f} at start"
 
 
-def new_stack(scanners: list[str], gateway_wrapper: tuple[str, ...] = ()) -> Stack:
+def new_stack(
+    scanners: list[str], gateway_wrapper: tuple[str, ...] = (), **overrides: Any
+) -> Stack:
     logs = Path(tempfile.mkdtemp(prefix="intellidox-bench-"))
-    stack = Stack.create(get_settings(), logs)
+    stack = Stack.create(get_settings().with_overrides(**overrides), logs)
     try:
         stack.start_all(scanners, gateway_wrapper)
     except Exception:

@@ -34,16 +34,22 @@ async def _a_document(base: str, key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-cache", action="store_true", help="every request reads Postgres")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset: apt-get install -y wrk util-linux")
-    stack = new_stack(["sim0:simulated?latency_ms=0"], gateway_wrapper=("taskset", "-c", "0"))
+    stack = new_stack(
+        ["sim0:simulated?latency_ms=0"],
+        gateway_wrapper=("taskset", "-c", "0"),
+        meta_cache_s=0.0 if args.no_cache else 1.0,
+    )
     try:
         key = stack.settings.dev_api_key
         doc_id = asyncio.run(_a_document(stack.url, key))
         url = f"{stack.url}/docs/{doc_id}/meta"
-        print(f"machine: {machine()}; gateway pinned to CPU 0, wrk on CPU 1")
+        cache = "off" if args.no_cache else "on (1 s, evicted by events)"
+        print(f"machine: {machine()}; gateway pinned to CPU 0, wrk on CPU 1; cache {cache}")
         wrk = [
             "taskset",
             "-c",
