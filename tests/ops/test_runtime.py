@@ -74,3 +74,10 @@ def test_status_table_lists_every_column(tiny: TinyHttp) -> None:
     table = format_table([state(tiny)])
     assert table.splitlines()[0].split() == ["SERVICE", "PID", "PORT", "HEALTH", "RSS"]
     assert "down" in table
+
+
+def test_a_missing_prerequisite_says_how_to_get_it() -> None:
+    from ops.services.base import PrerequisiteMissing, require_command
+
+    with pytest.raises(PrerequisiteMissing, match="'no-such-tool' is not installed: apt-get"):
+        require_command("no-such-tool", "apt-get install -y no-such-tool")
