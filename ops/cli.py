@@ -112,8 +112,10 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
     upload.add_argument("--url", default=None, help="gateway URL (default: the local one)")
     upload.set_defaults(handler=cmd_upload)
     from ops.extractor_cli import add_extractor_verb
+    from ops.replay import add_ops_verbs
 
     add_extractor_verb(verbs)
+    add_ops_verbs(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import jsonschema
-import pytest
 from pypdf import PdfWriter
-
-from tests.gateway.client import Api
-from tests.plugins.pipeline import Pipeline
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 SPEC = json.loads((Path(__file__).parents[2] / "gateway" / "openapi.json").read_text())
-
-
-@pytest.fixture
-async def api(pipeline: Pipeline) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, pipeline.url, pipeline.settings.dev_api_key)
 
 
 def make_pdf(

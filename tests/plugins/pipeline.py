@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import psycopg
 import pytest
 
 from gateway.auth import key_digest
 from ops.settings import Settings
 from ops.stack import Stack, free_port
+from tests.gateway.client import Api
 
 SCANNERS = [
     "clamav",
@@ -46,3 +48,10 @@ def pipeline(
         yield pipe
     finally:
         pipe.close()
+
+
+@pytest.fixture
+async def api(pipeline: Pipeline) -> AsyncIterator[Api]:
+    """The gateway's API as the dev tenant, on the test pipeline."""
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, pipeline.url, pipeline.settings.dev_api_key)

@@ -6,9 +6,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import aiohttp
 import pytest
 from confluent_kafka import Producer
 
@@ -67,12 +66,6 @@ def fleet(pipeline: Pipeline) -> Iterator[Fleet]:
     extra = Fleet(pipeline)
     yield extra
     extra.retire()
-
-
-@pytest.fixture
-async def api(pipeline: Pipeline) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, pipeline.url, pipeline.settings.dev_api_key)
 
 
 def _which_is_scanning(pipeline: Pipeline, procs: list[str], doc_id: str) -> str:

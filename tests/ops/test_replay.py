@@ -1,0 +1,73 @@
+"""Operators rebuild projections from the topics, and see and replay dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from cassandra.cluster import Session
+from confluent_kafka import Producer
+
+from ops.kafka import producer_config, topic
+from ops.replay import dead_letters, headers_of, replay, replay_dead_letters
+from schemas import topics
+from tests.gateway.client import Api
+from tests.plugins.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+async def test_replay_rebuilds_both_projections_from_the_topics(
+    api: Api,
+    pipeline: Pipeline,
+    pg_schema: tuple[Any, str],
+    cassandra_keyspace: str,
+    cassandra_session: Session,
+) -> None:
+    ticket = await api.upload("replayed.txt", b"replay me " + uuid.uuid4().hex.encode())
+    live = await api.wait_done(ticket["id"])
+    meta = (await api.call("GET", f"/docs/{ticket['id']}/meta")).body
+    _, schema = pg_schema
+    counts = await asyncio.to_thread(replay, pipeline.settings, schema, cassandra_keyspace)
+    assert counts["document_events"] > 0 and counts["verdict_events"] >= 3
+    with psycopg.connect(
+        pipeline.settings.postgres_dsn, options=f"-c search_path={schema}"
+    ) as conn:
+        row = conn.execute(
+            "SELECT process_status, sha256, file_type, meta_data FROM documents WHERE id = %s",
+            (ticket["id"],),
+        ).fetchone()
+    assert row is not None
+    assert (row[0], row[1], row[2]) == ("done", meta["sha256"], meta["file_type"])
+    assert row[3]["text_words"] == meta["meta"]["text_words"]
+    verdicts = cassandra_session.execute(
+        f"SELECT scanner, verdict FROM {cassandra_keyspace}.verdicts WHERE doc_id = %s",
+        (uuid.UUID(ticket["id"]),),
+    )
+    rebuilt = sorted((r.scanner, r.verdict) for r in verdicts)
+    assert rebuilt == sorted((r["scanner"], r["verdict"]) for r in live["scan_results"])
+
+
+def test_poison_is_listed_with_its_reason_and_can_be_put_back(pipeline: Pipeline) -> None:
+    key = f"poison-{uuid.uuid4().hex[:8]}"
+    producer = Producer(producer_config(pipeline.settings))
+    producer.produce(
+        topic(pipeline.settings, topics.DOCS_CONFIRMED), key=key.encode(), value=b"junk"
+    )
+    producer.flush(10)
+    found = None
+    for _ in range(40):  # the worker sends it to docs.confirmed.dlq
+        found = next(
+            (m for s, m in dead_letters(pipeline.settings) if (m.key() or b"").decode() == key),
+            None,
+        )
+        if found is not None:
+            break
+        time.sleep(0.25)
+    assert found is not None, "the poison event never reached the dead-letter topic"
+    assert "not a Confluent Avro message" in headers_of(found)["x-error"]
+    assert replay_dead_letters(pipeline.settings, topics.DOCS_CONFIRMED) >= 1
