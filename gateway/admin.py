@@ -28,10 +28,13 @@ async def _admin(request: web.Request) -> str:
 
 
 async def _run(request: web.Request, operation: Any, status: int = 200) -> web.Response:
+    """Run an admin operation; its AdminError becomes the HTTP error it names."""
     try:
         result = await operation
     except admin.AdminError as exc:
         fail(exc.status, exc.message)
+    if isinstance(result, dict) and result.get("created") is False:  # republished content
+        status = 200
     return web.json_response(result, status=status)
 
 
@@ -49,11 +52,8 @@ async def publish_script(request: web.Request) -> web.Response:
     source = await _body(request)
     activate = request.query.get("activate", "").lower() in _TRUE
     note = request.query.get("note")
-    try:
-        result = await admin.publish(state.settings, source, activate=activate, note=note)
-    except admin.AdminError as exc:
-        fail(exc.status, exc.message)
-    return web.json_response(result, status=201 if result["created"] else 200)
+    operation = admin.publish(state.settings, source, activate=activate, note=note)
+    return await _run(request, operation, status=201)
 
 
 async def _body(request: web.Request) -> bytes:

@@ -91,21 +91,9 @@ async def request_upload(request: web.Request) -> web.Response:
         "created_at": created_at,
         "upload_id": plan.get("upload_id"),
     }
-    event = _event(
-        state,
-        topics.DOCS_REQUESTED,
-        doc_id,
-        "docs_requested",
-        {
-            "doc_id": str(doc_id),
-            "tenant": tenant,
-            "file_name": req.file_name,
-            "file_size": req.file_size,
-            "content_type": req.content_type,
-            "sha256": req.sha256,
-            "created_at": created_at,
-        },
-    )
+    fields = ("tenant", "file_name", "file_size", "content_type", "sha256", "created_at")
+    record = {"doc_id": str(doc_id), **{name: doc[name] for name in fields}}
+    event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", record)
     async with state.pool.connection() as conn:
         await store.insert_document(conn, doc, event)
     body = {

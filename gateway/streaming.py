@@ -122,7 +122,7 @@ class EventStream:
         if after is None:
             return
         self.cursor = after
-        data = fact.data if fact.kind != "verdict" else _public_verdict(fact.data)
+        data = verdict_view(fact.data) if fact.kind == "verdict" else fact.data
         await self.response.write(encode_event(fact.kind, data, str(after)))
 
     def _note_status(self, data: dict[str, Any]) -> None:
@@ -159,7 +159,3 @@ class EventStream:
 def _offset_of(row: dict[str, Any]) -> int:
     offset = row.get("kafka_offset")
     return -1 if offset is None else int(offset)
-
-
-def _public_verdict(data: dict[str, Any]) -> dict[str, Any]:
-    return verdict_view(data)

@@ -155,6 +155,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(**changes)
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The variables that make :func:`load_settings` rebuild ``settings`` (for a child)."""
+    return {
+        PREFIX + field.name.upper(): str(getattr(settings, field.name))
+        for field in dataclasses.fields(Settings)
+    }
+
+
 @functools.cache
 def get_settings() -> Settings:
     return load_settings()

@@ -11,14 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from ops.bootstrap.topics import create_topics, delete_topics
-from ops.settings import Settings, child_environment
+from ops.services.processes import http_ready
+from ops.settings import PREFIX, Settings, child_environment, settings_environment
 
 
 def free_port() -> int:
@@ -94,36 +94,14 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{log.stem} exited with {proc.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if http_ready(url):
+            return
         time.sleep(0.3)
     raise RuntimeError(f"{log.stem} not ready after {timeout_s}s; see {log}")
 
 
 def stack_env(settings: Settings) -> dict[str, str]:
-    """The parent's environment with this stack's settings (and no stray INTELLIDOX_*)."""
-    env = {k: v for k, v in child_environment().items() if not k.startswith("INTELLIDOX_")}
-    env.update(
-        {
-            "INTELLIDOX_TOPIC_PREFIX": settings.topic_prefix,
-            "INTELLIDOX_GATEWAY_PORT": str(settings.gateway_port),
-            "INTELLIDOX_WORKER_PORT": str(settings.worker_port),
-            "INTELLIDOX_SCANNER_PORT_BASE": str(settings.scanner_port_base),
-            "INTELLIDOX_SCANNER_HEARTBEAT_S": str(settings.scanner_heartbeat_s),
-            "INTELLIDOX_KAFKA_PORT": str(settings.kafka_port),
-            "INTELLIDOX_POSTGRES_PORT": str(settings.postgres_port),
-            "INTELLIDOX_CASSANDRA_PORT": str(settings.cassandra_port),
-            "INTELLIDOX_S3_PORT": str(settings.s3_port),
-            "INTELLIDOX_CLAMD_PORT": str(settings.clamd_port),
-            "INTELLIDOX_VAR_DIR": str(settings.var_dir),
-            "INTELLIDOX_META_CACHE_S": str(settings.meta_cache_s),
-            "INTELLIDOX_MULTIPART_THRESHOLD": str(settings.multipart_threshold),
-            "INTELLIDOX_MULTIPART_PART_SIZE": str(settings.multipart_part_size),
-            "INTELLIDOX_HOST": settings.host,
-        }
-    )
+    """The parent's environment with every one of this stack's settings (no stray ones)."""
+    env = {k: v for k, v in child_environment().items() if not k.startswith(PREFIX)}
+    env.update(settings_environment(settings))
     return env

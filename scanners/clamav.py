@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ops.clamd import ClamdClient, ClamdError, ScanResult
@@ -9,6 +10,7 @@ from ops.settings import get_settings
 from scanners.base import ScanJob, Scanner, Verdict
 
 STREAM_CHUNK = 1 << 20
+VERSION_TTL_S = 30.0
 
 
 class ClamAV(Scanner):
@@ -29,12 +31,17 @@ class ClamAV(Scanner):
         self.max_file_size = self.option("max_file_size", 1 << 30, int)
         self.deadline_s = self.option("deadline_s", 60.0, float)
         self.mode = self.option("mode", "auto")
+        self._version: tuple[float, list[str]] | None = None
         if self.mode not in ("auto", "path", "stream"):
             raise ValueError(f"clamav: mode {self.mode!r} is not auto, path or stream")
 
     def _version_parts(self) -> list[str]:
-        # "ClamAV 1.4.6/27000/Tue Nov 25 ..." — engine / signature db version / db date
-        return self.client.version().split("/")
+        # "ClamAV 1.4.6/27000/Tue Nov 25 ..." — engine / signature db version / db date.
+        # Asked for twice per verdict and every heartbeat: one clamd round trip per 30 s.
+        now = time.monotonic()
+        if self._version is None or self._version[0] < now:
+            self._version = (now + VERSION_TTL_S, self.client.version().split("/"))
+        return self._version[1]
 
     def engine_version(self) -> str:
         return self._version_parts()[0].removeprefix("ClamAV ").strip()

@@ -91,12 +91,18 @@ async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: boo
             return False
 
 
-@app.agent(_doc_topics)
-async def materialize_documents(stream: Any) -> None:
+async def _materialize(
+    stream: Any, write: Callable[[list[Item]], Awaitable[Any]], metric: str
+) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
         decoded = await _decode_batch(events)
-        await persist(decoded, _write_documents)
-        context().metrics.inc("documents_materialized", len(decoded))
+        await persist(decoded, write)
+        context().metrics.inc(metric, len(decoded))
+
+
+@app.agent(_doc_topics)
+async def materialize_documents(stream: Any) -> None:
+    await _materialize(stream, _write_documents, "documents_materialized")
 
 
 async def _write_documents(items: list[Item]) -> None:
@@ -106,10 +112,7 @@ async def _write_documents(items: list[Item]) -> None:
 
 @app.agent(_verdict_topic)
 async def materialize_verdicts(stream: Any) -> None:
-    async for events in stream.take_events(BATCH, within=WITHIN_S):
-        decoded = await _decode_batch(events)
-        await persist(decoded, _write_verdicts)
-        context().metrics.inc("verdicts_materialized", len(decoded))
+    await _materialize(stream, _write_verdicts, "verdicts_materialized")
 
 
 async def _write_verdicts(items: list[Item]) -> None:

@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ops.ids import created_at_of
 from ops.kafka import topic
 from schemas import topics
 from streams import registry
@@ -127,7 +126,3 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
     ctx.metrics.inc("scan_requests")
     ctx.metrics.inc("verdicts_reused", len(reused))
-
-
-def created_at(doc_id: str) -> datetime:
-    return created_at_of(uuid.UUID(doc_id))

@@ -12,23 +12,19 @@ PROCESS_NAMES = ("worker", "gateway", "scanners")
 ALL_NAMES = SERVICE_NAMES + PROCESS_NAMES
 
 
-def build_services(settings: Settings, with_processes: bool = True) -> list[Service]:
+def build_services(settings: Settings) -> list[Service]:
     from ops.services.cassandra import Cassandra
     from ops.services.clamav import ClamAV
     from ops.services.kafka import Kafka
     from ops.services.postgres import Postgres
-    from ops.services.processes import Gateway, Scanners, Worker
+    from ops.services.processes import own_processes
     from ops.services.seaweedfs import SeaweedFS
 
-    by_name: dict[str, Service] = {
-        "postgres": Postgres(settings),
-        "seaweedfs": SeaweedFS(settings),
-        "kafka": Kafka(settings),
-        "cassandra": Cassandra(settings),
-        "clamav": ClamAV(settings),
-        "worker": Worker(settings),
-        "gateway": Gateway(settings),
-        "scanners": Scanners(settings),
-    }
-    names = ALL_NAMES if with_processes else SERVICE_NAMES
-    return [by_name[name] for name in names]
+    backing: list[Service] = [
+        Postgres(settings),
+        SeaweedFS(settings),
+        Kafka(settings),
+        Cassandra(settings),
+        ClamAV(settings),
+    ]
+    return [*backing, *own_processes(settings)]

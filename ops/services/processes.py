@@ -6,9 +6,11 @@ import sys
 import urllib.request
 
 from ops.services.base import Launch, Service
+from ops.settings import Settings
 
 
-def _http_ok(url: str) -> bool:
+def http_ready(url: str) -> bool:
+    """True when ``url`` (a /readyz) answers 2xx within a second."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return bool(200 <= response.status < 300)
@@ -16,44 +18,33 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class Gateway(Service):
-    name = "gateway"
-    start_timeout_s = 90.0
+class OwnProcess(Service):
+    """An ``intellidox <verb>`` process: healthy when its /readyz answers on ``port``."""
+
+    def __init__(
+        self, settings: Settings, name: str, port: int, verb: list[str], start_timeout_s: float
+    ) -> None:
+        super().__init__(settings)
+        self.name, self.port, self.verb = name, port, verb
+        self.start_timeout_s = start_timeout_s
 
     def ports(self) -> list[int]:
-        return [self.settings.gateway_port]
+        return [self.port]
 
     def launch(self) -> Launch:
-        return Launch([sys.executable, "-m", "ops.cli", "gateway"])
+        return Launch([sys.executable, "-m", "ops.cli", *self.verb])
 
     def healthy(self) -> bool:
-        return _http_ok(f"http://{self.settings.host}:{self.settings.gateway_port}/readyz")
+        return http_ready(f"http://{self.settings.host}:{self.port}/readyz")
 
 
-class Worker(Service):
-    name = "worker"
-    start_timeout_s = 120.0
-
-    def ports(self) -> list[int]:
-        return [self.settings.worker_port]
-
-    def launch(self) -> Launch:
-        return Launch([sys.executable, "-m", "ops.cli", "worker"])
-
-    def healthy(self) -> bool:
-        return _http_ok(f"http://{self.settings.host}:{self.settings.worker_port}/readyz")
-
-
-class Scanners(Service):
-    name = "scanners"
-    start_timeout_s = 60.0
-
-    def ports(self) -> list[int]:
-        return [self.settings.scanner_port_base]
-
-    def launch(self) -> Launch:
-        specs = [s.strip() for s in self.settings.scanner_fleet.split(",") if s.strip()]
-        return Launch([sys.executable, "-m", "ops.cli", "scanner", "run", *specs])
-
-    def healthy(self) -> bool:
-        return _http_ok(f"http://{self.settings.host}:{self.settings.scanner_port_base}/readyz")
+def own_processes(settings: Settings) -> list[OwnProcess]:
+    """Worker, gateway and the scanner fleet (``INTELLIDOX_SCANNER_FLEET``), in start order."""
+    fleet = [s.strip() for s in settings.scanner_fleet.split(",") if s.strip()]
+    return [
+        OwnProcess(settings, "worker", settings.worker_port, ["worker"], 120.0),
+        OwnProcess(settings, "gateway", settings.gateway_port, ["gateway"], 90.0),
+        OwnProcess(
+            settings, "scanners", settings.scanner_port_base, ["scanner", "run", *fleet], 60.0
+        ),
+    ]
