@@ -42,6 +42,8 @@ class Hub:
         self._expiry: deque[tuple[float, str]] = deque()
         self.ready = asyncio.Event()
         self.listeners: list[Callable[[str], None]] = []  # called with each fact's doc id
+        # Next offset per partition: after losing Kafka the hub resumes here, not at the end.
+        self.positions: dict[TopicPartition, int] = {}
 
     def publish(self, doc_id: str, fact: Fact) -> None:
         now = time.monotonic()
@@ -101,12 +103,17 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
             TopicPartition(name, p) for name in names for p in await aio_partitions(consumer, name)
         ]
         consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        for tp in partitions:  # resolve the end offsets now, before we say we are ready
-            await consumer.position(tp)
+        fresh = [tp for tp in partitions if tp not in hub.positions]
+        if fresh:
+            await consumer.seek_to_end(*fresh)
+        for tp in partitions:  # resolve every start offset now, before we say we are ready
+            if tp in hub.positions:
+                consumer.seek(tp, hub.positions[tp])
+            hub.positions[tp] = await consumer.position(tp)
         hub.ready.set()
         async for message in consumer:
             _dispatch(hub, names[message.topic], message.offset, message.value, on_error)
+            hub.positions[TopicPartition(message.topic, message.partition)] = message.offset + 1
     finally:
         await consumer.stop()
 
