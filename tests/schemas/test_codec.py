@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import fastavro
 import pytest
 
 from schemas import codec
@@ -40,8 +44,74 @@ STATUS = {"doc_id": "d-1", "tenant": "acme", "status": "failed", "reason": "too 
 def test_every_declared_schema_has_a_file_and_parses() -> None:
     schema_dir = Path(codec.__file__).parent
     assert {p.stem for p in schema_dir.glob("*.avsc")} == set(codec.SCHEMA_IDS.values())
-    for name in codec.SCHEMA_IDS.values():
-        assert codec.parsed_schema(name)["name"].startswith("io.intellidox.")
+    for sid in codec.SCHEMA_IDS:
+        assert codec.parsed_by_id(sid)["name"].startswith("io.intellidox.")
+
+
+def _sample(schema: Any) -> Any:
+    """A value of every field of an Avro schema (enough to exercise resolution)."""
+    if isinstance(schema, list):
+        return _sample(schema[-1])  # the non-null branch of ["null", X]
+    if isinstance(schema, dict):
+        kind = schema["type"]
+        if kind == "record":
+            return {f["name"]: _sample(f["type"]) for f in schema["fields"]}
+        if kind == "array":
+            return [_sample(schema["items"])]
+        if kind == "map":
+            return {"k": _sample(schema["values"])}
+        if kind == "enum":
+            return schema["symbols"][0]
+        if schema.get("logicalType") == "timestamp-millis":
+            return 1_700_000_000_000
+        return _sample(kind)
+    return {
+        "string": "s",
+        "long": 1,
+        "int": 1,
+        "boolean": True,
+        "double": 1.5,
+        "float": 1.5,
+        "bytes": b"b",
+        "null": None,
+    }[schema]
+
+
+@pytest.mark.parametrize("name", sorted({codec.family(s) for s in codec.SCHEMA_IDS.values()}))
+def test_every_older_version_decodes_into_the_newest(name: str) -> None:
+    # Backward compatibility: the newest version reads every record an older one wrote.
+    newest = codec.schema_id(name)
+    for sid in codec.versions(name):
+        raw = json.loads(
+            (Path(codec.__file__).parent / f"{codec.SCHEMA_IDS[sid]}.avsc").read_text()
+        )
+        record = _sample(raw)
+        out = io.BytesIO()
+        out.write(struct.pack(">bI", 0, sid))
+        fastavro.schemaless_writer(out, codec.parsed_by_id(sid), record)
+        decoded = codec.decode(out.getvalue(), expected=name)
+        newest_fields = {f["name"] for f in codec.parsed_by_id(newest)["fields"]}
+        assert set(decoded) == newest_fields
+
+
+def test_an_old_confirmed_record_gets_no_pinned_version() -> None:
+    old = {
+        "doc_id": "d",
+        "tenant": "t",
+        "file_name": "f",
+        "file_size": 1,
+        "content_type": None,
+        "bucket": "b",
+        "key": "k",
+        "created_at": 1,
+        "uploaded_at": 1,
+    }
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, 4))
+    fastavro.schemaless_writer(out, codec.parsed_by_id(4), old)
+    assert codec.schema_of(out.getvalue()) == "docs_confirmed"
+    assert codec.decode(out.getvalue())["version_id"] is None
+    assert codec.schema_id("docs_confirmed") == 10
 
 
 def test_ids_are_stable() -> None:
