@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import store, uploads
+from gateway import objects, store, uploads
 from gateway.auth import sign_events_token
 from gateway.errors import fail, json_body
 from gateway.state import APP, tenant_of
@@ -31,7 +31,7 @@ def _doc_id(request: web.Request) -> uuid.UUID:
 
 def _urls(request: web.Request, doc_id: str, tenant: str) -> dict[str, str]:
     state = request.app[APP]
-    base = f"{request.scheme}://{request.host}/docs/{doc_id}"
+    base = f"{state.settings.gateway_url}/docs/{doc_id}"
     token = sign_events_token(
         state.settings.signing_secret, doc_id, tenant, state.settings.events_token_ttl_s
     )
@@ -40,6 +40,7 @@ def _urls(request: web.Request, doc_id: str, tenant: str) -> dict[str, str]:
         "meta": f"{base}/meta",
         "scan_results": f"{base}/scan-results",
         "events": f"{base}/events?token={token}",
+        "content": f"{base}/content",
     }
 
 
@@ -161,14 +162,19 @@ async def confirm_upload(request: web.Request) -> web.Response:
 async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> None:
     state = request.app[APP]
     bucket, key = uploads.bucket_of(state.settings, doc["created_at"]), str(doc["id"])
-    size = await asyncio.to_thread(_stored_size, state, bucket, key, doc)
-    if size is None:
+    try:
+        pin = await asyncio.to_thread(
+            objects.pin_upload, state.s3, state.settings, bucket, key, doc
+        )
+    except objects.StorageNotVersioned as exc:
+        fail(503, str(exc))
+    if pin is None:
         fail(409, "not uploaded yet: PUT the file to the upload URL first")
     now = datetime.now(UTC)
-    if size != doc["file_size"] or size > state.settings.max_file_size:
-        reason = f"uploaded size {size} differs from the declared {doc['file_size']} bytes"
-        if size > state.settings.max_file_size:
-            reason = f"uploaded size {size} is over the 1 GiB limit"
+    if pin.size != doc["file_size"] or pin.size > state.settings.max_file_size:
+        reason = f"uploaded size {pin.size} differs from the declared {doc['file_size']} bytes"
+        if pin.size > state.settings.max_file_size:
+            reason = f"uploaded size {pin.size} is over the 1 GiB limit"
         await _reject(request, doc, tenant, reason, now)
         state.cache.evict(str(doc["id"]))
         fail(422, reason)
@@ -181,10 +187,11 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
             "doc_id": str(doc["id"]),
             "tenant": tenant,
             "file_name": doc["file_name"],
-            "file_size": size,
+            "file_size": pin.size,
             "content_type": doc["content_type"],
-            "bucket": bucket,
-            "key": key,
+            "bucket": pin.bucket,
+            "key": pin.key,
+            "version_id": pin.version_id,
             "created_at": doc["created_at"],
             "uploaded_at": now,
         },
@@ -193,7 +200,7 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
     # over from in_progress), which saves a hop on the way to the browser.
     uploaded = _status_event(state, doc["id"], tenant, "uploaded", None, now)
     async with state.pool.connection() as conn:
-        await store.mark_confirmed(conn, doc, now, [event, uploaded])
+        await store.mark_confirmed(conn, doc, pin, now, [event, uploaded])
 
 
 def _status_event(
@@ -210,28 +217,6 @@ def _status_event(
     return _event(state, topics.DOCS_STATUS, doc_id, "docs_status", record)
 
 
-def _stored_size(state: Any, bucket: str, key: str, doc: dict[str, Any]) -> int | None:
-    if doc.get("upload_id"):
-        try:
-            uploads.complete_multipart(
-                state.s3,
-                bucket,
-                key,
-                doc["upload_id"],
-                len(uploads.part_sizes(doc["file_size"], state.settings.multipart_part_size)),
-            )
-        except ValueError:
-            return None
-        except state.s3.exceptions.NoSuchUpload:
-            pass  # completed by an earlier confirm; HEAD below tells the truth
-    try:
-        return int(state.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
-    except state.s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
-
 async def _reject(
     request: web.Request, doc: dict[str, Any], tenant: str, reason: str, now: datetime
 ) -> None:
@@ -243,6 +228,18 @@ async def _reject(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@routes.get("/docs/{doc_id}/content")
+async def get_content(request: web.Request) -> web.Response:
+    """302 to a short-lived GET of the pinned bytes (the owning tenant only)."""
+    doc, _ = await _load(request, cached=False)
+    if not doc.get("object_version"):
+        fail(409, f"document {doc['id']} has no confirmed content (status {doc['process_status']})")
+    state = request.app[APP]
+    bucket = uploads.bucket_of(state.settings, doc["created_at"])
+    url = await asyncio.to_thread(objects.content_url, state.s3, state.settings, bucket, doc)
+    raise web.HTTPFound(url, headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/docs/{doc_id}/meta")

@@ -21,8 +21,18 @@ from ops.ids import created_at_of
 _DOC_COLUMNS = (
     "id, tenant, file_name, file_size, file_type, content_type, sha256, created_at, "
     "uploaded_at, updated_at, process_status, meta_data, script_version, upload_id,"
-    " expected_scanners, meta_offset, status_reason"
+    " expected_scanners, meta_offset, status_reason, object_version"
 )
+
+
+@dataclass(frozen=True)
+class PinnedObject:
+    """The stored object as confirm checked it: every later reader reads this version."""
+
+    bucket: str
+    key: str
+    version_id: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -84,15 +94,18 @@ async def find_reusable(
 async def mark_confirmed(
     conn: AsyncConnection[Any],
     doc: dict[str, Any],
+    pin: PinnedObject,
     uploaded_at: datetime,
     events: list[OutboxEvent],
 ) -> bool:
-    """Move requested → uploaded once; False when another confirm won the race."""
+    """Move requested → uploaded once, pinning the object version; False when another
+    confirm won the race."""
     async with conn.transaction():
         cur = await conn.execute(
-            "UPDATE documents SET process_status = 'uploaded', uploaded_at = %s, updated_at = %s"
+            "UPDATE documents SET process_status = 'uploaded', uploaded_at = %s, updated_at = %s,"
+            " object_version = %s"
             " WHERE id = %s AND created_at = %s AND process_status = 'requested'",
-            (uploaded_at, uploaded_at, doc["id"], doc["created_at"]),
+            (uploaded_at, uploaded_at, pin.version_id, doc["id"], doc["created_at"]),
         )
         if cur.rowcount != 1:
             return False

@@ -117,7 +117,8 @@ async def show(settings: Settings, version: str) -> dict[str, Any]:
 
 
 _DOCS = (
-    "SELECT id, tenant, file_name, file_size, content_type, created_at FROM documents"
+    "SELECT id, tenant, file_name, file_size, content_type, created_at, object_version"
+    " FROM documents"
     " WHERE created_at >= %s AND uploaded_at IS NOT NULL"
     " AND process_status NOT IN ('requested', 'rejected')"
     " AND (%s::text IS NULL OR tenant = %s) ORDER BY created_at"
@@ -146,7 +147,7 @@ async def reextract(
 def _request(
     settings: Settings, row: tuple[Any, ...], script: dict[str, Any] | None, now: datetime
 ) -> tuple[str, bytes]:
-    doc_id, tenant, file_name, file_size, content_type, created_at = row
+    doc_id, tenant, file_name, file_size, content_type, created_at, object_version = row
     record = {
         "doc_id": str(doc_id),
         "tenant": tenant,
@@ -155,6 +156,7 @@ def _request(
         "content_type": content_type,
         "bucket": bucket_for(settings, created_at.year),
         "key": str(doc_id),
+        "version_id": object_version,  # the bytes pinned at confirm, never a later PUT
         "script_version": script["version"] if script else None,
         "script_key": script["object_key"] if script else None,
         "script_sha256": script["sha256"] if script else None,

@@ -76,6 +76,10 @@ class Settings:
     multipart_threshold: int = 64 << 20
     multipart_part_size: int = 16 << 20
     upload_url_ttl_s: int = 900
+    content_url_ttl_s: int = 60  # GET /docs/{id}/content redirects to a URL this short-lived
+    # The gateway's address as clients reach it: every URL in a response starts with it (never
+    # with the request's Host header).  Empty: http://<host>:<gateway_port>.
+    public_url: str = ""
     events_token_ttl_s: int = 3600
     sse_heartbeat_s: float = 15.0
     reuse_window_days: int = 7
@@ -85,6 +89,7 @@ class Settings:
     # Pipeline.
     worker_port: int = 6066
     scan_deadline_s: float = 60.0
+    scan_url_ttl_s: int = 900  # scanners' pre-signed GETs (pinned to the confirmed version)
     scanner_heartbeat_s: float = 5.0
     scanner_alive_s: float = 30.0
     scanner_port_base: int = 6100
@@ -108,6 +113,10 @@ class Settings:
 
     def is_admin(self, tenant: str) -> bool:
         return tenant in {t.strip() for t in self.admin_tenants.split(",") if t.strip()}
+
+    @property
+    def gateway_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.gateway_port}").rstrip("/")
 
     @property
     def kafka_bootstrap(self) -> str:

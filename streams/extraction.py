@@ -24,6 +24,7 @@ from streams.dlq import handle_or_dead_letter
 from streams.events import encode_event
 from streams.extractor import run_script
 from streams.filetype import HEAD_BYTES, detect
+from streams.objects import ObjectRef, is_storage_outage, object_ref
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -40,11 +41,11 @@ class Download:
     head: bytes
 
 
-def download(s3: Any, bucket: str, key: str, directory: Path) -> Download:
-    """Stream the object to a temp file, hashing as it goes (never all in memory)."""
+def download(s3: Any, source: ObjectRef, directory: Path) -> Download:
+    """Stream the pinned object to a temp file, hashing as it goes (never all in memory)."""
     digest, size, head = hashlib.sha256(), 0, b""
     path = directory / "object"
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    body = s3.get_object(**source.get_params())["Body"]
     with open(path, "wb") as out:
         for chunk in body.iter_chunks(CHUNK):
             if len(head) < HEAD_BYTES:
@@ -56,17 +57,25 @@ def download(s3: Any, bucket: str, key: str, directory: Path) -> Download:
 
 
 async def download_with_retries(
-    ctx: WorkerContext, bucket: str, key: str, directory: Path
+    ctx: WorkerContext, source: ObjectRef, directory: Path
 ) -> Download:
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+    """The object, retried while storage is away (an outage delays, it never fails a
+    document); other errors (no such object or version) get a few tries."""
+    attempt, outage_pause = 1, 0.2
+    while True:
         try:
-            return await asyncio.to_thread(download, ctx.s3, bucket, key, directory)
-        except Exception:
+            return await asyncio.to_thread(download, ctx.s3, source, directory)
+        except Exception as exc:
+            if is_storage_outage(exc):
+                log.warning("storage unavailable reading %s (%s); retrying", source, exc)
+                await asyncio.sleep(outage_pause)
+                outage_pause = min(outage_pause * 2, 5.0)
+                continue
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise
-            log.warning("download of %s/%s failed (attempt %d); retrying", bucket, key, attempt)
+            log.warning("download of %s failed (attempt %d); retrying", source, attempt)
             await asyncio.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 async def extract_document(
@@ -92,9 +101,10 @@ async def extract_document(
         "error": None,
         "failed": False,
     }
+    source = object_ref(ctx.settings, confirmed)  # a bad reference is poison, not a failure
     with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
         try:
-            got = await download_with_retries(ctx, confirmed["bucket"], confirmed["key"], Path(tmp))
+            got = await download_with_retries(ctx, source, Path(tmp))
         except Exception as exc:
             record.update(failed=True, error=f"could not read the object: {exc}")
             return _finish(record, started)

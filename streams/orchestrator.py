@@ -20,6 +20,7 @@ from streams import registry
 from streams.app import app, settings
 from streams.context import WorkerContext
 from streams.events import encode_event
+from streams.objects import object_ref
 
 log = logging.getLogger(__name__)
 INCONCLUSIVE = frozenset({"timeout", "error"})
@@ -78,11 +79,11 @@ def scan_request(
     reused: list[dict[str, Any]],
     url: str,
     now_ms: int,
+    url_ttl_s: float,
 ) -> dict[str, Any]:
     deadlines = [
         {"name": s["name"], "deadline_at": now_ms + int(s["deadline_s"] * 1000)} for s in scanners
     ]
-    longest = max((d["deadline_at"] for d in deadlines), default=now_ms)
     return {
         "doc_id": confirmed["doc_id"],
         "tenant": confirmed["tenant"],
@@ -92,7 +93,7 @@ def scan_request(
         "content_type": confirmed.get("content_type"),
         "sha256": metadata["sha256"],
         "download_url": url,
-        "url_expires_at": longest + URL_MARGIN_S * 1000,
+        "url_expires_at": now_ms + int(url_ttl_s * 1000),
         "scanners": deadlines,
         "reused": [r["scanner"] for r in reused],
         "reused_from": reused[0]["reused_from"] if reused else None,
@@ -114,15 +115,17 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     scanners = [s for s in registry.alive() if s["name"] not in with_verdict]
     now_ms = int(time.time() * 1000)
     longest_s = max((s["deadline_s"] for s in scanners), default=0) + URL_MARGIN_S
+    # Valid long enough for a request that waited out a pipeline outage in Kafka; bound to
+    # the pinned version, so it can only ever fetch the bytes that were confirmed.
+    ttl_s = max(longest_s, ctx.settings.scan_url_ttl_s)
+    source = object_ref(ctx.settings, confirmed)
     url = ctx.s3.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": confirmed["bucket"], "Key": confirmed["key"]},
-        ExpiresIn=int(longest_s),
+        "get_object", Params=source.get_params(), ExpiresIn=int(ttl_s)
     )
     key = doc_id.encode()
     for verdict in reused:
         await verdicts_topic.send(key=key, value=encode_event("scan_verdict", verdict))
-    request = scan_request(confirmed, metadata, scanners, reused, url, now_ms)
+    request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
     ctx.metrics.inc("scan_requests")
     ctx.metrics.inc("verdicts_reused", len(reused))

@@ -130,3 +130,7 @@ class SeaweedFS(Service):
         for bucket in [*buckets, self.settings.scripts_bucket]:  # + versioned extractor scripts
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)
+        for bucket in buckets:  # confirm pins an object version; readers read only that one
+            client.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )

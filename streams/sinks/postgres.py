@@ -24,6 +24,7 @@ _REQUESTED = (
 )
 _CONFIRMED = (
     "UPDATE documents SET uploaded_at = COALESCE(uploaded_at, %s), file_size = %s,"
+    " object_version = COALESCE(object_version, %s),"
     " process_status = CASE WHEN status_rank(process_status) < 1 THEN 'uploaded'"
     " ELSE process_status END, updated_at = GREATEST(updated_at, %s)"
     " WHERE id = %s AND created_at = %s"
@@ -55,7 +56,14 @@ def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[A
             created,
         )
     if schema == "docs_confirmed":
-        return _CONFIRMED, (r["uploaded_at"], r["file_size"], r["uploaded_at"], doc_id, created)
+        return _CONFIRMED, (
+            r["uploaded_at"],
+            r["file_size"],
+            r.get("version_id"),
+            r["uploaded_at"],
+            doc_id,
+            created,
+        )
     if schema == "docs_metadata":
         return _METADATA, (
             r["sha256"],
