@@ -24,6 +24,7 @@ from gateway.outbox import run_relay
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
 from ops.cql import CassandraClient
+from ops.defaults import refuse_repository_defaults
 from ops.s3 import s3_client
 from ops.settings import Settings, get_settings
 
@@ -62,6 +63,8 @@ def _resources(
             keys = ApiKeys.create(pool)
             if settings.dev_mode:
                 await keys.ensure(settings.dev_api_key, settings.dev_tenant)
+            else:  # a dev key left from a local run must not open a production gateway
+                await keys.revoke_dev_keys(settings.dev_api_key, Settings().dev_api_key)
             cache = DocumentCache(settings.meta_cache_s)
             hub.listeners.append(cache.evict)
             app[APP] = GatewayState(
@@ -102,26 +105,9 @@ async def index(_request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def refuse_dev_secrets(settings: Settings) -> None:
-    """Outside dev mode, the secrets that ship in this repository must have been replaced."""
-    if settings.dev_mode:
-        return
-    defaults = Settings()
-    shipped = [
-        name
-        for name in ("signing_secret", "s3_secret_key", "postgres_password")
-        if getattr(settings, name) == getattr(defaults, name)
-    ]
-    if shipped:
-        raise SystemExit(
-            f"INTELLIDOX_DEV_MODE=0 but these are still the repository's defaults: "
-            f"{', '.join('INTELLIDOX_' + n.upper() for n in shipped)}"
-        )
-
-
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
-    refuse_dev_secrets(settings)
+    refuse_repository_defaults(settings, "gateway")
     app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
     app.cleanup_ctx.append(_resources(settings, Metrics()))
     app.add_routes(routes)

@@ -10,13 +10,44 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
 KEY_CACHE_TTL_S = 30.0
+KEY_CACHE_MAX = 10_000  # per kind: unknown keys from a scan of random tokens cannot grow it
+MAX_TOKEN_TTL_S = 7 * 24 * 3600  # a token claiming a later expiry was not made by us
+_EXPIRY = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
+
+
+class BoundedCache:
+    """A TTL cache that drops its oldest entries beyond ``limit`` (insertion order)."""
+
+    def __init__(self, limit: int = KEY_CACHE_MAX) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[str | None] | None:
+        hit = self._items.get(key)
+        if hit is None or hit[1] <= time.monotonic():
+            return None
+        return (hit[0],)
+
+    def put(self, key: str, value: str | None) -> None:
+        self._items[key] = (value, time.monotonic() + KEY_CACHE_TTL_S)
+        self._items.move_to_end(key)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def key_digest(api_key: str) -> str:
@@ -25,14 +56,15 @@ def key_digest(api_key: str) -> str:
 
 @dataclass
 class ApiKeys:
-    """Resolve bearer keys to tenants, with a short positive/negative cache."""
+    """Resolve bearer keys to tenants, with a short, bounded positive/negative cache."""
 
     pool: AsyncConnectionPool
-    _cache: dict[str, tuple[str | None, float]]
+    _cache: BoundedCache
+    _unknown: BoundedCache
 
     @classmethod
     def create(cls, pool: AsyncConnectionPool) -> ApiKeys:
-        return cls(pool, {})
+        return cls(pool, BoundedCache(), BoundedCache())
 
     async def ensure(self, api_key: str, tenant: str) -> None:
         async with self.pool.connection() as conn:
@@ -42,10 +74,20 @@ class ApiKeys:
                 (key_digest(api_key), tenant),
             )
 
+    async def revoke_dev_keys(self, *api_keys: str) -> None:
+        """Delete the rows of these (dev) keys, wherever an earlier local run put them."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM api_keys WHERE key_sha256 = ANY(%s)",
+                ([key_digest(k) for k in api_keys],),
+            )
+        self._cache.clear()
+        self._unknown.clear()
+
     async def tenant_for(self, api_key: str) -> str | None:
         digest = key_digest(api_key)
-        hit = self._cache.get(digest)
-        if hit is not None and hit[1] > time.monotonic():
+        hit = self._cache.get(digest) or self._unknown.get(digest)
+        if hit is not None:
             return hit[0]
         async with self.pool.connection() as conn:
             cur = await conn.execute(
@@ -54,7 +96,7 @@ class ApiKeys:
             )
             row = await cur.fetchone()
         tenant = row[0] if row else None
-        self._cache[digest] = (tenant, time.monotonic() + KEY_CACHE_TTL_S)
+        (self._cache if tenant else self._unknown).put(digest, tenant)
         return tenant
 
 
@@ -87,9 +129,15 @@ def verify_events_token(secret: str, doc_id: str, token: str) -> str | None:
     try:
         tenant_b64, expires_text, mac_b64 = token.split(".")
         tenant = _unb64(tenant_b64).decode()
-        expires = int(expires_text)
         mac = _unb64(mac_b64)
     except (ValueError, UnicodeDecodeError):
+        return None
+    # Canonical digits only ("+1", " 1", "0x1", "1_0" are not an expiry), and no further
+    # ahead than any token we issue.
+    if not _EXPIRY.fullmatch(expires_text) or not tenant:
+        return None
+    expires = int(expires_text)
+    if expires > time.time() + MAX_TOKEN_TTL_S:
         return None
     payload = f"{doc_id}|{tenant}|{expires}".encode()
     good = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:18]

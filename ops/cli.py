@@ -81,6 +81,9 @@ def cmd_scanner(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.action == "run":
+        from ops.defaults import refuse_repository_defaults
+
+        refuse_repository_defaults(get_settings(), "scanner")
         serve(get_settings(), args.specs)
         return 0
     from scanners.listing import print_registry

@@ -68,7 +68,10 @@ class Settings:
 
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
     gateway_port: int = 8080
-    dev_mode: bool = True  # the local run: installs the dev key; production sets it to 0
+    # Only the local runtime (`intellidox up`, test stacks) turns this on for its children: it
+    # installs the dev key and lets the repository's default secrets through.  Any other start
+    # refuses them (ops/defaults.py) and deletes the dev key.
+    dev_mode: bool = False
     dev_api_key: str = "idx-dev-key"
     dev_tenant: str = "dev"
     signing_secret: str = "intellidox-dev-signing-secret"

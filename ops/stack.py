@@ -44,6 +44,7 @@ class Stack:
             worker_port=free_port(),
             scanner_port_base=free_port(),
             scanner_heartbeat_s=1.0,
+            dev_mode=True,  # a stack is part of the local runtime
         )
         create_topics(ours.kafka_bootstrap, ours.topic_prefix)
         return cls(ours, stack_env(ours), logs)

@@ -6,6 +6,10 @@ import sys
 
 
 def main(log_level: str = "info") -> None:
+    from ops.defaults import refuse_repository_defaults
+    from ops.settings import get_settings
+
+    refuse_repository_defaults(get_settings(), "worker")  # before connecting anywhere
     from streams.app import app, load_stages
 
     load_stages()

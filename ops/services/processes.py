@@ -6,7 +6,9 @@ import sys
 import urllib.request
 
 from ops.services.base import Launch, Service
-from ops.settings import Settings
+from ops.settings import PREFIX, Settings
+
+DEV_RUNTIME_ENV = {PREFIX + "DEV_MODE": "1"}
 
 
 def http_ready(url: str) -> bool:
@@ -32,7 +34,8 @@ class OwnProcess(Service):
         return [self.port]
 
     def launch(self) -> Launch:
-        return Launch([sys.executable, "-m", "ops.cli", *self.verb])
+        # The local runtime is the one place where dev mode (and the repository's secrets) is on.
+        return Launch([sys.executable, "-m", "ops.cli", *self.verb], env=DEV_RUNTIME_ENV)
 
     def healthy(self) -> bool:
         return http_ready(f"http://{self.settings.host}:{self.port}/readyz")
