@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
 from aiohttp import web
-from psycopg_pool import AsyncConnectionPool
 
-from gateway import streaming  # noqa: F401  (registers its routes)
+from gateway import db, streaming  # noqa: F401  (streaming registers its routes)
 from gateway.admin import admin_routes
 from gateway.auth import ApiKeys
 from gateway.cache import DocumentCache
@@ -48,13 +47,7 @@ def _resources(
     async def context(app: web.Application) -> AsyncIterator[None]:
         # Autocommit: a read needs no transaction, and the pool then has nothing to roll back
         # when the connection comes back (one round trip less per request).
-        pool = AsyncConnectionPool(
-            settings.postgres_dsn,
-            min_size=4,
-            max_size=10,
-            open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0},
-        )
+        pool = db.open_pool(settings.postgres_dsn)
         await pool.open(wait=True, timeout=30)
         cassandra = await asyncio.to_thread(CassandraClient.connect, settings)
         stop = asyncio.Event()
@@ -86,8 +79,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[APP]
-    async with state.pool.connection() as conn:
-        await conn.execute("SELECT 1")
+    await db.read(state.pool, lambda conn: conn.execute("SELECT 1"))
     return web.json_response({"status": "ready", "hub": state.hub.ready.is_set()})
 
 

@@ -15,8 +15,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+
+from gateway import db
 
 KEY_CACHE_TTL_S = 30.0
 KEY_CACHE_MAX = 10_000  # per kind: unknown keys from a scan of random tokens cannot grow it
@@ -89,15 +93,17 @@ class ApiKeys:
         hit = self._cache.get(digest) or self._unknown.get(digest)
         if hit is not None:
             return hit[0]
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT tenant FROM api_keys WHERE key_sha256 = %s AND revoked_at IS NULL",
-                (digest,),
-            )
-            row = await cur.fetchone()
+        row = await db.read(self.pool, lambda conn: _key_row(conn, digest))
         tenant = row[0] if row else None
         (self._cache if tenant else self._unknown).put(digest, tenant)
         return tenant
+
+
+async def _key_row(conn: AsyncConnection[Any], digest: str) -> tuple[Any, ...] | None:
+    cur = await conn.execute(
+        "SELECT tenant FROM api_keys WHERE key_sha256 = %s AND revoked_at IS NULL", (digest,)
+    )
+    return await cur.fetchone()
 
 
 def bearer_key(header: str | None) -> str | None:

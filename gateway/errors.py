@@ -9,6 +9,8 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from gateway.db import RETRY_AFTER_S, UNAVAILABLE
+
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -17,10 +19,14 @@ def fail(status: int, message: str, **extra: Any) -> NoReturn:
     raise _http(status, json.dumps({"error": message, "status": status, **extra}))
 
 
-def _http(status: int, body: str) -> web.HTTPException:
-    exc = web.HTTPException(text=body, content_type="application/json")
+def _http(status: int, body: str, headers: Any = None) -> web.HTTPException:
+    exc = web.HTTPException(text=body, content_type="application/json", headers=headers)
     exc.set_status(status)
     return exc
+
+
+# Headers of aiohttp's own errors that the JSON version keeps (405 must say what is allowed).
+_KEPT = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
 @web.middleware
@@ -30,7 +36,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise _http(exc.status, json.dumps({"error": exc.reason, "status": exc.status})) from None
+        kept = {h: exc.headers[h] for h in _KEPT if h in exc.headers}
+        body = json.dumps({"error": exc.reason, "status": exc.status})
+        raise _http(exc.status, body, kept) from None
+    except UNAVAILABLE as exc:  # a store is away: say so and when to come back
+        log.warning("%s %s: a store is unavailable: %s", request.method, request.path, exc)
+        body = json.dumps({"error": "temporarily unavailable, retry shortly", "status": 503})
+        raise _http(503, body, {"Retry-After": str(RETRY_AFTER_S)}) from None
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         raise _http(500, json.dumps({"error": "internal error", "status": 500})) from None
@@ -41,8 +53,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, LookupError, RecursionError) as exc:
-        fail(400, f"body is not valid JSON: {exc}")
+    except (ValueError, LookupError, RecursionError) as exc:  # incl. ints over 4300 digits
+        fail(400, f"body is not valid JSON: {str(exc)[:200]}")
     if not isinstance(body, dict):
         fail(400, "body must be a JSON object")
     return body

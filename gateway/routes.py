@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import objects, store, uploads
+from gateway import db, objects, store, uploads
 from gateway.auth import sign_events_token
 from gateway.errors import fail, json_body
 from gateway.state import APP, tenant_of
@@ -60,8 +60,7 @@ async def _load(request: web.Request, cached: bool = True) -> tuple[dict[str, An
 
 
 async def _read(state: Any, tenant: str, doc_id: uuid.UUID) -> dict[str, Any] | None:
-    async with state.pool.connection() as conn:
-        return await store.get_document(conn, tenant, doc_id)
+    return await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
 
 
 @routes.post("/docs/request-upload")
@@ -95,8 +94,7 @@ async def request_upload(request: web.Request) -> web.Response:
     fields = ("tenant", "file_name", "file_size", "content_type", "sha256", "created_at")
     record = {"doc_id": str(doc_id), **{name: doc[name] for name in fields}}
     event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", record)
-    async with state.pool.connection() as conn:
-        await store.insert_document(conn, doc, event)
+    await db.write(state.pool, lambda conn: store.insert_document(conn, doc, event))
     body = {
         "id": str(doc_id),
         "file_name": req.file_name,
@@ -123,8 +121,10 @@ def _event(
 async def _reusable(request: web.Request, tenant: str, sha256: str) -> web.Response | None:
     state = request.app[APP]
     window = timedelta(days=state.settings.reuse_window_days)
-    async with state.pool.connection() as conn:
-        doc = await store.find_reusable(conn, tenant, sha256, window, datetime.now(UTC))
+    now = datetime.now(UTC)
+    doc = await db.read(
+        state.pool, lambda conn: store.find_reusable(conn, tenant, sha256, window, now)
+    )
     if doc is None:
         return None
     doc_id = str(doc["id"])
@@ -199,8 +199,9 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
     # The gateway knows the upload is in: it announces that status itself (the tracker takes
     # over from in_progress), which saves a hop on the way to the browser.
     uploaded = _status_event(state, doc["id"], tenant, "uploaded", None, now)
-    async with state.pool.connection() as conn:
-        await store.mark_confirmed(conn, doc, pin, now, [event, uploaded])
+    await db.write(
+        state.pool, lambda conn: store.mark_confirmed(conn, doc, pin, now, [event, uploaded])
+    )
 
 
 def _status_event(
@@ -222,8 +223,7 @@ async def _reject(
 ) -> None:
     state = request.app[APP]
     event = _status_event(state, doc["id"], tenant, "rejected", reason, now)
-    async with state.pool.connection() as conn:
-        await store.mark_rejected(conn, doc, reason, now, event)
+    await db.write(state.pool, lambda conn: store.mark_rejected(conn, doc, reason, now, event))
 
 
 def _iso(value: datetime | None) -> str | None:

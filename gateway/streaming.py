@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import store
+from gateway import db, store
 from gateway.auth import verify_events_token
 from gateway.errors import fail
 from gateway.routes import _doc_id, _load, document_view, routes
@@ -34,7 +34,8 @@ async def scan_results(request: web.Request) -> web.Response:
         "scan_results": [verdict_view(r) for r in rows],
     }
     if status not in TERMINAL:
-        body["next"] = {"url": str(request.url.with_query(None)), "after_ms": 1000}
+        url = f"{state.settings.gateway_url}/docs/{doc['id']}/scan-results"
+        body["next"] = {"url": url, "after_ms": 1000}
     return web.json_response(body)
 
 
@@ -46,27 +47,29 @@ def visible_status(status: str, expected: int | None, scanned: int) -> str:
     return status
 
 
-async def _events_tenant(request: web.Request, doc_id: uuid.UUID) -> str:
+async def _events_tenant(request: web.Request) -> tuple[str, uuid.UUID]:
+    """Who is asking, checked before anything about the id is said (401 before 400)."""
     token = request.query.get("token")
     if token is None:
-        return await tenant_of(request)
-    tenant = verify_events_token(request.app[APP].settings.signing_secret, str(doc_id), token)
-    if tenant is None:
+        tenant = await tenant_of(request)
+        return tenant, _doc_id(request)
+    raw_id = request.match_info["doc_id"]
+    secret = request.app[APP].settings.signing_secret
+    owner = verify_events_token(secret, raw_id, token)
+    if owner is None:
         fail(401, "the events token is invalid or expired; fetch a fresh URL from GET meta")
-    return tenant
+    return owner, _doc_id(request)
 
 
 @routes.get("/docs/{doc_id}/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    doc_id = _doc_id(request)
-    tenant = await _events_tenant(request, doc_id)
+    tenant, doc_id = await _events_tenant(request)
     state = request.app[APP]
     cursor = Cursor.parse(
         request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     )
     with state.hub.subscribe(str(doc_id)) as queue:
-        async with state.pool.connection() as conn:
-            doc = await store.get_document(conn, tenant, doc_id)
+        doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
         if doc is None:
             fail(404, f"document {doc_id} not found")
         response = web.StreamResponse(

@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
+# ASCII only and matched whole (fullmatch): no trailing newline, no CR/LF, no Unicode digits.
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+_MIME = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;[ -~]*)?", re.ASCII)
 _FIELDS = {"file_name", "file_size", "content_type", "sha256"}
 
 
@@ -44,8 +46,12 @@ def _file_name(value: Any) -> str:
         raise Invalid("file_name is required and must be a non-empty string")
     if len(value) > 255:
         raise Invalid("file_name must be at most 255 characters")
-    if any(ord(c) < 32 for c in value) or "/" in value or "\\" in value:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or "/" in value or "\\" in value:
         raise Invalid("file_name must not contain path separators or control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as \ud800 is no text
+        raise Invalid("file_name must be valid Unicode text (no lone surrogates)") from None
     return value.strip()
 
 
@@ -62,7 +68,7 @@ def _file_size(value: Any, max_size: int) -> int:
 def _content_type(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _MIME.match(value) or len(value) > 255:
+    if not isinstance(value, str) or not _MIME.fullmatch(value) or len(value) > 255:
         raise Invalid("content_type must be a MIME type such as application/pdf")
     return value
 
@@ -70,6 +76,6 @@ def _content_type(value: Any) -> str | None:
 def _sha256(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _SHA256.match(value.lower()):
+    if not isinstance(value, str) or not _SHA256.fullmatch(value.lower()):
         raise Invalid("sha256 must be 64 hexadecimal characters")
     return value.lower()
