@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,37 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# What a published version looks like (ops/extractor_store.py): every field of an
+# extractor.scripts record is checked before it names a file or an object.
+VERSION = re.compile(r"v[1-9][0-9]{0,8}-[0-9a-f]{12}", re.ASCII)
+SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+class InvalidScriptRecord(ValueError):
+    """A record on extractor.scripts that names something it must not."""
+
+
+def check_reference(
+    version: str, object_key: str | None, sha256: str | None
+) -> tuple[str, str] | None:
+    """(object key, sha256) of a published version, None for the built-in default."""
+    if version == DEFAULT_VERSION and object_key is None:
+        return None
+    if not VERSION.fullmatch(version):
+        raise InvalidScriptRecord(f"script version {version[:80]!r} is not vN-<12 hex>")
+    if object_key != f"extractors/{version}.py":
+        raise InvalidScriptRecord(f"object key {str(object_key)[:120]!r} is not {version}'s")
+    if sha256 is None or not SHA256.fullmatch(sha256):
+        raise InvalidScriptRecord(f"sha256 {str(sha256)[:80]!r} is not 64 hex digits")
+    return object_key, sha256
+
+
 def fetch(ctx: WorkerContext, version: str, object_key: str | None, sha256: str | None) -> Path:
     """The local file of a version (downloaded once, verified every time it is taken)."""
-    if version == DEFAULT_VERSION or object_key is None or sha256 is None:
+    checked = check_reference(version, object_key, sha256)
+    if checked is None:
         return DEFAULT_SCRIPT
+    object_key, sha256 = checked
     path = cache_dir(ctx) / f"{version}.py"
     if path.exists() and _digest(path) == sha256:
         return path
@@ -79,7 +107,7 @@ async def script_of(
         try:
             path = await asyncio.to_thread(fetch, ctx, version, object_key, sha256)
             return path, version
-        except IntegrityError:
+        except (IntegrityError, InvalidScriptRecord):
             raise
         except Exception:
             if attempt == FETCH_ATTEMPTS:
