@@ -1,10 +1,14 @@
+"""Types from content; zip directories read without trusting them."""
+
 import io
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from streams.filetype import detect
+from tests.scanners.hostile import Entry, million_entry_zip, zip_bytes
 
 
 @pytest.mark.parametrize(
@@ -44,3 +48,27 @@ def test_a_zip_with_word_parts_is_docx(tmp_path: Path) -> None:
     with zipfile.ZipFile(plain, "w") as archive:
         archive.writestr("a.txt", "a")
     assert detect(plain.read_bytes()[:4096], plain)[0] == "zip"
+
+
+def test_a_million_entry_zip_is_typed_from_its_first_entries_only(tmp_path: Path) -> None:
+    """zipfile.ZipFile would build a million ZipInfo objects (~270 MiB) to tell zip from docx."""
+    path = tmp_path / "many.zip"
+    data = million_entry_zip()
+    path.write_bytes(data)
+    head = data[:4096]
+    del data
+    tracemalloc.start()
+    try:
+        kind = detect(head, path)[0]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kind == "zip"
+    assert peak < 8 << 20, f"detect allocated {peak >> 20} MiB at its peak"
+
+
+def test_a_zip_with_a_broken_end_record_is_a_plain_zip(tmp_path: Path) -> None:
+    path = tmp_path / "broken.docx"
+    data = zip_bytes([Entry.stored("[Content_Types].xml", b"<Types/>")])
+    path.write_bytes(data[:-3])  # the end record's comment length no longer fits
+    assert detect(data[:4096], path)[0] == "zip"
