@@ -97,10 +97,7 @@ def _read_end(handle: IO[bytes], at: int, record: bytes) -> ZipEnd:
         concat = at - _END64.size - _LOCATOR.size - size - offset
     else:
         concat = at - size - offset
-    directory_at = offset + concat
-    if directory_at < 0:
-        raise ZipLayoutError(f"the central directory would start before the file ({offset})")
-    return ZipEnd(at, entries, directory_at, size, offset, zip64 is not None)
+    return ZipEnd(at, entries, offset + concat, size, offset, zip64 is not None)
 
 
 def _read_end64(handle: IO[bytes], at: int) -> tuple[int, int, int] | None:
@@ -138,6 +135,8 @@ def _check_zipfile_agrees(handle: IO[bytes], end: ZipEnd) -> None:
 
 def _records(handle: IO[bytes], end: ZipEnd) -> Iterator[tuple[int, bytes]]:
     """(flags, raw name) of each central record, in order, streaming."""
+    if end.directory_at < 0:
+        raise ZipLayoutError(f"the central directory would start before the file ({end.at})")
     reader = _Window(handle, end.directory_at, end.directory_size)
     while reader.left > 0:
         header = reader.take(_CENTRAL.size)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import struct
 import tarfile
 import tempfile
 import time
@@ -15,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
+from ops import zipinfo
 from scanners.base import ScanJob, Scanner, Verdict
 from streams.filetype import HEAD_BYTES, detect
 
 ARCHIVES = frozenset({"zip", "docx", "xlsx", "pptx", "gzip", "tar"})
 _SEVERITY = {"clean": 0, "suspicious": 1, "malicious": 2}
 _CHUNK = 1 << 16
-_DIRECTORY_BYTES_PER_ENTRY = 1024  # a generous average central-directory record
 _SPOOL_IN_MEMORY = 8 << 20
 _CORRUPT = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile)
 
@@ -207,24 +206,19 @@ class _Walk:
                     self.zip_member(archive, info, depth, inner)
 
     def check_zip_directory(self, handle: IO[bytes], where: str) -> None:
-        """Refuse, before zipfile parses it into memory, a directory that is too big."""
-        directory = _zip_directory(handle)
-        if directory is None:
-            return  # zipfile will call it corrupt
-        declared, directory_size = directory
-        if self.entries + declared > self.limits.max_entries:
-            self.flag(
-                "suspicious",
-                f"more than {self.limits.max_entries} entries ({where} declares {declared})",
-            )
-            raise _Stop
-        if directory_size > self.limits.max_entries * _DIRECTORY_BYTES_PER_ENTRY:
-            self.flag(
-                "suspicious",
-                f"zip central directory of {directory_size} bytes is too "
-                f"big for {self.limits.max_entries} entries ({where})",
-            )
-            raise _Stop
+        """Refuse, before zipfile parses it into memory, a directory that is too big.
+
+        The entries are counted in the directory itself (:mod:`ops.zipinfo`): zipfile walks
+        the directory's bytes whatever count the end record declares.
+        """
+        budget = max(0, self.limits.max_entries - self.entries)
+        try:
+            zipinfo.check_entries(handle, budget)
+        except zipinfo.TooManyEntries as exc:
+            self.flag("suspicious", f"more than {self.limits.max_entries} entries ({where} {exc})")
+            raise _Stop from exc
+        except zipinfo.ZipLayoutError as exc:
+            raise zipfile.BadZipFile(str(exc)) from exc
 
     def zip_member(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, depth: int, where: str
@@ -352,27 +346,6 @@ class _Meter(io.RawIOBase):
         self.tick()
         view[: len(data)] = data
         return len(data)
-
-
-def _zip_directory(handle: IO[bytes]) -> tuple[int, int] | None:
-    """``(entries, central directory size)`` from the end-of-central-directory records."""
-    size = handle.seek(0, io.SEEK_END)
-    tail_size = min(size, 22 + 0xFFFF + 20)  # the record, the longest comment, zip64 locator
-    handle.seek(size - tail_size)
-    tail = handle.read(tail_size)
-    handle.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
-        return None
-    entries, directory_size = struct.unpack_from("<HL", tail, at + 10)
-    if at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # zip64: the real counts
-        (record_at,) = struct.unpack_from("<Q", tail, at - 12)
-        handle.seek(record_at)
-        record = handle.read(56)
-        handle.seek(0)
-        if record[:4] == b"PK\x06\x06" and len(record) == 56:
-            entries, directory_size = struct.unpack_from("<QQ", record, 32)
-    return entries, directory_size
 
 
 def _read_up_to(stream: _Reader, size: int) -> bytes:

@@ -7,6 +7,7 @@ import io
 import os
 import struct
 import tarfile
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 from scanners.archive_inspector import ArchiveInspector
 from scanners.base import ScanJob, Verdict
+from tests.scanners.hostile import Entry, million_entry_zip
+from tests.scanners.hostile import zip_bytes as hostile_zip
 
 MiB = 1 << 20
 
@@ -252,6 +255,32 @@ def test_entry_count_is_read_from_the_zip64_end_record_first(tmp_path: Path) -> 
     verdict = scan(put(tmp_path, "wide.zip", zip64_end_records(70_000)))
     assert verdict.verdict == "suspicious"
     assert "declares 70000" in verdict.result
+
+
+def test_a_signature_in_the_end_record_counts_does_not_get_a_million_entries_parsed(
+    tmp_path: Path,
+) -> None:
+    """The guard used to take the signature inside the counts for the end record, give up,
+    and let zipfile parse all 1M entries (~270 MiB); now the count is refused first."""
+    path = put(tmp_path, "many.zip", million_entry_zip())
+    tracemalloc.start()
+    try:
+        verdict = scan(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert verdict.verdict == "suspicious"
+    assert "more than 10000 entries" in verdict.result
+    assert peak < 8 * MiB, f"{peak // MiB} MiB at the peak"
+
+
+def test_entries_are_counted_in_the_directory_not_taken_from_the_end_record(
+    tmp_path: Path,
+) -> None:
+    data = hostile_zip([Entry.stored("a.txt", b"a")], repeat_central=30, counts=(1, 1))
+    verdict = scan(put(tmp_path, "liar.zip", data), max_entries=20)
+    assert verdict.verdict == "suspicious"
+    assert "more than 20 entries" in verdict.result
 
 
 def test_oversized_central_directory_is_refused(tmp_path: Path) -> None:
