@@ -34,6 +34,7 @@ class Stack:
     logs: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict)
+    _launches: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, base: Settings, logs: Path, prefix: str | None = None) -> Stack:
@@ -54,6 +55,7 @@ class Stack:
         return f"http://{self.settings.host}:{self.settings.gateway_port}"
 
     def start(self, name: str, *argv: str, ready_port: int, wrapper: tuple[str, ...] = ()) -> None:
+        self._launches[name] = (argv, ready_port, wrapper)
         log = self._logs[name] = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             [*wrapper, sys.executable, "-m", "ops.cli", *argv],
@@ -82,6 +84,18 @@ class Stack:
             proc.kill()
             proc.wait()
         self._logs.pop(name).close()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process, as a crash would (no clean shutdown, no group leave)."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+        self._logs.pop(name).close()
+
+    def restart(self, name: str) -> None:
+        """Start a process again exactly as it was first started."""
+        argv, ready_port, wrapper = self._launches[name]
+        self.start(name, *argv, ready_port=ready_port, wrapper=wrapper)
 
     def close(self) -> None:
         for name in list(self.procs):
