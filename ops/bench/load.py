@@ -28,6 +28,7 @@ class Doc:
     index: int
     doc_id: str = ""
     confirmed_at: float | None = None
+    first_status_at: float | None = None  # the first status after 'requested'
     done_at: float | None = None
     verdict_events: list[dict[str, Any]] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
@@ -65,16 +66,17 @@ async def run_load(
     return tasks
 
 
-async def one_document(session: aiohttp.ClientSession, load: Load, doc: Doc) -> None:
-    data = f"fault-suite {uuid.uuid4()} {doc.index}".encode()
+async def one_document(session: aiohttp.ClientSession, load: Load, doc: Doc, size: int = 0) -> None:
+    data = f"doc {uuid.uuid4()} {doc.index} ".encode().ljust(size, b".")
     body = {"file_name": f"doc-{doc.index}.txt", "file_size": len(data)}
     ticket = await call(session, load, "POST", "/docs/request-upload", json=body)
     doc.doc_id = ticket["id"]
     await put(session, ticket["upload"], data)
     watcher = asyncio.create_task(watch(session, load, doc, ticket["urls"]["events"]))
     await asyncio.sleep(0.05)  # subscribed before the confirm, as a browser would be
+    sent = time.monotonic()
     await call(session, load, "POST", f"/docs/{doc.doc_id}/confirm-upload")
-    doc.confirmed_at = time.monotonic()
+    doc.confirmed_at = sent
     await watcher
 
 
@@ -133,6 +135,10 @@ async def watch(session: aiohttp.ClientSession, load: Load, doc: Doc, url: str) 
             await asyncio.sleep(0.5)
 
 
+def _after_requested(data: str) -> float | None:
+    return None if json.loads(data).get("status") == "requested" else time.monotonic()
+
+
 async def _read_stream(resp: aiohttp.ClientResponse, doc: Doc) -> None:
     event, event_id = "", None
     async for raw in resp.content:
@@ -146,6 +152,8 @@ async def _read_stream(resp: aiohttp.ClientResponse, doc: Doc) -> None:
                 doc.event_ids.append(event_id)
             if event == "verdict":
                 doc.verdict_events.append(json.loads(line[6:]))
+            elif event == "status" and doc.first_status_at is None:
+                doc.first_status_at = _after_requested(line[6:])
             if event == "done":
                 doc.done_at = time.monotonic()
                 return

@@ -1,0 +1,151 @@
+"""Throughput: a closed loop of browsers, then a steady rate, with the machine's CPU per document.
+
+Run with the services up (``make run`` or ``intellidox up``); it starts its own worker,
+scanners (20 instant simulated vendors) and gateway on fresh topics:
+
+    .venv/bin/python -m ops.bench.throughput                    # closed loop, then 10 docs/s
+    .venv/bin/python -m ops.bench.throughput --clients 64 --docs 300 --rate 10 --rate-docs 300
+
+Closed loop: ``--clients`` clients, each doing request-upload → PUT → confirm → SSE until
+``done`` with a 10 KB file, again and again, ``--docs`` documents in all.  Reported: documents/s,
+machine CPU per document (every process on the box, the JVMs included, from /proc/stat), and
+confirm → done percentiles under that load.  Steady rate: documents offered at ``--rate`` per
+second; confirm → first SSE status and confirm → done percentiles.  ``--workers 2`` runs a
+second worker process in the same group (scale-out check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+from ops.bench.common import percentile
+from ops.bench.load import Doc, Load, one_document
+from ops.settings import get_settings
+from ops.stack import Stack
+
+SCANNERS = [f"inst{i:02d}:simulated?latency_ms=0&vendor=Instant {i}" for i in range(20)]
+DOC_SIZE = 10 * 1024
+
+
+@dataclass(frozen=True)
+class Window:
+    """Machine-wide CPU seconds (user + system of every process) over a stretch of time."""
+
+    wall: float
+    busy: float
+
+    @classmethod
+    def now(cls) -> Window:
+        cpu = psutil.cpu_times()
+        busy = sum(getattr(cpu, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
+        return cls(time.monotonic(), busy)
+
+
+def _ms(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (
+        f"p50 {percentile(values, 50) * 1000:.0f} ms, p90 {percentile(values, 90) * 1000:.0f} ms, "
+        f"p99 {percentile(values, 99) * 1000:.0f} ms"
+    )
+
+
+def _latencies(docs: list[Doc]) -> tuple[list[float], list[float]]:
+    done = [d.done_at - d.confirmed_at for d in docs if d.done_at and d.confirmed_at]
+    first = [
+        d.first_status_at - d.confirmed_at for d in docs if d.first_status_at and d.confirmed_at
+    ]
+    return done, first
+
+
+async def closed_loop(session: aiohttp.ClientSession, load: Load, clients: int, docs: int) -> None:
+    remaining = iter(range(docs))
+
+    async def client() -> None:
+        for index in remaining:
+            doc = Doc(index)
+            load.docs.append(doc)
+            await one_document(session, load, doc, DOC_SIZE)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def steady(session: aiohttp.ClientSession, load: Load, rate: float, docs: int) -> None:
+    tasks = []
+    for index in range(docs):
+        doc = Doc(index)
+        load.docs.append(doc)
+        tasks.append(asyncio.create_task(one_document(session, load, doc, DOC_SIZE)))
+        await asyncio.sleep(1 / rate)
+    await asyncio.gather(*tasks)
+
+
+async def measure_closed(stack: Stack, clients: int, docs: int) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        warm = Load(stack.url, stack.settings.dev_api_key)
+        await closed_loop(session, warm, 8, 20)  # connections, prepared statements, JITs
+        load = Load(stack.url, stack.settings.dev_api_key)
+        before = Window.now()
+        await closed_loop(session, load, clients, docs)
+        after = Window.now()
+    wall, busy = after.wall - before.wall, after.busy - before.busy
+    done, _ = _latencies(load.docs)
+    print(
+        f"closed loop, {clients} clients, {docs} docs of 10 KB, {len(SCANNERS)} instant scanners: "
+        f"{docs / wall:.1f} documents/s; machine CPU {busy / docs * 1000:.0f} ms per document "
+        f"({busy / wall:.2f} of {os.cpu_count()} cores busy); confirm → done {_ms(done)}; "
+        f"500s: {load.server_errors()}",
+        flush=True,
+    )
+
+
+async def measure_steady(stack: Stack, rate: float, docs: int) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        load = Load(stack.url, stack.settings.dev_api_key)
+        before = Window.now()
+        await steady(session, load, rate, docs)
+        after = Window.now()
+    done, first = _latencies(load.docs)
+    busy = after.busy - before.busy
+    print(
+        f"steady {rate:g} docs/s, {docs} docs: confirm → first SSE status {_ms(first)}; "
+        f"confirm → done {_ms(done)}; machine CPU {busy / docs * 1000:.0f} ms per document",
+        flush=True,
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    logs = Path(tempfile.mkdtemp(prefix="intellidox-throughput-"))
+    stack = Stack.create(get_settings(), logs)
+    try:
+        stack.start_all(SCANNERS)
+        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; logs {logs}")
+        await asyncio.sleep(3)  # every scanner's heartbeat seen by the worker
+        if args.docs:
+            await measure_closed(stack, args.clients, args.docs)
+        if args.rate_docs:
+            await measure_steady(stack, args.rate, args.rate_docs)
+    finally:
+        stack.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--rate-docs", type=int, default=300)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
