@@ -1,12 +1,21 @@
-"""VBA and Excel 4 (XLM) macros in Office files, judged by oletools' olevba and mraptor."""
+"""VBA and Excel 4 (XLM) macros in Office files, judged by oletools' olevba and mraptor.
+
+olevba (and its ftguess) read some zip parts whole into memory: every part that starts with
+the OLE magic, ``[Content_Types].xml`` and ``_rels/.rels``.  A 1 MB .docm whose
+vbaProject.bin inflates to 1 GiB took 2 GiB of RSS, so a zip is checked here before olevba
+sees it: the directory's real entry count (:mod:`ops.zipinfo`), then the declared and the
+actually inflated sizes of the parts olevba would load, streamed and capped.
+"""
 
 from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
+from ops import zipinfo
 from scanners.base import ScanJob, Scanner, Verdict
 
 with warnings.catch_warnings():
@@ -22,6 +31,10 @@ TEXT_MARKERS = (
     (b"http://schemas.microsoft.com/office/2006/xmlPackage", "Flat OPC XML"),
 )
 MACRO_VERDICTS = ("clean", "suspicious")
+OOXML_NAMES_READ = 1000  # where [Content_Types].xml is looked for
+LOADED_WHOLE = frozenset({"[Content_Types].xml", "_rels/.rels"})  # besides OLE parts
+OFFICE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # all that Office writes
+_CHUNK = 1 << 20
 
 
 def sniff(path: Path) -> str | None:
@@ -49,9 +62,10 @@ def sniff(path: Path) -> str | None:
 
 def _is_ooxml(path: Path) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
-            return "[Content_Types].xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+        with open(path, "rb") as handle:
+            names = zipinfo.central_names(handle, zipinfo.find_end(handle), OOXML_NAMES_READ)
+            return "[Content_Types].xml" in names
+    except (zipinfo.ZipLayoutError, OSError):
         return False
 
 
@@ -74,9 +88,17 @@ class OfficeMacros(Scanner):
       business documents carry harmless macros;
     * no macros: ``clean``.
 
+    A zip (whatever the first bytes say: olevba opens anything :mod:`zipfile` accepts) is
+    checked first, without trusting its directory: more than ``max_entries`` entries, an
+    end record zipfile would misread, a part compressed other than Office does (stored or
+    deflated), or a corrupt part olevba would load is ``suspicious``; parts olevba loads
+    whole (OLE parts, ``[Content_Types].xml``, ``_rels/.rels``) that expand beyond
+    ``max_expanded_size`` in all are ``too_large``.
+
     Options: ``macros_verdict`` (``clean`` or ``suspicious``), ``max_file_size`` (bytes,
-    default 100 MiB: olevba holds the OLE streams and zip parts in memory), ``deadline_s``
-    (default 60).
+    default 100 MiB: olevba holds the OLE streams and zip parts in memory),
+    ``max_expanded_size`` (bytes, default 100 MiB), ``max_entries`` (default 10000),
+    ``deadline_s`` (default 60).
     """
 
     name = "office-macros"
@@ -89,6 +111,8 @@ class OfficeMacros(Scanner):
         if self.macros_verdict not in MACRO_VERDICTS:
             raise ValueError(f"office-macros: macros_verdict must be one of {MACRO_VERDICTS}")
         self.max_file_size = self.option("max_file_size", 100 << 20, int)
+        self.max_expanded_size = self.option("max_expanded_size", 100 << 20, int)
+        self.max_entries = self.option("max_entries", 10_000, int)
         self.deadline_s = self.option("deadline_s", 60.0, float)
 
     def engine_version(self) -> str:
@@ -104,17 +128,59 @@ class OfficeMacros(Scanner):
         kind = sniff(path)
         if kind is None:
             return Verdict("unsupported", "not an Office document olevba can read")
+        if zipfile.is_zipfile(path):  # olevba asks the same question
+            refused = self._check_zip(path)
+            if refused is not None:
+                return refused
         parser = None
         try:
             parser = olevba.VBA_Parser(str(path), relaxed=True)
             return self._judge(parser, kind)
         except olevba.FileOpenError as exc:
             return Verdict("unsupported", f"{kind}: {exc}")
+        except MemoryError:
+            raise  # the runner treats it as a crash of the engine, not as a verdict
         except Exception as exc:  # olevba and olefile raise many kinds on damaged files
             return Verdict("error", f"{kind}: olevba failed: {type(exc).__name__}: {exc}")
         finally:
             if parser is not None:
                 parser.close()
+
+    def _check_zip(self, path: Path) -> Verdict | None:
+        """A verdict when olevba must not open this zip; None when it may."""
+        try:
+            with open(path, "rb") as handle:
+                zipinfo.check_entries(handle, self.max_entries)
+            with zipfile.ZipFile(path) as archive:
+                return self._check_parts(archive)
+        except zipinfo.TooManyEntries as exc:
+            return Verdict("suspicious", f"zip {exc}: not an Office document; not opened")
+        except (zipinfo.ZipLayoutError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            return Verdict("suspicious", f"corrupt or misleading zip, not opened: {exc}")
+
+    def _check_parts(self, archive: zipfile.ZipFile) -> Verdict | None:
+        loaded: list[zipfile.ZipInfo] = []
+        for info in archive.infolist():
+            if info.compress_type not in OFFICE_METHODS:
+                return Verdict(
+                    "suspicious",
+                    f"{info.filename} uses compression method {info.compress_type}, "
+                    "which Office never writes; not opened",
+                )
+            if not info.flag_bits & 0x1 and _loaded_whole(archive, info):
+                loaded.append(info)
+        declared = sum(info.file_size for info in loaded)
+        if declared > self.max_expanded_size:
+            biggest = max(loaded, key=lambda info: info.file_size)
+            return Verdict(
+                "too_large",
+                f"parts olevba loads whole expand to {declared} bytes (largest "
+                f"{biggest.filename}: {biggest.file_size}), over office-macros' "
+                f"{self.max_expanded_size}",
+            )
+        for info in loaded:
+            _inflate_capped(archive, info)
+        return None
 
     def _judge(self, parser: Any, kind: str) -> Verdict:
         if not parser.detect_macros():
@@ -135,6 +201,29 @@ class OfficeMacros(Scanner):
         if raptor.suspicious:
             return Verdict("suspicious", f"auto-exec macro that writes ({details})")
         return Verdict(self.macros_verdict, f"macros present, mraptor: Macro OK ({details})")
+
+
+def _loaded_whole(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    if info.filename in LOADED_WHOLE:
+        return True
+    with archive.open(info) as part:
+        return bool(part.read(len(OLE_MAGIC)) == OLE_MAGIC)
+
+
+def _inflate_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Inflate a part in chunks, as olevba would read it, checking its CRC and size.
+
+    zipfile stops at the declared size and raises BadZipFile when the CRC then differs, so a
+    part that lies about its size is caught here with one chunk in memory.
+    """
+    inflated = 0
+    with archive.open(info) as part:
+        while chunk := part.read(_CHUNK):
+            inflated += len(chunk)
+    if inflated != info.file_size:
+        raise zipfile.BadZipFile(
+            f"{info.filename} inflates to {inflated} bytes, not the declared {info.file_size}"
+        )
 
 
 def _matches(raptor: Any) -> str:

@@ -12,6 +12,8 @@ name harmless programs and are never run.
 from __future__ import annotations
 
 import struct
+import time
+import tracemalloc
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -20,6 +22,17 @@ import pytest
 
 from scanners.base import ScanJob, Verdict
 from scanners.office_macros import OfficeMacros, sniff
+from tests.scanners.hostile import (
+    CONTENT_TYPES,
+    DEFLATED,
+    EOCD_IN_COUNTS,
+    OLE_MAGIC,
+    Entry,
+    MiB,
+    deflated_zeros,
+    docm_bomb,
+    zip_bytes,
+)
 
 SECTOR = 512
 END_OF_CHAIN, FAT_SECTOR, FREE, NO_STREAM = 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF, 0xFFFFFFFF
@@ -237,3 +250,61 @@ def test_versions() -> None:
     engine = OfficeMacros()
     assert engine.engine_version().startswith("olevba 0.")
     assert engine.signatures_version().startswith("oletools ")
+
+
+# -- hostile zips: checked before olevba loads anything -----------------------------------
+def scan_traced(path: Path, **options: str) -> tuple[Verdict, int]:
+    """The verdict and the peak of Python allocations while scanning."""
+    tracemalloc.start()
+    try:
+        verdict = scan(path, **options)
+        return verdict, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_vba_project_that_inflates_past_the_limit_is_too_large_unread(tmp_path: Path) -> None:
+    """olevba read the whole part (twice over): the 1 GiB bomb took 2 GiB of RSS."""
+    path = write(tmp_path, "bomb.docm", docm_bomb(200))
+    started = time.monotonic()
+    verdict, peak = scan_traced(path)
+    assert verdict.verdict == "too_large"
+    assert "word/vbaProject.bin: 209715200" in verdict.result
+    assert peak < 8 * MiB, f"{peak // MiB} MiB at the peak"
+    assert time.monotonic() - started < 5
+
+
+def test_a_part_that_inflates_past_its_declared_size_is_suspicious(tmp_path: Path) -> None:
+    stream, _ = deflated_zeros(64, OLE_MAGIC)
+    liar = Entry("word/vbaProject.bin", stream, DEFLATED, crc=0, size=1 << 20)
+    data = zip_bytes([Entry.stored("[Content_Types].xml", CONTENT_TYPES), liar])
+    verdict, peak = scan_traced(write(tmp_path, "liar.docm", data))
+    assert verdict.verdict == "suspicious" and "not opened" in verdict.result
+    assert peak < 8 * MiB, f"{peak // MiB} MiB at the peak"
+
+
+def test_a_part_compressed_as_office_never_does_is_suspicious(tmp_path: Path) -> None:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", b"<Types/>")
+        archive.writestr("word/vbaProject.bin", OLE_MAGIC, zipfile.ZIP_BZIP2)
+    verdict = scan(write(tmp_path, "bz.docm", buffer.getvalue()))
+    assert verdict.verdict == "suspicious"
+    assert "compression method 12" in verdict.result
+
+
+def test_a_million_entry_directory_is_refused_before_zipfile_parses_it(tmp_path: Path) -> None:
+    entries = [Entry.stored("[Content_Types].xml", CONTENT_TYPES)]
+    data = zip_bytes(entries, repeat_central=1_000_000, counts=EOCD_IN_COUNTS)
+    verdict, peak = scan_traced(write(tmp_path, "many.docx", data))
+    assert verdict.verdict == "suspicious"
+    assert "too big for 10000 entries" in verdict.result
+    assert peak < 8 * MiB, f"{peak // MiB} MiB at the peak"
+
+
+def test_a_zip_behind_a_text_header_is_checked_too(tmp_path: Path) -> None:
+    """olevba opens whatever zipfile accepts, not only what starts like a zip."""
+    header = b"MIME-Version: 1.0\r\nContent-Type: multipart/related\r\n\r\n"
+    path = write(tmp_path, "page.mht", header + docm_bomb(200))
+    assert sniff(path) == "MHT"
+    assert scan(path).verdict == "too_large"
