@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from scanners.base import ScanJob
 from scanners.type_mismatch import CONTENT_TYPES, EXTENSIONS, TypeMismatch
+from tests.scanners.hostile import million_entry_zip
 
 PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 PE = b"MZ" + b"\x90\x00" * 30 + b"This program cannot be run in DOS mode.\r\n" + bytes(64)
@@ -124,3 +126,17 @@ def test_tables_are_lower_case_and_identity() -> None:
     assert scanner.name == "type-mismatch"
     assert scanner.max_file_size is None
     assert scanner.signatures_version()
+
+
+def test_a_million_entry_zip_is_typed_without_parsing_its_directory(tmp_path: Path) -> None:
+    """Detection used to parse the whole central directory with zipfile (~300 MB here)."""
+    path = tmp_path / "many.zip"
+    path.write_bytes(million_entry_zip())
+    tracemalloc.start()
+    try:
+        verdict, result = scan(path, "report.docx", None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (verdict, result) == ("suspicious", ".docx declared, but content is zip")
+    assert peak < 8 << 20, f"{peak >> 20} MiB at the peak"
