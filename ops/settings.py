@@ -97,6 +97,9 @@ class Settings:
     scanner_alive_s: float = 30.0
     scanner_port_base: int = 6100
     scanner_session_timeout_s: float = 10.0
+    # Each engine scans in its own process with this address-space ceiling (POSIX; 0: none);
+    # a scanner's `memory_mb` option overrides it.
+    scanner_memory_mb: int = 1024
     # What `intellidox up` runs: comma-separated scanner specs (see scanners/registry.py).
     scanner_fleet: str = (
         "clamav,yara,office-macros,pdf-active,hash-reputation,type-mismatch,archive-inspector,"

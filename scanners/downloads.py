@@ -1,10 +1,16 @@
 """Objects fetched once per host and shared by every engine that scans them.
 
-Files are named by their SHA-256 under one host-wide directory.  Within a process, engines
-asking for the same object wait for one download and share the file (reference-counted; the
-last one out deletes it).  Another scanner process on the host reuses a complete file it finds
-there.  Downloads stream to disk in 1 MiB chunks while hashing, so memory stays flat whatever
-the size, and a file whose hash differs from the request's is refused.
+Files are named by their SHA-256 under one directory per user of the host.  Within a process,
+engines asking for the same object wait for one download and share the file (reference-counted;
+the last one out deletes it).  Another scanner process of the same user reuses a complete file
+it finds there.  Downloads stream to disk in 1 MiB chunks while hashing, so memory stays flat
+whatever the size, and a file whose hash differs from the request's is refused.
+
+The documents are the uploaders' and may be anyone's secrets: the directory is created with
+mode 0700 and each file with 0600, and a directory that already exists with another owner or
+looser permissions (someone could read the files, or plant one under a hash we will ask for)
+is refused, not used.  A storage outage is retried with backoff for as long as the caller
+allows (the scanner's deadline), so a short outage produces no ``error`` verdict.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import stat
+import sys
 import tempfile
 import threading
 import time
@@ -24,14 +33,51 @@ import urllib3
 
 from ops.hashing import file_sha256
 
-__all__ = ["DownloadError", "SharedDownloads", "file_sha256"]
+__all__ = ["DownloadError", "SharedDownloads", "UnsafeDirectory", "file_sha256"]
 
 CHUNK = 1 << 20
-ATTEMPTS = 3
+FIRST_PAUSE_S = 0.2
+LONGEST_PAUSE_S = 5.0
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx: the store is busy or starting
 
 
 class DownloadError(OSError):
-    """The object could not be fetched (after retries) or did not match its hash."""
+    """The object cannot be had: refused by the store, or its hash is not the expected one."""
+
+
+class UnsafeDirectory(PermissionError):
+    """The download directory is not this user's alone."""
+
+
+def default_directory() -> Path:
+    """``<temp>/intellidox-scan-objects-<uid>`` (per user; Windows' temp is per user already)."""
+    suffix = f"-{os.geteuid()}" if hasattr(os, "geteuid") else ""
+    return Path(tempfile.gettempdir()) / f"intellidox-scan-objects{suffix}"
+
+
+def private_directory(directory: Path) -> Path:
+    """``directory``, created with mode 0700, or UnsafeDirectory when someone else may use it."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectory(f"download directory {directory} is not a directory (a link?)")
+    if sys.platform == "win32":  # no owner/mode bits to check; %TEMP% is per user
+        return directory
+    if info.st_uid != os.geteuid():
+        raise UnsafeDirectory(
+            f"download directory {directory} belongs to uid {info.st_uid}, not to this "
+            f"runner's uid {os.geteuid()}: remove it or run as its owner"
+        )
+    if info.st_mode & 0o077:
+        raise UnsafeDirectory(
+            f"download directory {directory} has mode {stat.S_IMODE(info.st_mode):04o}; "
+            "it must be 0700 (others could read the documents or plant files): "
+            "remove it (it is recreated) or chmod 700 it"
+        )
+    return directory
 
 
 @dataclass
@@ -44,14 +90,18 @@ class _Entry:
 
 class SharedDownloads:
     def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or Path(tempfile.gettempdir()) / "intellidox-scan-objects"
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = private_directory(directory or default_directory())
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def fetch(self, url: str, sha256: str, timeout_s: float) -> Iterator[Path]:
-        """The object as a local file for the duration of the ``with`` block."""
+        """The object as a local file for the duration of the ``with`` block.
+
+        ``timeout_s`` bounds the whole fetch, retries of a store that is away included.
+        """
+        if not _SHA256.fullmatch(sha256):  # it names a file: never a path from a topic
+            raise DownloadError(f"{sha256[:80]!r} is not a sha256 (64 lowercase hex digits)")
         entry, first = self._join(sha256)
         try:
             if first:
@@ -94,31 +144,44 @@ class SharedDownloads:
 
 def _complete(path: Path, sha256: str) -> bool:
     """A file another process left here, verified before reuse."""
-    return path.exists() and file_sha256(path) == sha256
+    return path.is_file() and not path.is_symlink() and file_sha256(path) == sha256
 
 
 def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
-    """Stream ``url`` to ``path`` with retries; refuse content whose hash differs."""
-    for attempt in range(1, ATTEMPTS + 1):
+    """Stream ``url`` to ``path``; refuse content whose hash differs.
+
+    Failures that may pass (connection refused or broken, a timeout, 5xx, 408, 429) are
+    retried with backoff until ``timeout_s`` has gone by; a refusal (other 4xx) or a wrong
+    hash is final at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause, tries = FIRST_PAUSE_S, 0
+    while True:
+        tries += 1
         try:
-            _stream(url, path, sha256, timeout_s)
+            _stream(url, path, sha256, max(1.0, deadline - time.monotonic()))
             return
         except DownloadError:
             raise
         except OSError as exc:
-            if attempt == ATTEMPTS:
-                raise DownloadError(f"download failed after {ATTEMPTS} tries: {exc}") from exc
-            time.sleep(0.2 * 2**attempt)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DownloadError(f"download failed after {tries} tries: {exc}") from exc
+        time.sleep(min(pause, left))  # the last try is at the deadline
+        pause = min(pause * 2, LONGEST_PAUSE_S)
 
 
 _HTTP = urllib3.PoolManager(maxsize=8, retries=False)  # keep-alive to the object store
 
 
 def _chunks(url: str, timeout_s: float) -> Iterator[bytes]:
-    if not url.startswith(("http://", "https://")):  # file:// and the like (tests, tools)
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            while chunk := response.read(CHUNK):
-                yield chunk
+    if not url.startswith(("http://", "https://")):  # file:// for tools; never from a topic
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                while chunk := response.read(CHUNK):
+                    yield chunk
+        except OSError as exc:
+            raise DownloadError(f"cannot read {url}: {exc}") from exc
         return
     try:
         response = _HTTP.request("GET", url, preload_content=False, timeout=timeout_s)
@@ -126,7 +189,9 @@ def _chunks(url: str, timeout_s: float) -> Iterator[bytes]:
         raise OSError(f"GET failed: {exc}") from exc
     try:
         if response.status != 200:
-            raise OSError(f"GET answered {response.status}: {response.data[:200]!r}")
+            retried = response.status >= 500 or response.status in _RETRIED_STATUSES
+            error = OSError if retried else DownloadError
+            raise error(f"GET answered {response.status}: {response.data[:200]!r}")
         yield from response.stream(CHUNK)
     except urllib3.exceptions.HTTPError as exc:  # the connection broke mid-body
         raise OSError(f"GET broke off: {exc}") from exc
@@ -138,7 +203,8 @@ def _stream(url: str, path: Path, sha256: str, timeout_s: float) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     digest = hashlib.sha256()
     try:
-        with open(partial, "wb") as out:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
             for chunk in _chunks(url, max(1.0, timeout_s)):
                 digest.update(chunk)
                 out.write(chunk)

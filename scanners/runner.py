@@ -4,6 +4,16 @@ Pure Python plus confluent-kafka, no POSIX-only calls, so the same runner works 
 host.  At-least-once: a request's offset is committed only after its verdict is acknowledged;
 a runner killed mid-scan leaves the request to another instance of its group, and the
 verdict table keeps one row per (document, scanner) either way.
+
+Every request is validated (:mod:`scanners.requests`) before anything else; an invalid one
+goes to the DLQ with the reason.  The engine scans in its own process under a memory ceiling
+(:mod:`scanners.isolation`): a file that crashes it is retried a bounded number of times,
+then gets one ``error`` verdict and a DLQ record, never an endless redelivery.
+
+Deadlines measure the engine's own time: the clock starts when this runner hands the file to
+the engine, with the scanner's own ``deadline_s``, never from the fan-out time, so a request
+that waited in Kafka through an outage is scanned, not timed out.  The download before it
+retries a storage outage for up to the same ``deadline_s``.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +36,12 @@ from ops.kafka import consumer_config, producer_config, topic
 from ops.settings import Settings
 from scanners.base import ScanJob, Scanner, Verdict
 from scanners.downloads import SharedDownloads
-from schemas import topics
-from streams.events import decode_event, encode_event
+from scanners.isolation import EnginePool, EngineSpec, Outcome
+from scanners.requests import ScanRequest, parse_request
+from schemas import codec, topics
 
 log = logging.getLogger(__name__)
-SCAN_ATTEMPTS = 3
+SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
 # Engine errors worth another try: the engine is busy or its connection dropped.
 TRANSIENT = (
     "ConnectionError",
@@ -41,6 +53,15 @@ TRANSIENT = (
     "ClamdError: clamd unreachable",
     "ClamdError: clamd did not answer",
 )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What became of one request: the verdict, and why it also goes to the DLQ, if it does."""
+
+    verdict: Verdict
+    started: datetime
+    dead_letter: str | None = None
 
 
 class Runner:
@@ -61,20 +82,28 @@ class Runner:
         # the partitions over them and nobody buffers more than it scans (backpressure).
         self.concurrency = max(1, int(scanner.options.get("concurrency", "1")))
         self.scanned = 0
+        self.crashes = 0
         self._failures: dict[tuple[int | None, int | None], int] = {}
+        memory_mb = int(scanner.options.get("memory_mb", settings.scanner_memory_mb))
+        spec = EngineSpec(type(scanner), dict(scanner.options), memory_mb)
+        self.engines = EnginePool(spec, self.concurrency)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        threading.Thread(target=self._heartbeats, args=(stop,), daemon=True).start()
-        workers = [
-            threading.Thread(target=self._consume, args=(stop,), name=f"{self.name}-{i}")
-            for i in range(self.concurrency)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        self.producer.flush(10)
+        self.engines.start()  # before the first heartbeat: registered means ready to scan
+        try:
+            threading.Thread(target=self._heartbeats, args=(stop,), daemon=True).start()
+            workers = [
+                threading.Thread(target=self._consume, args=(stop,), name=f"{self.name}-{i}")
+                for i in range(self.concurrency)
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            self.producer.flush(10)
+        finally:
+            self.engines.close()
 
     def _consumer(self) -> Consumer:
         session_ms = int(self.settings.scanner_session_timeout_s * 1000)
@@ -126,7 +155,7 @@ class Runner:
             key = (message.partition(), message.offset())
             self._failures[key] = self._failures.get(key, 0) + 1
             if self._failures[key] >= SCAN_ATTEMPTS:
-                self._dead_letter(message, exc)
+                self._dead_letter(message, f"{type(exc).__name__}: {exc}")
                 del self._failures[key]
                 return True
             log.exception("%s: request failed; retrying it", self.name)
@@ -140,58 +169,73 @@ class Runner:
 
     def handle(self, message: Message) -> None:
         try:
-            request = decode_event(message.value() or b"")
-        except ValueError as exc:
-            self._dead_letter(message, exc)
+            request = parse_request(codec.decode(message.value() or b"", "scan_request"))
+        except ValueError as exc:  # undecodable, or a field that does not fit
+            self._dead_letter(message, f"{type(exc).__name__}: {exc}")
             return
-        listed = {s["name"]: s["deadline_at"] for s in request["scanners"]}
-        if self.name not in listed:
+        if self.name not in request.scanners:
             return  # not asked (reused, or this scanner joined after the fan-out)
         log.info(
             "%s: scanning %s (partition %s, offset %s)",
             self.name,
-            request["doc_id"],
+            request.doc_id,
             message.partition(),
             message.offset(),
         )
-        verdict, started = self.scan_request(request, listed[self.name])
-        self._emit(request, verdict, started)
+        scan = self.scan_request(request)
+        self._emit(request, scan.verdict, scan.started)
+        if scan.dead_letter is not None:
+            self._dead_letter(message, scan.dead_letter)
 
     # -- one request ------------------------------------------------------------------------
-    def scan_request(self, request: dict[str, Any], deadline: datetime) -> tuple[Verdict, datetime]:
+    def scan_request(self, request: ScanRequest) -> Scan:
+        """Download, then scan with the engine's own deadline (not the fan-out's)."""
         started = datetime.now(UTC)
-        job = _job(request)
+        job = request.job()
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
             too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
-            return too_large, started
-        remaining = (deadline - started).total_seconds()
-        if remaining <= 0:
-            return Verdict("timeout", "the deadline passed before the scan could start"), started
+            return Scan(too_large, started)
+        window = float(self.scanner.deadline_s)  # storage outages are retried this long
         try:
-            with self.downloads.fetch(request["download_url"], job.sha256, remaining) as path:
-                return self._scan_with_retries(path, job, deadline), started
+            with self.downloads.fetch(request.download_url, job.sha256, window) as path:
+                verdict, crashed = self._scan_with_retries(path, job)
         except OSError as exc:
-            return Verdict("error", f"could not download the object: {exc}"), started
+            return Scan(Verdict("error", f"could not download the object: {exc}"), started)
+        return Scan(verdict, started, crashed)
 
-    def _scan_with_retries(self, path: Path, job: ScanJob, deadline: datetime) -> Verdict:
-        """Engine busy or its socket away: retry with backoff while the deadline allows."""
-        attempt = 0
-        while True:
-            remaining = (deadline - datetime.now(UTC)).total_seconds()
-            verdict = run_with_deadline(lambda: self.scanner.scan(path, job), remaining)
-            transient = verdict.verdict == "error" and verdict.result.startswith(TRANSIENT)
+    def _scan_with_retries(self, path: Path, job: ScanJob) -> tuple[Verdict, str | None]:
+        """Scan in the engine's process; retry a busy engine or a crashed process with
+        backoff while the deadline allows, at most SCAN_ATTEMPTS times.  Returns the verdict
+        and, when the engine crashed on every try, the reason for the DLQ."""
+        deadline = time.monotonic() + float(self.scanner.deadline_s)
+        crashes: list[str] = []
+        for attempt in range(SCAN_ATTEMPTS):
+            outcome = self._scan_once(path, job, deadline - time.monotonic())
+            if outcome.crashed is not None:
+                crashes.append(outcome.crashed)
             pause = 0.2 * 2**attempt
-            if not transient or remaining - pause <= 0 or attempt + 1 >= SCAN_ATTEMPTS:
-                return verdict
-            log.warning("%s: transient engine error (%s); retrying", self.name, verdict.result)
+            if not _worth_retrying(outcome) or time.monotonic() + pause >= deadline:
+                break
+            log.warning("%s: %s; retrying", self.name, outcome.verdict.result)
             time.sleep(pause)
-            attempt += 1
+        if outcome.crashed is None:
+            return outcome.verdict, None
+        reason = f"the engine crashed on this file {len(crashes)} time(s): {crashes[-1]}"
+        return Verdict("error", reason), reason
 
-    def _emit(self, request: dict[str, Any], verdict: Verdict, started: datetime) -> None:
+    def _scan_once(self, path: Path, job: ScanJob, timeout_s: float) -> Outcome:
+        with self.engines.process() as engine:
+            outcome = engine.scan(path, job, timeout_s)
+        if outcome.crashed is not None:
+            self.crashes += 1
+            log.warning("%s: engine crashed on %s: %s", self.name, job.doc_id, outcome.crashed)
+        return outcome
+
+    def _emit(self, request: ScanRequest, verdict: Verdict, started: datetime) -> None:
         record = {
-            "doc_id": request["doc_id"],
-            "tenant": request["tenant"],
+            "doc_id": request.doc_id,
+            "tenant": request.tenant,
             "scanner": self.name,
             "vendor": self.scanner.vendor_label,
             "verdict": verdict.verdict,
@@ -204,17 +248,19 @@ class Runner:
         }
         self.producer.produce(
             topic(self.settings, topics.SCAN_VERDICTS),
-            key=request["doc_id"].encode(),
-            value=encode_event("scan_verdict", record),
+            key=request.doc_id.encode(),
+            value=codec.encode("scan_verdict", record),
         )
         if self.producer.flush(30) != 0:
             raise RuntimeError("verdict not acknowledged by Kafka within 30s")
         self.scanned += 1
 
-    def _dead_letter(self, message: Message, exc: Exception) -> None:
-        log.warning("%s: poison scan request at offset %s: %s", self.name, message.offset(), exc)
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        log.warning(
+            "%s: scan request at offset %s to the DLQ: %s", self.name, message.offset(), reason
+        )
         headers: dict[str, str | bytes | None] = {
-            "x-error": f"{type(exc).__name__}: {exc}"[:1000],
+            "x-error": reason[:1000],
             "x-scanner": self.name,
             "x-source-offset": str(message.offset()),
         }
@@ -247,7 +293,7 @@ class Runner:
                 self.producer.produce(
                     topic(self.settings, topics.SCANNERS_REGISTRY),
                     key=self.name.encode(),
-                    value=encode_event("scanner_heartbeat", self.heartbeat()),
+                    value=codec.encode("scanner_heartbeat", self.heartbeat()),
                 )
                 self.producer.poll(0)
             except Exception:  # a missed beat is logged; the next one may get through
@@ -255,15 +301,11 @@ class Runner:
             stop.wait(self.settings.scanner_heartbeat_s)
 
 
-def _job(request: dict[str, Any]) -> ScanJob:
-    return ScanJob(
-        request["doc_id"],
-        request["file_name"],
-        request["file_size"],
-        request.get("file_type"),
-        request.get("content_type"),
-        request["sha256"],
-    )
+def _worth_retrying(outcome: Outcome) -> bool:
+    """A crashed engine process, or an engine that is busy or lost its connection."""
+    verdict = outcome.verdict
+    transient = verdict.verdict == "error" and verdict.result.startswith(TRANSIENT)
+    return outcome.crashed is not None or transient
 
 
 def _safe(read: Callable[[], str]) -> str:
@@ -271,21 +313,3 @@ def _safe(read: Callable[[], str]) -> str:
         return read()
     except Exception as exc:  # a version probe must not stop scanning
         return f"unknown ({type(exc).__name__})"
-
-
-def run_with_deadline(scan: Callable[[], Verdict], timeout_s: float) -> Verdict:
-    """Run ``scan`` in a daemon thread; a scan past the deadline is reported, not awaited."""
-    outcome: list[Verdict] = []
-
-    def target() -> None:
-        try:
-            outcome.append(scan())
-        except Exception as exc:
-            outcome.append(Verdict("error", f"{type(exc).__name__}: {exc}"))
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(max(0.0, timeout_s))
-    if not outcome:
-        return Verdict("timeout", f"the engine did not answer within {timeout_s:.1f}s")
-    return outcome[0]

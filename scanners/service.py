@@ -1,5 +1,7 @@
 """A scanner process: one runner thread per scanner name, a health endpoint, clean shutdown.
 
+Each runner's engine scans in child processes of its own (:mod:`scanners.isolation`), started
+before the runners consume, so an engine that cannot start stops the process at once.
 ``SIGINT``/``SIGTERM`` (Ctrl-C or Ctrl-Break on Windows) stop taking new requests; in-flight
 scans finish and their verdicts are sent before the consumers leave their groups.
 """
@@ -29,8 +31,9 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "application/json", body)
             elif self.path == "/metrics":
                 lines = [
-                    f'intellidox_scanner_scanned_total{{scanner="{r.name}"}} {r.scanned}'
+                    f'intellidox_scanner_{what}_total{{scanner="{r.name}"}} {count}'
                     for r in runners
+                    for what, count in (("scanned", r.scanned), ("engine_crashes", r.crashes))
                 ]
                 self._send(200, "text/plain", "\n".join(lines) + "\n")
             else:
@@ -54,6 +57,8 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
     stop = stop or threading.Event()
     downloads = SharedDownloads()  # engines in this process fetch each object once
     runners = [Runner(settings, *build(spec), downloads=downloads) for spec in specs]
+    for runner in runners:
+        runner.engines.start()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = ThreadingHTTPServer((settings.host, settings.scanner_port_base), _handler(runners))

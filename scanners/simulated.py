@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ class Simulated(Scanner):
     Options: ``latency_ms`` (mean, default 200), ``jitter_ms`` (uniform +/-, default 0),
     ``verdict`` (a fixed verdict, default ``clean``), ``malicious_rate`` (0..1, overrides
     ``verdict`` per scan when set), ``hang`` (``1``: never answer, to test deadlines),
-    ``vendor``, ``deadline_s`` (default 30).
+    ``crash`` (``exit``: the engine process dies at once; ``memory``: it allocates until its
+    memory ceiling stops it; to test isolation; only with a ceiling), ``vendor``,
+    ``deadline_s`` (default 30).
     """
 
     name = "simulated"
@@ -31,12 +34,20 @@ class Simulated(Scanner):
             raise ValueError(f"simulated: verdict {self.verdict!r} is not one of {VERDICTS}")
         self.malicious_rate = self.option("malicious_rate", -1.0, float)
         self.hang = self.option("hang", "0") == "1"
+        self.crash = self.option("crash", "")
+        if self.crash not in ("", "exit", "memory"):
+            raise ValueError(f"simulated: crash {self.crash!r} is not exit or memory")
         self.deadline_s = self.option("deadline_s", 30.0, float)
 
     def signatures_version(self) -> str:
         return "simulated"
 
     def scan(self, path: Path, job: ScanJob) -> Verdict:
+        if self.crash == "exit":
+            os._exit(70)  # as a segfaulting parser would: no cleanup, no answer
+        if self.crash == "memory":
+            hog = [b"\1" * (64 << 20) for _ in iter(int, 1)]  # touched; until MemoryError
+            del hog
         if self.hang:
             time.sleep(10**6)
         delay = self.latency_ms + random.uniform(-self.jitter_ms, self.jitter_ms)

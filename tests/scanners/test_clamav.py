@@ -7,6 +7,8 @@ import pytest
 from ops.settings import Settings
 from scanners.base import ScanJob
 from scanners.clamav import ClamAV
+from scanners.runner import Runner
+from tests.scanners.records import request
 
 pytestmark = pytest.mark.integration
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -30,21 +32,7 @@ def test_eicar_is_malicious_and_clean_is_clean(
     assert scanner.signatures_version()
 
 
-def test_clamd_refusing_a_stream_over_its_limit_is_too_large(tmp_path: Path, clamd: object) -> None:
-    from scanners.downloads import file_sha256
-    from scanners.runner import Runner
-
-    big = tmp_path / "big.bin"
-    big.write_bytes(b"\0" * 4096)
+def test_a_file_over_max_file_size_is_too_large_without_download(clamd: object) -> None:
     runner = Runner(Settings(), "clamav", ClamAV({"max_file_size": "1000"}))
-    request = {
-        "doc_id": "d",
-        "file_name": "big.bin",
-        "file_size": 4096,
-        "sha256": file_sha256(big),
-        "download_url": big.as_uri(),
-    }
-    from datetime import UTC, datetime, timedelta
-
-    verdict, _ = runner.scan_request(request, datetime.now(UTC) + timedelta(seconds=5))
-    assert verdict.verdict == "too_large" and "over this engine's 1000" in verdict.result
+    scan = runner.scan_request(request("http://127.0.0.1:9/big.bin", b"\0" * 4096))
+    assert scan.verdict.verdict == "too_large" and "over this engine's 1000" in scan.verdict.result

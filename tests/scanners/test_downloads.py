@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scanners.downloads import DownloadError, SharedDownloads, file_sha256
+from scanners.downloads import DownloadError, SharedDownloads, UnsafeDirectory, file_sha256
 
 
 def _source(tmp_path: Path, data: bytes) -> tuple[str, str]:
@@ -55,22 +57,25 @@ def test_content_with_another_hash_is_refused(tmp_path: Path) -> None:
 
 RSS_PROBE = r"""
 import resource, sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from ops.settings import Settings
 from scanners.downloads import SharedDownloads
 from scanners.hash_reputation import HashReputation
 from scanners.runner import Runner
+from tests.scanners.http_files import FileServer
+from tests.scanners.records import request
 
 path, sha = Path(sys.argv[1]), sys.argv[2]
-engine = HashReputation({"verify": "1"})
+files = FileServer(path.parent).start()
+engine = HashReputation({"verify": "1", "deadline_s": "120"})
 runner = Runner(Settings(), "hash", engine, SharedDownloads(Path(sys.argv[3])))
-request = {"doc_id": "d", "file_name": path.name, "file_size": path.stat().st_size, "sha256": sha,
-           "download_url": path.as_uri()}
+runner.engines.start()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-verdict, _ = runner.scan_request(request, datetime.now(UTC) + timedelta(seconds=120))
+size = path.stat().st_size
+scan = runner.scan_request(request(files.url(path.name), b"", file_size=size, sha256=sha))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(verdict.verdict, (after - before) / 1024)
+runner.engines.close()
+print(scan.verdict.verdict, (after - before) / 1024)
 """
 
 
@@ -82,6 +87,7 @@ def test_a_1_gb_file_through_the_runner_keeps_memory_flat(tmp_path: Path) -> Non
     sha = "49bc20df15e412a64472421e13fe86ff1c5165e18b2afccf160d4dc19fe68a14"  # of 1 GiB of zeros
     result = subprocess.run(
         [sys.executable, "-c", RSS_PROBE, str(sparse), sha, str(tmp_path / "cache")],
+        cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
         check=True,
@@ -90,3 +96,48 @@ def test_a_1_gb_file_through_the_runner_keeps_memory_flat(tmp_path: Path) -> Non
     verdict, grew_mb = result.stdout.split()
     assert verdict == "clean"
     assert float(grew_mb) < 50, f"peak RSS grew by {grew_mb} MB"
+
+
+# -- the directory is the runner's alone ----------------------------------------------------
+def test_the_directory_is_created_0700_and_files_in_it_0600(tmp_path: Path) -> None:
+    url, sha = _source(tmp_path, b"a private document")
+    downloads = SharedDownloads(tmp_path / "cache")
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    with downloads.fetch(url, sha, 5) as path:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.stat().st_uid == os.geteuid()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_a_directory_others_can_enter_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir(mode=0o755)
+    (tmp_path / "cache").chmod(0o755)
+    with pytest.raises(UnsafeDirectory, match="has mode 0755; it must be 0700"):
+        SharedDownloads(tmp_path / "cache")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_a_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir(mode=0o700)
+    os.chown(tmp_path / "cache", 65534, -1)
+    with pytest.raises(UnsafeDirectory, match="belongs to uid 65534, not to this runner's uid 0"):
+        SharedDownloads(tmp_path / "cache")
+
+
+def test_a_link_in_place_of_the_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "cache").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnsafeDirectory, match="is not a directory"):
+        SharedDownloads(tmp_path / "cache")
+
+
+def test_a_sha256_that_is_a_path_names_no_file(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me")
+    url, _ = _source(tmp_path, b"whatever")
+    with (
+        pytest.raises(DownloadError, match="is not a sha256"),
+        SharedDownloads(tmp_path / "cache").fetch(url, "../victim.txt", 5),
+    ):
+        pass
+    assert victim.read_bytes() == b"keep me"

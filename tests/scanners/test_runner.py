@@ -1,72 +1,175 @@
-"""The runner's own logic, without Kafka: deadlines, limits, downloads, heartbeats."""
+"""The runner's own logic, without Kafka: deadlines, limits, downloads, engine processes."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from ops.settings import Settings
-from scanners.base import Verdict
-from scanners.downloads import file_sha256
-from scanners.runner import Runner, run_with_deadline
+from scanners.base import Scanner
+from scanners.downloads import SharedDownloads
+from scanners.runner import Runner
 from scanners.simulated import Simulated
+from tests.scanners.engines import Raises, ReadsFile
+from tests.scanners.http_files import FileServer
+from tests.scanners.records import put_file, request
 
 
-def _request(path: Path, size: int) -> dict[str, object]:
-    sha = file_sha256(path) if path.exists() else "0" * 64
-    return {
-        "doc_id": "d",
-        "file_name": path.name,
-        "file_size": size,
-        "sha256": sha,
-        "download_url": path.as_uri(),
-    }
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[FileServer]:
+    (tmp_path / "served").mkdir()
+    server = FileServer(tmp_path / "served")
+    yield server
+    server.stop()
 
 
-def test_a_scan_past_its_deadline_is_a_timeout_not_a_wait() -> None:
+@pytest.fixture
+def runners(tmp_path: Path) -> Iterator[list[Runner]]:
+    """Runners made by the test; their engine processes are stopped afterwards."""
+    made: list[Runner] = []
+    yield made
+    for runner in made:
+        runner.engines.close()
+
+
+def runner_for(runners: list[Runner], tmp_path: Path, scanner: Scanner) -> Runner:
+    downloads = SharedDownloads(tmp_path / "objects")
+    runner = Runner(Settings(), scanner.name or "test", scanner, downloads)
+    runners.append(runner)
+    return runner
+
+
+def test_the_engine_scans_the_download_in_its_own_process(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "doc.txt", b"hello from storage")
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    scan = runner.scan_request(request(files.start().url("doc.txt"), b"hello from storage"))
+    assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "hello from storage")
+    assert scan.dead_letter is None
+    assert not list((tmp_path / "objects").iterdir())  # the last one out cleaned up
+
+
+def test_a_request_that_waited_past_its_fan_out_deadline_is_still_scanned(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """After an outage the fan-out's deadline_at is long past: that was our pipeline's time,
+    not the engine's, and used to give "the deadline passed before the scan could start"."""
+    put_file(files.directory, "late.txt", b"late")
+    runner = runner_for(runners, tmp_path, Simulated({"latency_ms": "0", "verdict": "suspicious"}))
+    late = request(files.start().url("late.txt"), b"late", deadline_in_s=-3600)
+    assert runner.scan_request(late).verdict.verdict == "suspicious"
+
+
+def test_the_engine_gets_its_own_deadline_from_the_start_of_its_scan(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, Simulated({"hang": "1", "deadline_s": "1"}))
     started = time.monotonic()
-    verdict = run_with_deadline(lambda: (time.sleep(5), Verdict("clean"))[1], 0.2)
-    assert verdict.verdict == "timeout"
-    assert time.monotonic() - started < 1
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a", deadline_in_s=3600))
+    assert scan.verdict.verdict == "timeout"
+    assert "within 1.0s" in scan.verdict.result
+    assert time.monotonic() - started < 5
 
 
-def test_an_engine_exception_is_an_error_verdict_with_its_text() -> None:
-    def boom() -> Verdict:
-        raise RuntimeError("engine fell over")
+def test_a_hung_engine_process_is_replaced_for_the_next_request(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, Simulated({"hang": "1", "deadline_s": "0.5"}))
+    runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    with runner.engines.process() as engine:
+        assert engine.pid is None  # killed at the deadline; the next scan starts a new one
 
-    verdict = run_with_deadline(boom, 1)
-    assert verdict == Verdict("error", "RuntimeError: engine fell over")
 
-
-def test_the_runner_downloads_and_scans_within_the_deadline(tmp_path: Path) -> None:
-    source = tmp_path / "doc.txt"
-    source.write_bytes(b"hello")
-    runner = Runner(Settings(), "sim", Simulated({"latency_ms": "0", "verdict": "suspicious"}))
-    verdict, started = runner.scan_request(
-        _request(source, 5), datetime.now(UTC) + timedelta(seconds=5)
+def test_an_engine_exception_is_an_error_verdict_with_its_text(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, Raises())
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    assert (scan.verdict.verdict, scan.verdict.result) == (
+        "error",
+        "RuntimeError: engine fell over",
     )
-    assert verdict.verdict == "suspicious"
-    assert started <= datetime.now(UTC)
+    assert scan.dead_letter is None and runner.crashes == 0
 
 
-def test_a_deadline_already_past_is_a_timeout_without_download(tmp_path: Path) -> None:
-    runner = Runner(Settings(), "sim", Simulated({"latency_ms": "0"}))
-    verdict, _ = runner.scan_request(_request(tmp_path / "missing", 5), datetime.now(UTC))
-    assert verdict.verdict == "timeout"
-
-
-def test_a_failed_download_is_an_error_verdict(tmp_path: Path) -> None:
-    runner = Runner(Settings(), "sim", Simulated({"latency_ms": "0"}))
-    verdict, _ = runner.scan_request(
-        _request(tmp_path / "missing", 5), datetime.now(UTC) + timedelta(seconds=5)
+def test_an_engine_that_kills_its_process_gets_error_after_bounded_tries(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, Simulated({"crash": "exit"}))
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    assert scan.verdict.verdict == "error"
+    assert scan.verdict.result == (
+        "the engine crashed on this file 3 time(s): the engine process exited with status 70"
     )
-    assert verdict.verdict == "error" and "could not download" in verdict.result
+    assert scan.dead_letter == scan.verdict.result and runner.crashes == 3
 
 
-def test_heartbeats_carry_os_and_versions() -> None:
-    beat = Runner(Settings(), "sim", Simulated({"vendor": "Acme"})).heartbeat()
-    assert beat["name"] == "sim" and beat["vendor"] == "Acme"
+def test_an_engine_over_its_memory_ceiling_is_a_crash_not_the_hosts_problem(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, Simulated({"crash": "memory", "memory_mb": "300"}))
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    assert scan.verdict.verdict == "error"
+    assert "MemoryError: the engine went over its memory ceiling" in scan.verdict.result
+
+
+def test_a_file_over_the_engines_limit_is_too_large_without_download(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    runner.scanner.max_file_size = 4
+    scan = runner.scan_request(request(files.url("nowhere.bin"), b"12345"))
+    assert scan.verdict.verdict == "too_large"
+
+
+def test_an_object_the_store_refuses_is_an_error_verdict_at_once(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    runner = runner_for(runners, tmp_path, Simulated({"latency_ms": "0"}))
+    started = time.monotonic()
+    scan = runner.scan_request(request(files.start().url("missing"), b"x"))
+    assert scan.verdict.verdict == "error" and "could not download" in scan.verdict.result
+    assert "404" in scan.verdict.result and time.monotonic() - started < 5
+
+
+def test_a_storage_outage_shorter_than_the_deadline_is_retried(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """Three quick tries (~1 s) used to end in an ``error`` verdict."""
+    put_file(files.directory, "a.txt", b"after the outage")
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    runner.scanner.deadline_s = 15
+    timer = files.start_after(3)  # storage is away for 3 s
+    try:
+        scan = runner.scan_request(request(files.url("a.txt"), b"after the outage"))
+    finally:
+        timer.join()
+    assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "after the outage")
+
+
+def test_a_storage_outage_longer_than_the_deadline_is_an_error(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    runner.scanner.deadline_s = 2
+    started = time.monotonic()
+    scan = runner.scan_request(request(files.url("a.txt"), b"never served"))
+    assert scan.verdict.verdict == "error" and "tries" in scan.verdict.result
+    assert 1.5 < time.monotonic() - started < 5
+
+
+def test_heartbeats_carry_os_and_versions(tmp_path: Path, runners: list[Runner]) -> None:
+    beat = runner_for(runners, tmp_path, Simulated({"vendor": "Acme"})).heartbeat()
+    assert beat["name"] == "simulated" and beat["vendor"] == "Acme"
     assert (
         beat["os"] and beat["engine_version"] == "1" and beat["signatures_version"] == "simulated"
     )

@@ -23,3 +23,8 @@ def test_a_malicious_rate_of_one_always_flags(tmp_path: Path) -> None:
 def test_an_unknown_verdict_is_refused() -> None:
     with pytest.raises(ValueError, match="not one of"):
         Simulated({"verdict": "fine"})
+
+
+def test_an_unknown_crash_is_refused() -> None:
+    with pytest.raises(ValueError, match="not exit or memory"):
+        Simulated({"crash": "segfault"})

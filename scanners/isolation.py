@@ -1,0 +1,233 @@
+"""Each engine scans in a child process of its own, under a memory ceiling.
+
+All engines of a scanner host used to share one process: one hostile file (a decompression
+bomb for olevba, a parser that crashes) took every engine down with it, and Kafka then
+redelivered the same file to the restarted process.  Now the runner thread keeps Kafka, the
+download and the heartbeats, and hands each ``scan()`` to an :class:`EngineProcess`: a
+``multiprocessing`` child (spawned, so it works the same on Windows) that builds the engine
+once and scans request after request.  On POSIX the child's address space is capped
+(``RLIMIT_AS``, the ``memory_mb`` of the scanner), so a bomb ends in MemoryError or in the
+child's death instead of the host's memory; Windows gets no ceiling, the isolation only.
+
+What the runner learns from a scan is an :class:`Outcome`: the engine's verdict, or
+``crashed`` with the reason (exit status, signal, MemoryError) when the child died or had to
+be recycled; a child past the deadline is killed.  Either way the next scan gets a fresh
+child.  Nothing POSIX-only runs at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from scanners.base import ScanJob, Scanner, Verdict
+
+log = logging.getLogger(__name__)
+_SPAWN = multiprocessing.get_context("spawn")  # no fork of a process with Kafka threads
+START_TIMEOUT_S = 120.0
+
+
+class EngineStartError(RuntimeError):
+    """The engine could not be built in its child process."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What a child needs to build the engine: its class (importable), options, ceiling."""
+
+    engine: type[Scanner]
+    options: dict[str, str]
+    memory_mb: int  # 0: no ceiling
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    crashed: str | None = None  # why the engine's process was lost, when it was
+
+
+class EngineProcess:
+    """One child process running one engine; restarted on demand after a loss."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.spec = spec
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        parent, child = _SPAWN.Pipe()
+        process = _SPAWN.Process(
+            target=serve_engine, args=(self.spec, child), daemon=True, name=self.spec.engine.name
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        if not parent.poll(START_TIMEOUT_S):
+            self.close()
+            raise EngineStartError(f"{self.spec.engine.name} did not start in {START_TIMEOUT_S}s")
+        try:
+            kind, text = parent.recv()
+        except EOFError:
+            kind, text = "failed", self._death()
+        if kind != "ready":
+            self.close()
+            raise EngineStartError(f"{self.spec.engine.name} could not start: {text}")
+
+    def scan(self, path: Path, job: ScanJob, timeout_s: float) -> Outcome:
+        """The engine's verdict on ``path``, a ``timeout``, or a crash with its reason."""
+        self.start()
+        assert self._conn is not None
+        try:
+            self._conn.send((str(path), job))
+            if not self._conn.poll(max(0.0, timeout_s)):
+                self.close()
+                return Outcome(
+                    Verdict("timeout", f"the engine did not answer within {timeout_s:.1f}s")
+                )
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            reason = self._death()
+            self.close()
+            return Outcome(Verdict("error", f"engine crashed: {reason}"), crashed=reason)
+        if kind == "crashed":
+            self.close()
+            return Outcome(Verdict("error", f"engine crashed: {payload}"), crashed=str(payload))
+        assert isinstance(payload, Verdict)
+        return Outcome(payload)
+
+    def _death(self) -> str:
+        """Why the child is gone: its exit status or the signal that ended it."""
+        if self._process is None:
+            return "no engine process"
+        self._process.join(5)
+        code = self._process.exitcode
+        if code is None:
+            return "the engine process stopped answering"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"the engine process was killed by {signal.Signals(-code).name}"
+            return f"the engine process was killed by signal {-code}"
+        return f"the engine process exited with status {code}"
+
+    def close(self) -> None:
+        """Stop the child now (it may be mid-scan); the next scan starts a new one."""
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(10)
+            process.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+
+class EnginePool:
+    """A runner's engine processes: one per scan in flight, reused from scan to scan."""
+
+    def __init__(self, spec: EngineSpec, size: int) -> None:
+        self.spec = spec
+        self.size = size
+        self._idle: list[EngineProcess] = []
+        self._all: list[EngineProcess] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start ``size`` processes up front, so the first scans do not wait for them."""
+        with self._lock:
+            missing = self.size - len(self._all)
+        for _ in range(missing):
+            engine = EngineProcess(self.spec)
+            engine.start()
+            with self._lock:
+                self._all.append(engine)
+                self._idle.append(engine)
+
+    @contextlib.contextmanager
+    def process(self) -> Iterator[EngineProcess]:
+        with self._lock:
+            engine = self._idle.pop() if self._idle else None
+            if engine is None:
+                engine = EngineProcess(self.spec)
+                self._all.append(engine)
+        try:
+            yield engine
+        finally:
+            with self._lock:
+                self._idle.append(engine)
+
+    def pids(self) -> list[int]:
+        """The engine processes running now (for operators and memory probes)."""
+        with self._lock:
+            return [pid for engine in self._all if (pid := engine.pid) is not None]
+
+    def close(self) -> None:
+        with self._lock:
+            engines, self._all, self._idle = self._all, [], []
+        for engine in engines:
+            engine.close()
+
+
+# -- the child ---------------------------------------------------------------------------------
+def serve_engine(spec: EngineSpec, conn: Connection) -> None:
+    """The child's main: build the engine, then answer ``(path, job)`` requests until EOF."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [engine] %(name)s %(message)s"
+    )
+    limit_memory(spec.memory_mb)
+    try:
+        scanner = spec.engine(spec.options)
+    except Exception as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", ""))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # the runner is gone or let go of this child
+            return
+        if not _answer(scanner, request, conn):
+            return
+
+
+def _answer(scanner: Scanner, request: Any, conn: Connection) -> bool:
+    """Scan one request and send the answer; False when this child must end."""
+    path, job = request
+    try:
+        conn.send(("verdict", scanner.scan(Path(path), job)))
+    except MemoryError:
+        # The ceiling was hit: what the engine holds may be half-built.  Say so and end.
+        conn.send(("crashed", "MemoryError: the engine went over its memory ceiling"))
+        return False
+    except Exception as exc:
+        conn.send(("verdict", Verdict("error", f"{type(exc).__name__}: {exc}"[:2000])))
+    return True
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Cap this process's address space (POSIX); Windows has no such limit here."""
+    if memory_mb <= 0 or sys.platform == "win32":
+        return
+    import resource  # POSIX only: imported here, never at import time
+
+    ceiling = memory_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        ceiling = min(ceiling, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))

@@ -1,0 +1,120 @@
+"""Scan requests as the runner reads them off ``scan.requests``: every field checked first.
+
+A topic is not a trust boundary we control (a mis-built producer, a replayed old record, an
+attacker with a stolen producer credential), and the runner turns fields into file names
+(the SHA-256 names the downloaded object) and into outgoing requests (the download URL).  So a
+request becomes a :class:`ScanRequest` only when each field fits its pattern; otherwise
+:class:`InvalidRequest` says which field and why, and the runner sends the record to the DLQ.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from scanners.base import ScanJob
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_SCANNER = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)  # as scanners.registry.parse_spec
+_URL = re.compile(r"[!-~]{1,8192}", re.ASCII)  # printable ASCII, no spaces
+MAX_FILE_SIZE = 1 << 40
+MAX_TEXT = 255
+MAX_SCANNERS = 1000
+
+
+class InvalidRequest(ValueError):
+    """A scan request with a field that does not fit; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    doc_id: str
+    tenant: str
+    file_name: str
+    file_size: int
+    file_type: str | None
+    content_type: str | None
+    sha256: str
+    download_url: str
+    scanners: tuple[str, ...]  # the scanners asked for a verdict
+
+    def job(self) -> ScanJob:
+        return ScanJob(
+            self.doc_id,
+            self.file_name,
+            self.file_size,
+            self.file_type,
+            self.content_type,
+            self.sha256,
+        )
+
+
+def parse_request(record: Mapping[str, Any]) -> ScanRequest:
+    """The request in ``record`` (a decoded ``scan_request`` event), or InvalidRequest."""
+    return ScanRequest(
+        doc_id=_match("doc_id", record.get("doc_id"), _UUID, "a UUID"),
+        tenant=_text("tenant", record.get("tenant")),
+        file_name=_text("file_name", record.get("file_name")),
+        file_size=_size(record.get("file_size")),
+        file_type=_optional_text("file_type", record.get("file_type")),
+        content_type=_optional_text("content_type", record.get("content_type")),
+        sha256=_match("sha256", record.get("sha256"), _SHA256, "64 lowercase hex digits"),
+        download_url=_url(record.get("download_url")),
+        scanners=_scanners(record.get("scanners")),
+    )
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:80]
+
+
+def _match(field: str, value: Any, pattern: re.Pattern[str], expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidRequest(f"{field} must be {expected}, not {_shown(value)}")
+    return value
+
+
+def _text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise InvalidRequest(f"{field} must be text of 1 to {MAX_TEXT} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidRequest(f"{field} must not contain control characters: {_shown(value)}")
+    return value
+
+
+def _optional_text(field: str, value: Any) -> str | None:
+    return None if value is None else _text(field, value)
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FILE_SIZE:
+        raise InvalidRequest(f"file_size must be 0 to {MAX_FILE_SIZE} bytes, not {_shown(value)}")
+    return value
+
+
+def _url(value: Any) -> str:
+    _match("download_url", value, _URL, "a URL of printable characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(
+            f"download_url must be an http(s) URL with a host, not {_shown(value)}"
+        )
+    return str(value)
+
+
+def _scanners(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_SCANNERS:
+        raise InvalidRequest(f"scanners must be a list of at most {MAX_SCANNERS} entries")
+    names: list[str] = []
+    for entry in value:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("deadline_at"), datetime):
+            raise InvalidRequest(f"each scanner needs a name and a deadline_at: {_shown(entry)}")
+        names.append(_match("scanner name", entry.get("name"), _SCANNER, "letters, digits, - _"))
+    if len(set(names)) != len(names):
+        raise InvalidRequest(f"a scanner is listed twice: {', '.join(sorted(names))[:200]}")
+    return tuple(names)

@@ -1,0 +1,27 @@
+"""Engines for runner tests only (importable, so an engine process can build them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scanners.base import ScanJob, Scanner, Verdict
+
+
+class Raises(Scanner):
+    """Raises on every file. Options: none."""
+
+    name = "raises"
+    vendor = "Tests"
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        raise RuntimeError("engine fell over")
+
+
+class ReadsFile(Scanner):
+    """Answers with the file's first bytes, to prove the engine process sees the download."""
+
+    name = "reads-file"
+    vendor = "Tests"
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        return Verdict("clean", path.read_bytes()[:20].decode())
