@@ -112,6 +112,12 @@ class Settings:
     admin_tenants: str = "dev"
     extractor_timeout_s: int = 30
     extractor_memory_mb: int = 1024
+    # Scripts run in bubblewrap sandboxes (streams/sandbox_*.py): warm sandboxes per process,
+    # documents one serves before it is replaced, and a development-only escape hatch for
+    # machines where bubblewrap cannot run (rlimits only, NOT contained; off = fail closed).
+    extractor_pool_size: int = 2
+    extractor_pool_jobs: int = 200
+    extractor_allow_weak_sandbox: bool = False
 
     @property
     def scripts_bucket(self) -> str:

@@ -1,85 +1,70 @@
-"""Run the active extractor script on a file, contained in a child process.
+"""Run an extractor script on a file, contained: ``run_script(script, path, info, limits)``.
 
-Time limit (killed when over), memory limit (``RLIMIT_AS``), and no network (a fresh network
-namespace) where the OS allows it: a script that hangs, crashes, eats memory or returns junk
-costs one document an extraction error and nothing else.
+Every script runs in a bubblewrap sandbox (:mod:`streams.sandbox_command`): uid 65534, no
+capabilities, no network, a read-only view without the repository or any service data, only
+its one input file, rlimits, and nothing of it outlives the job.  The sandboxes are warm
+(:mod:`streams.sandbox_pool`): one pool per process, started on first use.  A script that
+hangs, crashes, eats memory or returns junk costs one document an extraction error.
+
+Where bubblewrap cannot run, every call fails closed with the reason, unless
+``INTELLIDOX_EXTRACTOR_ALLOW_WEAK_SANDBOX`` allows the old rlimits-only mode (development).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import json
-import os
-import sys
-from dataclasses import dataclass
+import atexit
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
-from ops.settings import sandbox_environment
+from ops.settings import Settings, get_settings
+from streams.sandbox_command import Runtime, SandboxUnavailable, check_available
+from streams.sandbox_job import Job, Limits, Outcome
+from streams.sandbox_pool import Pool, PoolConfig
 
-CLONE_NEWNET = 0x40000000
+__all__ = ["Limits", "Outcome", "pool_config", "run_script"]
 
-
-@dataclass(frozen=True)
-class Limits:
-    timeout_s: float = 30.0
-    memory_mb: int = 1024
-
-
-@dataclass(frozen=True)
-class Outcome:
-    meta: dict[str, Any]
-    error: str | None
-
-
-def _contain(memory_mb: int) -> None:  # runs in the child, before exec (POSIX only)
-    import resource
-
-    limit = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    # Without root this fails quietly (returns -1), and the script keeps the host's network.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_pool: Pool | SandboxUnavailable | None = None
 
 
 async def run_script(script: Path, path: Path, info: dict[str, Any], limits: Limits) -> Outcome:
-    preexec = (lambda: _contain(limits.memory_mb)) if os.name == "posix" else None
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.sandbox",
-        str(script),
-        str(path),
-        json.dumps(info),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        env=sandbox_environment(),  # no INTELLIDOX_* secrets for scripts
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=preexec,
-    )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), limits.timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return Outcome({}, f"the script ran over its {limits.timeout_s:g}s time limit")
-    return _outcome(proc.returncode, out, err, limits)
+        source = script.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Outcome({}, f"cannot read the script: {exc}")
+    pool = _default_pool()
+    if isinstance(pool, SandboxUnavailable):
+        return Outcome({}, f"extractor scripts are not run: {pool}")
+    return await pool.run(Job(source, path, info, limits))
 
 
-def _outcome(code: int | None, out: bytes, err: bytes, limits: Limits) -> Outcome:
-    lines = out.decode(errors="replace").strip().splitlines()
+def pool_config(settings: Settings, runtime: Runtime) -> PoolConfig | SandboxUnavailable:
+    """Bubblewrap if it works here; else the weak mode if allowed; else the reason (closed)."""
+    contained = PoolConfig(settings.extractor_pool_size, settings.extractor_pool_jobs)
     try:
-        reply = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        reply = {}
-    if "meta" in reply and code == 0:
-        return Outcome(reply["meta"], None)
-    if "error" in reply:
-        error = str(reply["error"])
-        if "MemoryError" in error:
-            error += f" (memory limit {limits.memory_mb} MB)"
-        return Outcome({}, error)
-    tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {code}"]
-    return Outcome({}, f"the script crashed: {tail[0][:300]}")
+        check_available(runtime)
+    except SandboxUnavailable as exc:
+        if not settings.extractor_allow_weak_sandbox:
+            hint = "INTELLIDOX_EXTRACTOR_ALLOW_WEAK_SANDBOX=1 runs them uncontained (dev only)"
+            return SandboxUnavailable(f"{exc}; {hint}")
+        log.warning("extractor scripts run WITHOUT a sandbox (weak mode): %s", exc)
+        return PoolConfig(contained.size, contained.jobs_per_worker, contained=False)
+    return contained
+
+
+def _default_pool() -> Pool | SandboxUnavailable:
+    global _pool
+    with _lock:
+        if _pool is None:
+            runtime = Runtime.current()
+            config = pool_config(get_settings(), runtime)
+            if isinstance(config, SandboxUnavailable):
+                log.error("extractor scripts will fail: %s", config)
+                _pool = config
+            else:
+                _pool = Pool(config, runtime)
+                atexit.register(_pool.close)
+        return _pool
