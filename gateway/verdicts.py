@@ -1,4 +1,9 @@
-"""Verdicts as the API shows them, read from Cassandra (the projection of scan.verdicts)."""
+"""Verdicts as the API shows them, read from Cassandra (the projection of scan.verdicts).
+
+A verdict is ``late`` when it replaced a ``timeout`` given before it: the projection keeps the
+offset of the timeout (``timeout_offset``) beside the verdict that won, so it is late when it
+came after that timeout on the topic.  An event stream marks it from what it has seen itself.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +67,16 @@ def verdict_view(row: dict[str, Any]) -> dict[str, Any]:
         "start_at": _iso(row.get("start_at")),
         "end_at": _iso(row.get("end_at")),
         "reused": row.get("reused_from") is not None,
+        "late": bool(row.get("late")) or replaced_a_timeout(row),
     }
+
+
+def replaced_a_timeout(row: dict[str, Any]) -> bool:
+    """A projected verdict that came after a ``timeout`` for the same scanner."""
+    timeout_at, offset = row.get("timeout_offset"), row.get("kafka_offset")
+    if row.get("verdict") == "timeout" or timeout_at is None or offset is None:
+        return False
+    return int(offset) > int(timeout_at)
 
 
 def summary(rows: list[dict[str, Any]], expected: int | None) -> dict[str, int | None]:

@@ -1,128 +1,203 @@
 """The completion tracker's logic, pure: a document's progress and what each event changes.
 
-State (one per document, kept in a Faust table)::
+One :class:`Progress` per document, kept as JSON in a Faust table.  Each ``on_*`` function
+takes the progress (or None) and an event record and returns the new progress plus the status
+events to emit.  Verdicts can arrive before the scan request (different topics), so ``got`` is
+kept even while ``expected`` is unknown.
 
-    {"tenant": str, "status": str, "expected": {scanner: deadline_ms} | None,
-     "got": [scanner, ...], "timed_out": [scanner, ...], "finished_ms": int | None}
-
-Each ``on_*`` function takes the state (or None) and an event record and returns the new state
-plus the status events to emit.  Verdicts can arrive before the scan request (different
-topics), so "got" is kept even while "expected" is unknown.
+Deadlines measure the engine, not our own outages.  The runner reports ``timeout`` when a live
+engine overruns; the tracker gives one only when a scanner's group has had no live member for
+longer than its deadline while the request waited.  That "no live member" time is charged by
+:class:`DeadlineClock` ticks, which count only time this tracker was running with a fresh view
+of the registry: a restarted worker does not charge the time it was dead, nor a tracker whose
+registry view went stale because Kafka was away.  A real verdict after a ``timeout`` replaces
+it (the projections and the gateway see to that); the status never moves backwards.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-State = dict[str, Any]
+Event = dict[str, Any]  # a decoded record, shaped by its schema in schemas/
 RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3}
+FINISHED = frozenset({"done", "failed"})
+VERSION = 2  # of the JSON in the table; version 1 kept absolute deadlines in ``expected``
 
 
-def new_state(tenant: str, now_ms: int) -> State:
+@dataclass
+class Progress:
+    tenant: str
+    created_ms: int
+    status: str = "requested"
+    # scanner -> its deadline in ms (0: none, a reused verdict); None before the scan request
+    expected: dict[str, int] | None = None
+    requested_ms: int | None = None
+    got: list[str] = field(default_factory=list)  # scanners with a verdict (timeouts too)
+    timed_out: list[str] = field(default_factory=list)  # timeouts this tracker gave
+    late: list[str] = field(default_factory=list)  # real verdicts that replaced those
+    down_ms: dict[str, int] = field(default_factory=dict)  # charged "no live member" time
+    finished_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Progress:
+        fields = copy.deepcopy(data) if data.get("v") == VERSION else _upgrade(data)
+        fields.pop("v", None)
+        return cls(**fields)
+
+
+def _upgrade(old: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 state: deadlines were absolute; count each from when tracking began."""
+    created = int(old.get("created_ms", 0))
+    expected = old.get("expected")
+    if expected is not None:
+        expected = {n: max(1, at - created) if at > 0 else 0 for n, at in expected.items()}
     return {
-        "created_ms": now_ms,
-        "tenant": tenant,
-        "status": "requested",
-        "expected": None,
-        "got": [],
-        "timed_out": [],
-        "finished_ms": None,
+        "tenant": old["tenant"],
+        "created_ms": created,
+        "status": old["status"],
+        "expected": expected,
+        "got": list(old.get("got", [])),
+        "timed_out": list(old.get("timed_out", [])),
+        "finished_ms": old.get("finished_ms"),
     }
 
 
 def status_event(
-    doc_id: str, state: State, status: str, now_ms: int, reason: str | None = None
-) -> dict[str, Any]:
-    expected = state["expected"]
+    doc_id: str, p: Progress, status: str, now_ms: int, reason: str | None = None
+) -> Event:
     return {
         "doc_id": doc_id,
-        "tenant": state["tenant"],
+        "tenant": p.tenant,
         "status": status,
         "reason": reason,
-        "expected": None if expected is None else len(expected),
+        "expected": None if p.expected is None else len(p.expected),
         "at": now_ms,
     }
 
 
 def _advance(
-    doc_id: str, state: State, status: str, now_ms: int, reason: str | None = None
-) -> list[dict[str, Any]]:
-    if RANK[status] <= RANK[state["status"]]:
+    doc_id: str, p: Progress, status: str, now_ms: int, reason: str | None = None
+) -> list[Event]:
+    if RANK[status] <= RANK[p.status]:
         return []
-    state["status"] = status
-    if status in ("done", "failed"):
-        state["finished_ms"] = now_ms
-    return [status_event(doc_id, state, status, now_ms, reason)]
+    p.status = status
+    if status in FINISHED:
+        p.finished_ms = now_ms
+    return [status_event(doc_id, p, status, now_ms, reason)]
 
 
-def on_confirmed(
-    state: State | None, event: dict[str, Any], now_ms: int
-) -> tuple[State, list[dict[str, Any]]]:
+def on_confirmed(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
     """The gateway announced 'uploaded' itself (with docs.confirmed, through its outbox):
     track it without a second status event."""
-    state = state or new_state(event["tenant"], now_ms)
-    if RANK[state["status"]] < RANK["uploaded"]:
-        state["status"] = "uploaded"
-    return state, []
+    p = p or Progress(event["tenant"], now_ms)
+    if RANK[p.status] < RANK["uploaded"]:
+        p.status = "uploaded"
+    return p, []
 
 
-def on_metadata(
-    state: State | None, event: dict[str, Any], now_ms: int
-) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"], now_ms)
+def on_metadata(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
+    p = p or Progress(event["tenant"], now_ms)
     if not event.get("failed"):
-        return state, []
-    return state, _advance(event["doc_id"], state, "failed", now_ms, event.get("error"))
+        return p, []
+    return p, _advance(event["doc_id"], p, "failed", now_ms, event.get("error"))
 
 
-def on_scan_request(
-    state: State | None, event: dict[str, Any], now_ms: int
-) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"], now_ms)
-    if state["expected"] is not None:  # a redelivered request: the first one counts
-        return state, []
-    expected = {s["name"]: _ms(s["deadline_at"]) for s in event["scanners"]}
+def on_scan_request(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
+    p = p or Progress(event["tenant"], now_ms)
+    if p.expected is not None:  # a redelivered request: the first one counts
+        return p, []
+    requested = _ms(event["requested_at"])
+    expected = {s["name"]: max(1, _ms(s["deadline_at"]) - requested) for s in event["scanners"]}
     expected.update({name: 0 for name in event.get("reused", [])})
-    state["expected"] = expected
-    out = _advance(event["doc_id"], state, "in_progress", now_ms)
-    return state, out + _maybe_done(event["doc_id"], state, now_ms)
+    p.expected, p.requested_ms = expected, requested
+    out = _advance(event["doc_id"], p, "in_progress", now_ms)
+    return p, out + _maybe_done(event["doc_id"], p, now_ms)
 
 
-def on_verdict(
-    state: State | None, event: dict[str, Any], now_ms: int
-) -> tuple[State, list[dict[str, Any]]]:
-    state = state or new_state(event["tenant"], now_ms)
-    if event["scanner"] not in state["got"]:
-        state["got"].append(event["scanner"])
-    return state, _maybe_done(event["doc_id"], state, now_ms)
+def on_verdict(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
+    """Any verdict counts, a timeout too; a real one after our timeout is noted as late (the
+    document stays done: its status never moves backwards)."""
+    p = p or Progress(event["tenant"], now_ms)
+    scanner = event["scanner"]
+    if event.get("verdict") != "timeout" and scanner in p.timed_out and scanner not in p.late:
+        p.late.append(scanner)
+    if scanner not in p.got:
+        p.got.append(scanner)
+    return p, _maybe_done(event["doc_id"], p, now_ms)
 
 
-def _maybe_done(doc_id: str, state: State, now_ms: int) -> list[dict[str, Any]]:
-    expected = state["expected"]
-    if expected is None or not set(expected) <= set(state["got"]):
+def _maybe_done(doc_id: str, p: Progress, now_ms: int) -> list[Event]:
+    if p.expected is None or not set(p.expected) <= set(p.got):
         return []
-    reason = None if expected else "no scanner was registered"
-    return _advance(doc_id, state, "done", now_ms, reason)
+    reason = None if p.expected else "no scanner was registered"
+    return _advance(doc_id, p, "done", now_ms, reason)
 
 
-def forgettable(state: State, now_ms: int, after_ms: int) -> bool:
+def forgettable(p: Progress, now_ms: int, after_ms: int) -> bool:
     """Finished long ago, or never given a scan request (a late verdict or a re-extraction
     of a document already forgotten): nothing will ever finish it, so drop it."""
-    if state["finished_ms"]:
-        return bool(state["finished_ms"] < now_ms - after_ms)
-    stale = state.get("created_ms", 0) < now_ms - 3 * after_ms
-    return state["expected"] is None and stale
+    if p.finished_ms:
+        return p.finished_ms < now_ms - after_ms
+    return p.expected is None and p.created_ms < now_ms - 3 * after_ms
 
 
-def overdue(state: State, now_ms: int) -> list[str]:
-    """Scanners past their deadline with no verdict and no timeout sent yet."""
-    if state["expected"] is None or state["status"] in ("done", "failed"):
+# -- deadlines ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Liveness:
+    """The scanner registry as the tracker saw it at one tick."""
+
+    fresh: bool  # the view was complete up to a moment ago (Kafka answered, history read)
+    alive: frozenset[str]  # scanner names with a live member
+
+
+@dataclass
+class DeadlineClock:
+    """How much of the time since the last tick counts against deadlines: only time this
+    tracker ran with a fresh registry view on both ends (its first tick, and the first tick
+    after a stale one, count nothing), and at most ``max_step_ms`` (a stalled loop is no
+    engine's fault either)."""
+
+    max_step_ms: int
+    last_ms: int | None = None
+
+    def step(self, now_ms: int, fresh: bool) -> int:
+        last, self.last_ms = self.last_ms, (now_ms if fresh else None)
+        if last is None or not fresh:
+            return 0
+        return max(0, min(now_ms - last, self.max_step_ms))
+
+
+def waiting(p: Progress) -> list[str]:
+    """Scanners with a deadline that this unfinished document still waits for."""
+    if p.expected is None or p.status in FINISHED:
         return []
-    waiting = set(state["expected"]) - set(state["got"]) - set(state["timed_out"])
-    return sorted(n for n in waiting if 0 < state["expected"][n] <= now_ms)
+    done = set(p.got) | set(p.timed_out)
+    return sorted(n for n, deadline in p.expected.items() if deadline > 0 and n not in done)
+
+
+def charge(p: Progress, alive: frozenset[str], step_ms: int) -> bool:
+    """Charge ``step_ms`` to every awaited scanner with no live member; True if any."""
+    dead = [n for n in waiting(p) if n not in alive] if step_ms > 0 else []
+    for name in dead:
+        p.down_ms[name] = p.down_ms.get(name, 0) + step_ms
+    return bool(dead)
+
+
+def overdue(p: Progress) -> list[str]:
+    """Awaited scanners whose group has been gone for longer than their deadline."""
+    expected = p.expected or {}
+    return [n for n in waiting(p) if p.down_ms.get(n, 0) > expected[n]]
 
 
 def _ms(value: Any) -> int:
     if isinstance(value, int):
         return value
-    return int(value.timestamp() * 1000)
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    raise TypeError(f"not a timestamp: {value!r}")

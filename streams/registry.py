@@ -1,10 +1,17 @@
-"""The worker's view of ``scanners.registry``: who is alive, to list in scan requests."""
+"""The worker's view of ``scanners.registry``: who is alive, and how fresh that knowledge is.
+
+The orchestrator lists the live scanners in each scan request; the tracker asks
+:func:`liveness` once a tick.  A view is *fresh* when, a moment ago, Kafka told us the end of
+every registry partition and we had read up to it: only then does "no heartbeat" mean "no live
+member" rather than "we cannot hear anyone" (Kafka away, history still loading).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -14,10 +21,24 @@ from schemas import topics
 from streams.app import app, settings
 from streams.events import decode_event
 from streams.follow import follow_from_start
+from streams.progress import Liveness
 
 log = logging.getLogger(__name__)
+STALE_MS = 3000  # a view not known complete for this long is stale
 scanners: dict[str, dict[str, Any]] = {}
 loaded = asyncio.Event()  # set once the compacted history has been read
+
+
+@dataclass
+class _Follower:
+    """The consumer following the registry right now (None between reconnects)."""
+
+    consumer: AIOKafkaConsumer | None = None
+    partitions: list[TopicPartition] = field(default_factory=list)
+    complete_ms: int | None = None  # last time the view was seen complete
+
+
+_follower = _Follower()
 
 
 def alive(now_s: float | None = None) -> list[dict[str, Any]]:
@@ -43,6 +64,34 @@ def apply(key: bytes | None, value: bytes | None) -> None:
     scanners[name] = decode_event(value)
 
 
+async def liveness(now_ms: int) -> Liveness:
+    """Who had a live member as of the moment the view was last known complete."""
+    as_of = await complete_as_of()
+    if as_of is None or now_ms - as_of > STALE_MS:
+        return Liveness(False, frozenset())
+    return Liveness(True, frozenset(s["name"] for s in alive(as_of / 1000)))
+
+
+async def complete_as_of() -> int | None:
+    """The wall-clock ms of the last fetch after which nothing in the registry was unread
+    (the oldest over its partitions), or None when never known on this connection."""
+    consumer, partitions = _follower.consumer, _follower.partitions
+    if consumer is None or not partitions or not loaded.is_set():
+        return None
+    times = []
+    try:
+        for tp in partitions:
+            end, polled = consumer.highwater(tp), consumer.last_poll_timestamp(tp)
+            position = await asyncio.wait_for(consumer.position(tp), 0.5)
+            if end is None or polled is None or position < end:
+                return _follower.complete_ms  # reading a fresh fetch: as of the one before
+            times.append(int(polled))
+    except Exception:  # reconnecting, or the partition just went away: as before
+        return _follower.complete_ms
+    _follower.complete_ms = min(times)
+    return _follower.complete_ms
+
+
 @app.task
 async def follow_registry() -> None:
     """Read the compacted registry from the start, then follow it."""
@@ -50,6 +99,14 @@ async def follow_registry() -> None:
 
 
 async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    _follower.consumer, _follower.partitions = consumer, partitions
+    try:
+        await _read(consumer, partitions)
+    finally:
+        _follower.consumer, _follower.partitions, _follower.complete_ms = None, [], None
+
+
+async def _read(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
     ends = await consumer.end_offsets(partitions)
     if all(offset == 0 for offset in ends.values()):
         loaded.set()

@@ -1,14 +1,14 @@
 """Completion tracker: a Faust table of each document's expected vs received verdicts.
 
-Emits the status transitions to ``docs.status`` and, for any scanner past its deadline, a
-``timeout`` verdict, so no document stays in progress forever.  The table's changelog makes
-the state survive a worker crash; its keys are the raw document ids, so a key's changelog
-partition is the same as its source partition (``use_partitioner``).
+Emits the status transitions to ``docs.status`` and, for a scanner whose group has had no live
+member for longer than its deadline while the request waited (see :mod:`streams.progress`), a
+``timeout`` verdict, so no document stays in progress forever because an engine is gone.  The
+table's changelog makes the state survive a worker crash; its keys are the raw document ids, so
+a key's changelog partition is the same as its source partition (``use_partitioner``).
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ import faust
 
 from ops.kafka import topic
 from schemas import topics
-from streams import progress
+from streams import progress, registry
 from streams.app import app, settings, source
 from streams.context import context
 from streams.dlq import handle_or_dead_letter
@@ -26,6 +26,7 @@ from streams.events import encode_event
 from streams.orchestrator import verdicts_topic
 
 FORGET_AFTER_MS = 10 * 60 * 1000
+TICK_S = 1.0
 
 table = app.Table(
     "progress",
@@ -36,20 +37,31 @@ table = app.Table(
 )
 status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, value_type=bytes)
 
+clock = progress.DeadlineClock(max_step_ms=int(2 * TICK_S * 1000))
+
 Step = Callable[
-    [progress.State | None, dict[str, Any], int], tuple[progress.State, list[dict[str, Any]]]
+    [progress.Progress | None, progress.Event, int], tuple[progress.Progress, list[progress.Event]]
 ]
+
+
+def load(doc_id: str) -> progress.Progress | None:
+    """The document's progress, a copy of what the table holds (changed only by saving)."""
+    raw = table.get(doc_id)
+    return None if raw is None else progress.Progress.from_json(raw)
 
 
 async def apply(step: Step, record: dict[str, Any]) -> None:
     doc_id = record["doc_id"]
-    # A copy, saved only after the status events are out: a failed send is retried from the
-    # old state and emits again, instead of finding the rank already reached.
-    state, emitted = step(copy.deepcopy(table.get(doc_id)), record, _now_ms())
+    # Saved only after the status events are out: a failed send is retried from the old
+    # state and emits again, instead of finding the rank already reached.
+    before = load(doc_id)
+    late_before = len(before.late) if before else 0
+    state, emitted = step(before, record, _now_ms())
     for status in emitted:
         await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
         context().metrics.inc(f"status_{status['status']}")
-    table[doc_id] = state
+    context().metrics.inc("verdicts_late", len(state.late) - late_before)
+    table[doc_id] = state.to_json()
 
 
 def _now_ms() -> int:
@@ -81,39 +93,47 @@ async def track_verdicts(stream: Any) -> None:
     await _track(stream, progress.on_verdict)
 
 
-def timeout_verdict(doc_id: str, tenant: str, scanner: str, deadline_ms: int) -> dict[str, Any]:
-    at = datetime.fromtimestamp(deadline_ms / 1000, tz=UTC)
+def timeout_verdict(
+    doc_id: str, state: progress.Progress, scanner: str, now_ms: int
+) -> progress.Event:
+    deadline_s = (state.expected or {}).get(scanner, 0) / 1000
     return {
         "doc_id": doc_id,
-        "tenant": tenant,
+        "tenant": state.tenant,
         "scanner": scanner,
         "vendor": "",
         "verdict": "timeout",
-        "result": "no verdict before the deadline",
+        "result": f"no live {scanner} scanner for {deadline_s:g}s while the request waited",
         "engine_version": "",
         "signatures_version": "",
-        "start_at": at,
-        "end_at": at,
+        "start_at": datetime.fromtimestamp((state.requested_ms or now_ms) / 1000, tz=UTC),
+        "end_at": datetime.fromtimestamp(now_ms / 1000, tz=UTC),
         "reused_from": None,
     }
 
 
-@app.timer(interval=1.0)
+@app.timer(interval=TICK_S)
 async def enforce_deadlines() -> None:
+    """Charge this tick's "no live member" time to the documents waiting on a gone scanner
+    group, and answer ``timeout`` for those past their deadline."""
     now = _now_ms()
-    for doc_id, state in list(table.items()):
-        if state is None:
+    view = await registry.liveness(now)
+    step_ms = clock.step(now, view.fresh)
+    for doc_id, raw in list(table.items()):
+        if raw is None:
             continue
+        state = progress.Progress.from_json(raw)
         if progress.forgettable(state, now, FORGET_AFTER_MS):
             del table[doc_id]
             continue
-        late = progress.overdue(state, now)
-        for scanner in late:
-            verdict = timeout_verdict(doc_id, state["tenant"], scanner, state["expected"][scanner])
-            await verdicts_topic.send(
-                key=doc_id.encode(), value=encode_event("scan_verdict", verdict)
-            )
-            context().metrics.inc("verdicts_timeout")
-        if late:
-            state["timed_out"] = state["timed_out"] + late
-            table[doc_id] = state
+        if progress.charge(state, view.alive, step_ms):
+            await _time_out(doc_id, state, progress.overdue(state), now)
+            table[doc_id] = state.to_json()
+
+
+async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now: int) -> None:
+    for scanner in late:
+        verdict = timeout_verdict(doc_id, state, scanner, now)
+        await verdicts_topic.send(key=doc_id.encode(), value=encode_event("scan_verdict", verdict))
+        context().metrics.inc("verdicts_timeout")
+    state.timed_out = state.timed_out + late

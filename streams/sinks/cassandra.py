@@ -2,7 +2,9 @@
 
 The write timestamp is the verdict's end time, so the newest verdict of a scanner wins
 whatever order events are replayed in; a ``timeout`` is written a few hours in the past so a
-real verdict arriving after the deadline still replaces it.
+real verdict always replaces it, whichever comes first on the topic.  A timeout also writes
+its own offset to ``timeout_offset``, a column no real verdict touches: the gateway shows a
+verdict that came after it as ``late``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.query import UNSET_VALUE
 
 from ops.cql import CassandraClient
 
@@ -23,7 +26,8 @@ def insert_query(keyspace: str) -> str:
     return (
         f"INSERT INTO {keyspace}.verdicts (doc_id, scanner, scanner_name, vendor, scan_result,"
         " verdict, engine_version, signatures_version, start_at, end_at, reused_from, tenant,"
-        " updated_at, kafka_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " updated_at, kafka_offset, timeout_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " USING TIMESTAMP ?"
     )
 
@@ -34,7 +38,8 @@ def _us(value: datetime) -> int:
 
 def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
     end_at: datetime = record["end_at"]
-    stamp = _us(end_at) - (TIMEOUT_PENALTY_US if record["verdict"] == "timeout" else 0)
+    timeout = record["verdict"] == "timeout"
+    stamp = _us(end_at) - (TIMEOUT_PENALTY_US if timeout else 0)
     reused = record.get("reused_from")
     return (
         uuid.UUID(record["doc_id"]),
@@ -51,6 +56,7 @@ def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
         record["tenant"],
         datetime.now(UTC),
         offset,
+        offset if timeout else UNSET_VALUE,  # a real verdict leaves it as it was
         stamp,
     )
 

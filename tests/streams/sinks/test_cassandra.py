@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from cassandra.cluster import Session
 
+from gateway.verdicts import verdict_view
 from ops.cql import CassandraClient
 from ops.ids import uuid7
 from streams.sinks.cassandra import write
@@ -50,3 +51,36 @@ def test_one_row_per_scanner_and_a_late_real_verdict_beats_its_timeout(
         )
     )
     assert [(r.scanner, r.verdict, r.kafka_offset) for r in rows] == [("clamav", "clean", 5)]
+
+
+def _rows(session: Session, keyspace: str, doc_id: str) -> list[Any]:
+    return list(
+        session.execute(
+            f"SELECT scanner, verdict, kafka_offset, timeout_offset FROM {keyspace}.verdicts"
+            " WHERE doc_id = %s",
+            (uuid.UUID(doc_id),),
+        )
+    )
+
+
+def test_a_verdict_after_a_timeout_keeps_the_timeouts_offset_and_reads_as_late(
+    cassandra_session: Session, cassandra_keyspace: str
+) -> None:
+    client = CassandraClient(cassandra_session.cluster, cassandra_session)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late_doc, racing_doc = str(uuid7()), str(uuid7())
+    # The engine answered after the tracker gave up: timeout at offset 7, verdict at 9.
+    write(client, cassandra_keyspace, [(_verdict(late_doc, "timeout", now), 7)])
+    write(client, cassandra_keyspace, [(_verdict(late_doc, "malicious", now), 9)])
+    # The verdict was on the topic before the tracker's timeout (a race): 3, then 4.
+    write(
+        client,
+        cassandra_keyspace,
+        [(_verdict(racing_doc, "clean", now), 3), (_verdict(racing_doc, "timeout", now), 4)],
+    )
+    late = _rows(cassandra_session, cassandra_keyspace, late_doc)
+    racing = _rows(cassandra_session, cassandra_keyspace, racing_doc)
+    assert [(r.verdict, r.kafka_offset, r.timeout_offset) for r in late] == [("malicious", 9, 7)]
+    assert [(r.verdict, r.kafka_offset, r.timeout_offset) for r in racing] == [("clean", 3, 4)]
+    assert verdict_view(late[0]._asdict())["late"] is True
+    assert verdict_view(racing[0]._asdict())["late"] is False
