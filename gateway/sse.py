@@ -1,16 +1,19 @@
-"""Server-sent events: the wire format and the resume cursor.
+"""Server-sent events: the wire format, the resume cursor and the order of facts.
 
 Every event's ``id:`` is a cursor ``<status rank>.<metadata offset>.<verdict offset>``: how far
 this stream has got in each of the document's three streams of facts.  Status only moves
 forward; metadata and verdicts are ordered by their Kafka offset (a document's events share
 one partition).  A reconnect sends the cursor back as ``Last-Event-ID`` and gets exactly what
 comes after it, from whichever gateway it reaches: no gaps and no repeats.
+
+The topics deliver a document's facts in no particular order between them; a
+:class:`Sequencer` puts them in the order a client must see them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 STATUS_RANK = {
@@ -22,6 +25,7 @@ STATUS_RANK = {
     "rejected": 3,
 }
 TERMINAL = frozenset({"done", "failed", "rejected"})
+IN_PROGRESS = STATUS_RANK["in_progress"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,52 @@ class Fact:
         if self.offset <= cursor.verdict_offset:
             return None
         return Cursor(cursor.status_rank, cursor.meta_offset, self.offset)
+
+
+@dataclass
+class Sequencer:
+    """One stream's facts in the order a client must see them, whatever order the topics
+    delivered them in (pure: the stream writes what :meth:`accept` returns):
+
+    - verdicts wait until the status is at least ``in_progress`` (which says how many to
+      expect), so they never come before it;
+    - a real verdict after a ``timeout`` of the same scanner replaces it and is marked late;
+    - a ``timeout`` after the scanner's real verdict is dropped: the real one stands.
+    """
+
+    status_rank: int = -1
+    verdicts: dict[str, str] = field(default_factory=dict)  # scanner -> its verdict class
+    held: list[Fact] = field(default_factory=list)
+
+    def accept(self, fact: Fact) -> list[Fact]:
+        if fact.kind == "status":
+            rank = STATUS_RANK.get(str(fact.data.get("status")), -1)
+            self.status_rank = max(self.status_rank, rank)
+            return [fact, *self.release()] if self.status_rank >= IN_PROGRESS else [fact]
+        if fact.kind != "verdict":
+            return [fact]
+        judged = self._judge(fact)
+        if judged is None:
+            return []
+        if self.status_rank < IN_PROGRESS:
+            self.held.append(judged)
+            return []
+        return [judged]
+
+    def release(self) -> list[Fact]:
+        """The verdicts held back, in the order they came (for when a status is overdue)."""
+        held, self.held = self.held, []
+        return held
+
+    def _judge(self, fact: Fact) -> Fact | None:
+        scanner, verdict = str(fact.data.get("scanner")), str(fact.data.get("verdict"))
+        before = self.verdicts.get(scanner)
+        if verdict == "timeout" and before not in (None, "timeout"):
+            return None
+        self.verdicts[scanner] = verdict
+        if verdict != "timeout" and before == "timeout":
+            return Fact(fact.kind, fact.offset, {**fact.data, "late": True})
+        return fact
 
 
 def encode_event(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:

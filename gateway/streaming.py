@@ -1,10 +1,16 @@
-"""``GET /docs/{id}/scan-results`` and ``GET /docs/{id}/events`` (server-sent events)."""
+"""``GET /docs/{id}/scan-results`` and ``GET /docs/{id}/events`` (server-sent events).
+
+A stream sends the document's state, then its facts as the hub hears them, in the order a
+client must see them (:class:`gateway.sse.Sequencer`), and ends with ``done`` once the REST
+API says the same (:mod:`gateway.readafter`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -12,12 +18,23 @@ from aiohttp import web
 from gateway import db, store
 from gateway.auth import verify_events_token
 from gateway.errors import fail
+from gateway.readafter import Seen, caught_up, read_projections, wait_for_projections
 from gateway.routes import _doc_id, _load, document_view, routes
-from gateway.sse import STATUS_RANK, TERMINAL, Cursor, Fact, encode_event, heartbeat, retry_hint
+from gateway.sse import (
+    STATUS_RANK,
+    TERMINAL,
+    Cursor,
+    Fact,
+    Sequencer,
+    encode_event,
+    heartbeat,
+    retry_hint,
+)
 from gateway.state import APP, GatewayState, tenant_of
 from gateway.verdicts import read_verdicts, summary, verdict_view
 
 DONE_GRACE_S = 3.0
+ORDER_WAIT_S = 2.0  # verdicts wait this long at most for the in_progress status
 
 
 @routes.get("/docs/{doc_id}/scan-results")
@@ -80,7 +97,9 @@ async def events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        stream = EventStream(state, response, cursor)
+        stream = EventStream(
+            state, response, cursor, lambda: read_projections(state, tenant, doc_id)
+        )
         await stream.send_snapshot(doc, await read_verdicts(state, doc_id))
         for fact in state.hub.recent(str(doc_id)):
             await stream.send(fact)
@@ -88,18 +107,33 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-class EventStream:
-    """One client's stream: filters by the cursor, ends with ``done``."""
+Projections = tuple[dict[str, Any] | None, list[dict[str, Any]]]
 
-    def __init__(self, state: GatewayState, response: web.StreamResponse, cursor: Cursor) -> None:
+
+class EventStream:
+    """One client's stream: orders facts, filters by the cursor, ends with ``done``."""
+
+    def __init__(
+        self,
+        state: GatewayState,
+        response: web.StreamResponse,
+        cursor: Cursor,
+        read: Callable[[], Awaitable[Projections]],
+    ) -> None:
         self.state = state
         self.response = response
         self.cursor = cursor
+        self.read = read
         self.status: str | None = None
         self.expected: int | None = None
         self.scanners: set[str] = set()
+        self.sequencer = Sequencer()
+        self.seen = Seen()
+        self.snapshot: Projections = (None, [])
+        self.held_since: float | None = None
 
     async def send_snapshot(self, doc: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
+        self.snapshot = (doc, verdicts)
         await self.response.write(retry_hint(1000))
         self.expected = doc.get("expected_scanners")
         view = document_view(doc)
@@ -114,13 +148,22 @@ class EventStream:
             }
             await self.send(Fact("meta", int(doc["meta_offset"]), meta))
         for row in sorted(verdicts, key=_offset_of):
-            await self.send(Fact("verdict", _offset_of(row), verdict_view(row)))
+            await self.send(Fact("verdict", _offset_of(row), row))
 
     async def send(self, fact: Fact) -> None:
-        if fact.kind == "verdict":
-            self.scanners.add(str(fact.data.get("scanner")))
         if fact.kind == "status":
             self._note_status(fact.data)
+        for ready in self.sequencer.accept(fact):
+            await self._write(ready)
+        if not self.sequencer.held:
+            self.held_since = None
+        elif self.held_since is None:
+            self.held_since = asyncio.get_running_loop().time()
+
+    async def _write(self, fact: Fact) -> None:
+        if fact.kind == "verdict":
+            self.scanners.add(str(fact.data.get("scanner")))
+        self.seen.note(fact.kind, fact.offset, fact.data)
         after = fact.advances(self.cursor)
         if after is None:
             return
@@ -139,6 +182,24 @@ class EventStream:
     def _complete(self) -> bool:
         return self.status in TERMINAL and len(self.scanners) >= (self.expected or 0)
 
+    def _wait_s(self, now: float, grace_until: float | None) -> float:
+        timeout = self.state.settings.sse_heartbeat_s
+        if grace_until is not None:
+            timeout = min(timeout, max(0.0, grace_until - now))
+        if self.held_since is not None:
+            timeout = min(timeout, max(0.0, self.held_since + ORDER_WAIT_S - now))
+        return timeout
+
+    async def _quiet(self, now: float) -> None:
+        """Nothing came: release verdicts that waited too long for their status (the order
+        is best effort when a status is lost), else keep the connection alive."""
+        if self.held_since is not None and now >= self.held_since + ORDER_WAIT_S:
+            self.held_since = None
+            for fact in self.sequencer.release():
+                await self._write(fact)
+            return
+        await self.response.write(heartbeat())
+
     async def follow(self, queue: asyncio.Queue[Fact]) -> None:
         loop = asyncio.get_running_loop()
         grace_until: float | None = None
@@ -148,15 +209,22 @@ class EventStream:
                     grace_until = grace_until or loop.time() + DONE_GRACE_S
                     if loop.time() >= grace_until:
                         break
-                timeout = self.state.settings.sse_heartbeat_s
-                if grace_until is not None:
-                    timeout = min(timeout, max(0.0, grace_until - loop.time()))
                 try:
-                    await self.send(await asyncio.wait_for(queue.get(), timeout))
+                    fact = await asyncio.wait_for(
+                        queue.get(), self._wait_s(loop.time(), grace_until)
+                    )
                 except TimeoutError:
-                    await self.response.write(heartbeat())
-            done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
-            await self.response.write(encode_event("done", done, str(self.cursor)))
+                    await self._quiet(loop.time())
+                    continue
+                await self.send(fact)
+            await self._done()
+
+    async def _done(self) -> None:
+        """``done``, once the projections say what this stream said (read-after-done)."""
+        if not caught_up(*self.snapshot, self.seen):
+            await wait_for_projections(self.read, self.seen)
+        done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
+        await self.response.write(encode_event("done", done, str(self.cursor)))
 
 
 def _offset_of(row: dict[str, Any]) -> int:

@@ -6,10 +6,11 @@ import asyncio
 import json
 import uuid
 
+import aiohttp
 import pytest
 
 from gateway.sse import Cursor
-from tests.gateway.client import Api, parse_sse
+from tests.gateway.client import Api, Reply, SseEvent, parse_sse
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +87,53 @@ async def test_the_events_url_works_without_headers_but_not_for_another_document
     assert reply.status == 401 and "token" in reply.body["error"]
     forged = await api.call("GET", f"/docs/{ticket['id']}/events?token=abc.1.def", key="")
     assert forged.status == 401
+
+
+async def _watch(api: Api, name: str) -> tuple[list[SseEvent], Reply, Reply]:
+    """Upload with the stream open from the start; the moment it says ``done``, read
+    scan-results and meta (as a client would), then return all three."""
+    data = f"{name} {uuid.uuid4().hex}".encode()
+    ticket = await api.request_upload(name, data)
+    urls = ticket.body["urls"]
+    events: list[SseEvent] = []
+    async with api.session.get(urls["events"], timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        assert await api.put(ticket.body["upload"], data) == 200
+        confirm = await api.call("POST", f"/docs/{ticket.body['id']}/confirm-upload")
+        assert confirm.status == 202
+        block = b""
+        async for line in resp.content:
+            block += line
+            if line != b"\n":
+                continue
+            events.extend(parse_sse(block))
+            block = b""
+            if events and events[-1].event == "done":
+                break
+    doc_id = ticket.body["id"]
+    results = await api.call("GET", f"/docs/{doc_id}/scan-results")
+    meta = await api.call("GET", f"/docs/{doc_id}/meta")
+    return events, results, meta
+
+
+async def test_in_progress_reaches_the_stream_before_any_verdict(api: Api) -> None:
+    watched = await asyncio.gather(*(_watch(api, f"order-{i}.txt") for i in range(8)))
+    for events, _, _ in watched:
+        kinds = [
+            e.data["status"] if e.event == "status" else e.event
+            for e in events
+            if e.event in ("status", "verdict")
+        ]
+        assert "in_progress" in kinds and kinds.index("in_progress") < kinds.index("verdict")
+
+
+async def test_the_moment_the_stream_says_done_rest_says_done_with_every_verdict(
+    api: Api,
+) -> None:
+    watched = await asyncio.gather(*(_watch(api, f"rad-{i}.txt") for i in range(10)))
+    for events, results, meta in watched:
+        done = events[-1]
+        assert done.event == "done" and done.data["status"] == "done"
+        streamed = {e.data["scanner"]: e.data for e in events if e.event == "verdict"}
+        assert results.body["status"] == "done" and meta.body["status"] == "done"
+        assert results.body["summary"]["scanned"] == done.data["expected"] == len(streamed)
+        assert {r["scanner"]: r for r in results.body["scan_results"]} == streamed

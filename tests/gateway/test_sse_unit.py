@@ -1,7 +1,17 @@
 """Pure logic of the event stream and the results view, without a server."""
 
-from gateway.sse import Cursor, Fact
-from gateway.streaming import visible_status
+import asyncio
+import contextlib
+from types import SimpleNamespace
+
+import pytest
+
+from gateway import streaming
+from gateway.readafter import Seen, caught_up, wait_for_projections
+from gateway.sse import Cursor, Fact, Sequencer
+from gateway.streaming import EventStream, Projections, visible_status
+from gateway.verdicts import verdict_view
+from tests.gateway.client import parse_sse
 
 
 def test_cursor_round_trips_and_bad_ids_start_over() -> None:
@@ -21,3 +31,163 @@ def test_done_shows_only_when_every_expected_verdict_is_readable() -> None:
     assert visible_status("done", 3, 2) == "in_progress"
     assert visible_status("done", 3, 3) == "done"
     assert visible_status("failed", None, 0) == "failed"
+
+
+def _status(status: str) -> Fact:
+    return Fact("status", -1, {"status": status})
+
+
+def _verdict(offset: int, scanner: str, verdict: str = "clean") -> Fact:
+    return Fact("verdict", offset, {"scanner": scanner, "verdict": verdict})
+
+
+def _shown(facts: list[Fact]) -> list[tuple[str, object, object]]:
+    return [
+        (f.kind, f.data.get("status") or f.data.get("verdict"), f.data.get("late")) for f in facts
+    ]
+
+
+def test_verdicts_wait_for_the_in_progress_status() -> None:
+    seq = Sequencer()
+    assert seq.accept(_status("uploaded")) == [_status("uploaded")]
+    assert seq.accept(_verdict(7, "a")) == []  # came first off the topics: held
+    assert seq.accept(Fact("meta", 3, {})) == [Fact("meta", 3, {})]
+    assert seq.accept(_verdict(8, "b")) == []
+    out = seq.accept(_status("in_progress"))
+    assert [(f.kind, f.offset) for f in out] == [("status", -1), ("verdict", 7), ("verdict", 8)]
+    assert seq.accept(_verdict(9, "c")) == [_verdict(9, "c")]
+
+
+def test_a_verdict_after_a_timeout_is_late_and_a_timeout_after_a_verdict_is_dropped() -> None:
+    seq = Sequencer()
+    seq.accept(_status("in_progress"))
+    assert _shown(seq.accept(_verdict(5, "a", "timeout"))) == [("verdict", "timeout", None)]
+    assert _shown(seq.accept(_verdict(6, "a", "malicious"))) == [("verdict", "malicious", True)]
+    assert seq.accept(_verdict(7, "b", "clean")) == [_verdict(7, "b", "clean")]
+    assert seq.accept(_verdict(8, "b", "timeout")) == []  # the tracker raced the engine
+    assert seq.accept(_verdict(9, "a", "timeout")) == []
+
+
+def test_a_late_verdict_reads_as_late_from_events_and_from_rows() -> None:
+    event = {"scanner": "a", "verdict": "clean", "result": "ok", "late": True}
+    assert verdict_view(event)["late"] is True
+    row = {"scanner": "a", "verdict": "clean", "kafka_offset": 9, "timeout_offset": 7}
+    assert verdict_view(row)["late"] is True
+    assert verdict_view({**row, "kafka_offset": 6})["late"] is False  # raced, not replaced
+    assert verdict_view({**row, "verdict": "timeout"})["late"] is False
+    assert verdict_view({"scanner": "a", "verdict": "clean"})["late"] is False
+
+
+def _doc(status: str, expected: int | None = 2, meta_offset: int | None = 4) -> dict[str, object]:
+    return {"process_status": status, "expected_scanners": expected, "meta_offset": meta_offset}
+
+
+def _rows(**verdicts: str) -> list[dict[str, object]]:
+    return [{"scanner": s, "verdict": v} for s, v in verdicts.items()]
+
+
+def test_done_waits_until_the_projections_say_what_the_stream_said() -> None:
+    seen = Seen()
+    for fact in (_status("done"), Fact("meta", 4, {}), _verdict(8, "a"), _verdict(9, "b")):
+        seen.note(fact.kind, fact.offset, fact.data)
+    assert caught_up(_doc("done"), _rows(a="clean", b="clean"), seen)
+    assert not caught_up(None, [], seen)
+    assert not caught_up(_doc("in_progress"), _rows(a="clean", b="clean"), seen)
+    assert not caught_up(_doc("done"), _rows(a="clean"), seen)  # a verdict not written yet
+    assert not caught_up(_doc("done", meta_offset=None), _rows(a="clean", b="clean"), seen)
+    assert not caught_up(_doc("done", meta_offset=3), _rows(a="clean", b="clean"), seen)
+    assert not caught_up(_doc("done"), _rows(a="clean", b="timeout"), seen)  # not replaced yet
+    seen.note("verdict", 10, {"scanner": "c", "verdict": "timeout"})
+    assert not caught_up(_doc("done", expected=3), _rows(a="clean", b="clean"), seen)
+    assert caught_up(_doc("done", expected=3), _rows(a="clean", b="clean", c="timeout"), seen)
+    assert caught_up(_doc("done", expected=3), _rows(a="clean", b="clean", c="clean"), seen)
+
+
+async def test_waiting_for_the_projections_polls_until_they_catch_up_or_gives_up() -> None:
+    seen = Seen()
+    seen.note("verdict", 3, {"scanner": "a", "verdict": "clean"})
+    reads = [(_doc("done", 1), []), (_doc("done", 1), []), (_doc("done", 1), _rows(a="clean"))]
+    calls: list[int] = []
+
+    async def read() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("cassandra away for a moment")
+        return reads[len(calls) - 1]
+
+    assert await wait_for_projections(read, seen, wait_s=5, poll_s=0.001)
+    assert len(calls) == 3
+
+    async def never() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
+        return None, []
+
+    assert not await wait_for_projections(never, seen, wait_s=0.02, poll_s=0.005)
+
+
+class _Response:
+    def __init__(self) -> None:
+        self.raw = b""
+
+    async def write(self, data: bytes) -> None:
+        self.raw += data
+
+
+def _stream(response: _Response, reads: list[Projections]) -> EventStream:
+    state = SimpleNamespace(settings=SimpleNamespace(sse_heartbeat_s=5.0))
+
+    async def read() -> Projections:
+        return reads.pop(0) if len(reads) > 1 else reads[0]
+
+    return EventStream(state, response, Cursor(), read)  # type: ignore[arg-type]
+
+
+def _snapshot_doc(status: str) -> dict[str, object]:
+    return {
+        "id": "d",
+        "file_name": "f",
+        "file_size": 1,
+        "file_type": None,
+        "content_type": None,
+        "sha256": None,
+        "process_status": status,
+        "created_at": None,
+        "uploaded_at": None,
+        "updated_at": None,
+        "meta_data": {},
+        "script_version": None,
+        "expected_scanners": None,
+        "meta_offset": None,
+    }
+
+
+async def test_a_stream_holds_verdicts_for_their_status_and_says_done_once_readable() -> None:
+    response = _Response()
+    lagging: Projections = (_snapshot_doc("in_progress"), [])
+    readable = ({**_snapshot_doc("done"), "expected_scanners": 1}, _rows(a="clean"))
+    stream = _stream(response, [lagging, lagging, readable])
+    await stream.send_snapshot(_snapshot_doc("uploaded"), [])
+    queue: asyncio.Queue[Fact] = asyncio.Queue()
+    for fact in (_verdict(5, "a"), Fact("status", 3, {"status": "in_progress", "expected": 1})):
+        queue.put_nowait(fact)
+    queue.put_nowait(Fact("status", 4, {"status": "done", "expected": 1}))
+    await asyncio.wait_for(stream.follow(queue), 10)
+    events = [e.event if e.event != "status" else e.data["status"] for e in parse_sse(response.raw)]
+    assert events == ["uploaded", "in_progress", "verdict", "done", "done"]
+
+
+async def test_verdicts_whose_status_never_comes_are_sent_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(streaming, "ORDER_WAIT_S", 0.05)
+    monkeypatch.setattr(streaming, "DONE_GRACE_S", 0.05)
+    response = _Response()
+    stream = _stream(response, [({**_snapshot_doc("done"), "expected_scanners": 2}, [])])
+    await stream.send_snapshot(_snapshot_doc("uploaded"), [])
+    queue: asyncio.Queue[Fact] = asyncio.Queue()
+    queue.put_nowait(_verdict(5, "a"))
+    follow = asyncio.create_task(stream.follow(queue))
+    await asyncio.sleep(0.3)
+    assert [e.event for e in parse_sse(response.raw)] == ["status", "verdict"]
+    follow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await follow
