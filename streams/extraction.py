@@ -7,11 +7,9 @@ never triggers a second scan.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,48 +21,25 @@ from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
 from streams.events import encode_event
 from streams.extractor import run_script
-from streams.filetype import HEAD_BYTES, detect
+from streams.fetch import Download, download
+from streams.filetype import detect
 from streams.objects import ObjectRef, is_storage_outage, object_ref
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 4
 
 metadata_topic = app.topic(topic(settings, topics.DOCS_METADATA), key_type=bytes, value_type=bytes)
 
 
-@dataclass(frozen=True)
-class Download:
-    path: Path
-    sha256: str
-    size: int
-    head: bytes
-
-
-def download(s3: Any, source: ObjectRef, directory: Path) -> Download:
-    """Stream the pinned object to a temp file, hashing as it goes (never all in memory)."""
-    digest, size, head = hashlib.sha256(), 0, b""
-    path = directory / "object"
-    body = s3.get_object(**source.get_params())["Body"]
-    with open(path, "wb") as out:
-        for chunk in body.iter_chunks(CHUNK):
-            if len(head) < HEAD_BYTES:
-                head += chunk[: HEAD_BYTES - len(head)]
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-    return Download(path, digest.hexdigest(), size, head)
-
-
 async def download_with_retries(
-    ctx: WorkerContext, source: ObjectRef, directory: Path
+    ctx: WorkerContext, source: ObjectRef, directory: Path, size: int | None = None
 ) -> Download:
     """The object, retried while storage is away (an outage delays, it never fails a
     document); other errors (no such object or version) get a few tries."""
     attempt, outage_pause = 1, 0.2
     while True:
         try:
-            return await asyncio.to_thread(download, ctx.s3, source, directory)
+            return await asyncio.to_thread(download, ctx.s3, source, directory, size)
         except Exception as exc:
             if is_storage_outage(exc):
                 log.warning("storage unavailable reading %s (%s); retrying", source, exc)
@@ -104,7 +79,9 @@ async def extract_document(
     source = object_ref(ctx.settings, confirmed)  # a bad reference is poison, not a failure
     with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
         try:
-            got = await download_with_retries(ctx, source, Path(tmp))
+            # The pinned size (None for documents confirmed before versions were pinned).
+            size = confirmed["file_size"] if source.version_id else None
+            got = await download_with_retries(ctx, source, Path(tmp), size)
         except Exception as exc:
             record.update(failed=True, error=f"could not read the object: {exc}")
             return _finish(record, started)
