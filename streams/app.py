@@ -7,6 +7,7 @@ exactly-once has open bugs): every consumer downstream is idempotent.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import faust
@@ -24,6 +25,13 @@ app = faust.App(
     value_serializer="raw",
     topic_partitions=settings.kafka_partitions,
     topic_replication_factor=1,
+    # Failover (issue 9): a restarted worker rejoins as the same static member (no rebalance,
+    # same partitions); a crashed one's partitions move to a peer after the session timeout.
+    # No standby replicas: the memory store replays the changelog on recovery anyway.
+    consumer_group_instance_id=f"{socket.gethostname()}:{settings.worker_port}",
+    broker_session_timeout=6.0,
+    broker_heartbeat_interval=1.0,
+    broker_rebalance_timeout=15.0,
     table_standby_replicas=0,
     producer_acks=-1,
     producer_linger_ms=1,
