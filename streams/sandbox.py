@@ -298,6 +298,7 @@ def _prepare(config: dict[str, Any]) -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # uid switch cleared bwrap's
     import site
 
+    sys.path[:0] = config["paths"]
     for directory in config["site_dirs"]:
         site.addsitedir(directory)
     for module in config["preload"]:  # the libraries of the built-in script, imported once

@@ -1,10 +1,12 @@
 """The command that starts the runner (:mod:`streams.sandbox`) contained, with bubblewrap.
 
 The sandbox sees a read-only view of ``/usr`` (and the ``/lib*``, ``/bin`` links), the Python
-installation, the venv's site-packages, the runner file, the worker's inbox (where the one
+installation, the venv's site-packages, the runner file and the built-in extractors
+(``streams.extractors``, which published scripts may import), the worker's inbox (where the one
 input file appears for one job) and a small scratch tmpfs; fresh ``/proc`` and ``/dev``; no
 repository, no ``/var/lib/intellidox``, no sockets; new pid, net, ipc, uts and cgroup
-namespaces.  The script runs as uid 65534 with no capabilities and ``no_new_privs``.
+namespaces.  The script runs as uid 65534 with no capabilities and ``no_new_privs``, under
+a seccomp filter against keyrings and new user namespaces (:mod:`streams.sandbox_seccomp`).
 
 Run as root, bubblewrap builds the view as root (Python may live under ``/root``) and
 ``setpriv`` then drops to 65534 with an empty bounding set: a user namespace is deliberately
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.settings import sandbox_environment
+from streams import sandbox_seccomp
 
 SANDBOX_UID = 65534
 RUNNER = "/sandbox/runner.py"
+LIB = "/sandbox/lib"  # holds streams/extractors only: scripts may build on the built-in one
 INBOX = "/input"
 SCRATCH = "/tmp"
 PROBE_TIMEOUT_S = 20.0
@@ -57,7 +61,7 @@ class Runtime:
     python: Path
     prefix: Path
     site_dirs: tuple[Path, ...]
-    runner: Path
+    runner: Path  # streams/sandbox.py; its directory's extractors/ is mounted too
 
     @classmethod
     def current(cls) -> Runtime:
@@ -75,6 +79,7 @@ class Runtime:
 def runner_config(runtime: Runtime, scratch: str, contained: bool, preload: bool) -> str:
     return json.dumps(
         {
+            "paths": [LIB if contained else str(runtime.runner.parents[1])],
             "site_dirs": [str(p) for p in runtime.site_dirs],
             "preload": list(PRELOAD) if preload else [],
             "scratch": scratch,
@@ -83,12 +88,16 @@ def runner_config(runtime: Runtime, scratch: str, contained: bool, preload: bool
     )
 
 
-def bwrap_argv(runtime: Runtime, inbox: Path, scratch_mb: int, preload: bool) -> list[str]:
-    """``bwrap … runner.py CONFIG`` for one warm sandbox (see the module docstring)."""
+def bwrap_argv(
+    runtime: Runtime, inbox: Path, scratch_mb: int, preload: bool, seccomp_fd: int | None
+) -> list[str]:
+    """``bwrap … runner.py CONFIG`` for one warm sandbox (see the module docstring).
+
+    ``seccomp_fd`` holds :func:`streams.sandbox_seccomp.program` (None where unsupported)."""
     config = runner_config(runtime, SCRATCH, contained=True, preload=preload)
     python = [str(runtime.python), "-I", "-S", "-B", RUNNER, config]
     return [
-        *_bwrap_head(),
+        *_bwrap_head(seccomp_fd),
         *_view(runtime),
         *("--ro-bind", str(inbox), INBOX),
         *("--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH),
@@ -105,8 +114,10 @@ def weak_argv(runtime: Runtime, scratch: Path) -> list[str]:
     return [str(runtime.python), "-I", "-S", "-B", str(runtime.runner), config]
 
 
-def _bwrap_head() -> list[str]:
+def _bwrap_head(seccomp_fd: int | None) -> list[str]:
     common = ["--die-with-parent", "--new-session", "--as-pid-1"]
+    if seccomp_fd is not None:
+        common += ["--seccomp", str(seccomp_fd)]
     if os.geteuid() == 0:
         caps = [a for cap in _ROOT_CAPS for a in ("--cap-add", cap)]
         namespaces = [*_NAMESPACES, "--unshare-cgroup-try"]
@@ -134,7 +145,11 @@ def _view(runtime: Runtime) -> list[str]:
                 made.add(parent)
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", str(source), str(source)]
+    package = runtime.runner.parent
     args += ["--perms", "0755", "--dir", "/sandbox", "--ro-bind", str(runtime.runner), RUNNER]
+    args += ["--perms", "0755", "--dir", LIB, "--perms", "0755", "--dir", f"{LIB}/streams"]
+    args += ["--ro-bind", str(package / "__init__.py"), f"{LIB}/streams/__init__.py"]
+    args += ["--ro-bind", str(package / "extractors"), f"{LIB}/streams/extractors"]
     return [*args, "--proc", "/proc", "--dev", "/dev"]
 
 
@@ -165,13 +180,20 @@ def check_available(runtime: Runtime) -> None:
 
 def _probe(runtime: Runtime) -> None:
     """Start a real (empty) sandbox once, so that a missing kernel feature shows up now."""
-    argv = [*_bwrap_head(), *_view(runtime), "--remount-ro", "/"]
+    seccomp_fd = sandbox_seccomp.program_fd() if sandbox_seccomp.supported() else None
+    argv = [*_bwrap_head(seccomp_fd), *_view(runtime), "--remount-ro", "/"]
     argv += [*(([_setpriv(), *_SETPRIV]) if os.geteuid() == 0 else []), str(runtime.python)]
     argv += ["-I", "-S", "-c", "pass"]
+    fds = () if seccomp_fd is None else (seccomp_fd,)
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False, pass_fds=fds
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"bubblewrap did not run: {exc}") from exc
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {tail[0]}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.settings import sandbox_environment
+from streams import sandbox_seccomp
 from streams.sandbox_command import INBOX, Runtime, bwrap_argv, weak_argv
 from streams.sandbox_job import Job
 
@@ -71,18 +72,25 @@ class SandboxWorker:
             raise SandboxBroken(f"unexpected first line {ready!r}")
 
     def _spawn(self, info_fd: int) -> subprocess.Popen[bytes]:
-        if self.contained:
-            argv = bwrap_argv(self.runtime, self.inbox, SCRATCH_MB, self.preload)
-            argv[1:1] = ["--info-fd", str(info_fd)]
-        else:
-            argv = weak_argv(self.runtime, self.scratch)
+        if not self.contained:
+            return self._popen(weak_argv(self.runtime, self.scratch), ())
+        seccomp_fd = sandbox_seccomp.program_fd() if sandbox_seccomp.supported() else None
+        argv = bwrap_argv(self.runtime, self.inbox, SCRATCH_MB, self.preload, seccomp_fd)
+        argv[1:1] = ["--info-fd", str(info_fd)]
+        try:
+            return self._popen(argv, (info_fd,) if seccomp_fd is None else (info_fd, seccomp_fd))
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+
+    def _popen(self, argv: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
         with open(self.home / "sandbox.log", "wb") as log:
             return subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                pass_fds=(info_fd,) if self.contained else (),
+                pass_fds=fds,
                 env=sandbox_environment(),
                 cwd=self.scratch,
                 start_new_session=True,

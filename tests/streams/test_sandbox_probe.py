@@ -7,6 +7,7 @@ shown to be reachable from the test itself, so a pass cannot come from a service
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 CODE_DIR = Path(__file__).parents[2] / "streams"
 ESCAPED = "ESCAPED"
 
-PROBE = r'''
+PROBE = r"""
 import ctypes, os, socket, sys
 
 def _try(action):
@@ -44,6 +45,19 @@ def _setns_net(pid):
         if libc.setns(fd, 0x40000000) != 0:
             raise OSError(ctypes.get_errno(), "setns")
     return setns
+
+def _syscall_ok(result):
+    if result < 0:
+        raise OSError(ctypes.get_errno(), "refused")
+
+def _add_key():  # kernel keyrings are per uid: a channel to the next document's script
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = {"x86_64": 248, "aarch64": 217}[os.uname().machine]
+    _syscall_ok(libc.syscall(number, b"user", b"intellidox-probe", b"x", 1, -4))
+
+def _new_user_namespace():
+    libc = ctypes.CDLL(None, use_errno=True)
+    _syscall_ok(libc.unshare(0x10000000))
 
 def _tcp(port):
     return lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -65,6 +79,8 @@ def _write(path):
             out.write("escaped")
     return write
 
+SLEEP = "import time; time.sleep(60)"
+
 def _detach():
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
@@ -76,7 +92,7 @@ def _leave_a_sleeper(token):
             os.setsid()
             if os.fork() == 0:
                 _detach()
-                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", token])
+                os.execv(sys.executable, [sys.executable, "-c", SLEEP, token])
             os._exit(0)
     return fork
 
@@ -94,10 +110,12 @@ def extract(path, info):
     meta["sibling_host_path"] = _try(_read(info["sibling"]))
     meta["write_code_dir"] = _try(_write(info["code_file"]))
     meta["write_tmp"] = _try(_write(info["host_tmp_file"]))  # may land in its own scratch
+    meta["keyring"] = _try(_add_key)
+    meta["new_user_namespace"] = _try(_new_user_namespace)
     meta["secrets_in_env"] = sum(k.startswith("INTELLIDOX_") for k in os.environ)
     _leave_a_sleeper(info["token"])()
     return meta
-'''
+"""
 
 HANGS_WITH_A_SLEEPER = r"""
 import os, sys, time
@@ -108,7 +126,8 @@ def extract(path, info):
         null = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", info["token"]])
+        sleep = "import time; time.sleep(60)"
+        os.execv(sys.executable, [sys.executable, "-c", sleep, info["token"]])
     time.sleep(3600)
 """
 
@@ -145,10 +164,8 @@ def _survivors(token: str) -> list[int]:
 
 def _kill(pids: list[int]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture
