@@ -12,12 +12,15 @@ child's death instead of the host's memory; Windows gets no ceiling, the isolati
 What the runner learns from a scan is an :class:`Outcome`: the engine's verdict, or
 ``crashed`` with the reason (exit status, signal, MemoryError) when the child died or had to
 be recycled; a child past the deadline is killed.  Either way the next scan gets a fresh
-child.  Nothing POSIX-only runs at import time.
+child.  Answers come back as small JSON documents, never pickles: a child that a hostile file
+has taken over cannot make the runner run code by answering.  Nothing POSIX-only runs at
+import time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import signal
@@ -35,6 +38,7 @@ from scanners.base import ScanJob, Scanner, Verdict
 log = logging.getLogger(__name__)
 _SPAWN = multiprocessing.get_context("spawn")  # no fork of a process with Kafka threads
 START_TIMEOUT_S = 120.0
+MAX_ANSWER_BYTES = 64 << 10
 
 
 class EngineStartError(RuntimeError):
@@ -78,8 +82,8 @@ class EngineProcess:
             self.close()
             raise EngineStartError(f"{self.spec.engine.name} did not start in {START_TIMEOUT_S}s")
         try:
-            kind, text = parent.recv()
-        except EOFError:
+            kind, text = _read_answer(parent)
+        except (EOFError, OSError, ValueError):
             kind, text = "failed", self._death()
         if kind != "ready":
             self.close()
@@ -89,6 +93,7 @@ class EngineProcess:
         """The engine's verdict on ``path``, a ``timeout``, or a crash with its reason."""
         self.start()
         assert self._conn is not None
+        verdict: Verdict | None = None
         try:
             self._conn.send((str(path), job))
             if not self._conn.poll(max(0.0, timeout_s)):
@@ -96,16 +101,16 @@ class EngineProcess:
                 return Outcome(
                     Verdict("timeout", f"the engine did not answer within {timeout_s:.1f}s")
                 )
-            kind, payload = self._conn.recv()
-        except (EOFError, OSError):
-            reason = self._death()
+            kind, text = _read_answer(self._conn)
+            verdict = Verdict(kind, text) if kind != "crashed" else None
+        except ValueError as exc:  # a malformed answer: the child is not to be trusted
+            text = str(exc)
+        except (EOFError, OSError):  # the child is gone
+            text = self._death()
+        if verdict is None:
             self.close()
-            return Outcome(Verdict("error", f"engine crashed: {reason}"), crashed=reason)
-        if kind == "crashed":
-            self.close()
-            return Outcome(Verdict("error", f"engine crashed: {payload}"), crashed=str(payload))
-        assert isinstance(payload, Verdict)
-        return Outcome(payload)
+            return Outcome(Verdict("error", f"engine crashed: {text}"), crashed=text)
+        return Outcome(verdict)
 
     def _death(self) -> str:
         """Why the child is gone: its exit status or the signal that ended it."""
@@ -194,9 +199,9 @@ def serve_engine(spec: EngineSpec, conn: Connection) -> None:
     try:
         scanner = spec.engine(spec.options)
     except Exception as exc:
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        _send(conn, "failed", f"{type(exc).__name__}: {exc}")
         return
-    conn.send(("ready", ""))
+    _send(conn, "ready", "")
     while True:
         try:
             request = conn.recv()
@@ -210,14 +215,32 @@ def _answer(scanner: Scanner, request: Any, conn: Connection) -> bool:
     """Scan one request and send the answer; False when this child must end."""
     path, job = request
     try:
-        conn.send(("verdict", scanner.scan(Path(path), job)))
+        verdict = scanner.scan(Path(path), job)
+        kind, text = verdict.verdict, verdict.result
     except MemoryError:
         # The ceiling was hit: what the engine holds may be half-built.  Say so and end.
-        conn.send(("crashed", "MemoryError: the engine went over its memory ceiling"))
-        return False
+        kind, text = "crashed", "MemoryError: the engine went over its memory ceiling"
     except Exception as exc:
-        conn.send(("verdict", Verdict("error", f"{type(exc).__name__}: {exc}"[:2000])))
-    return True
+        kind, text = "error", f"{type(exc).__name__}: {exc}"
+    try:
+        _send(conn, kind, text)
+    except OSError:  # the runner is gone (killed, or it gave up on this child)
+        return False
+    return kind != "crashed"
+
+
+def _send(conn: Connection, kind: str, text: str) -> None:
+    conn.send_bytes(json.dumps([kind, text[:4000]]).encode())
+
+
+def _read_answer(conn: Connection) -> tuple[str, str]:
+    """``[kind, text]`` from a child, as data only; ValueError when it is anything else."""
+    answer = json.loads(conn.recv_bytes(MAX_ANSWER_BYTES))
+    if not (
+        isinstance(answer, list) and len(answer) == 2 and all(isinstance(a, str) for a in answer)
+    ):
+        raise ValueError(f"the engine process sent a malformed answer: {str(answer)[:200]}")
+    return answer[0], answer[1]
 
 
 def limit_memory(memory_mb: int) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from ops.kafka import producer_config, topic
 from ops.replay import read_all
@@ -161,7 +161,14 @@ def _publish(settings: Settings, *records: dict[str, Any]) -> None:
 
 
 def _read(settings: Settings, name: str) -> list[Any]:
-    return list(read_all(settings, topic(settings, name)))
+    """Every record of the topic; a fresh topic's leader may still be moving, so retry."""
+    for _ in range(20):
+        try:
+            return list(read_all(settings, topic(settings, name)))
+        except KafkaException as exc:  # e.g. NOT_LEADER_FOR_PARTITION right after creation
+            last = exc
+            time.sleep(0.5)
+    raise last
 
 
 def _wait_for(settings: Settings, name: str, count: int, timeout_s: float = 90) -> list[Any]:
