@@ -175,12 +175,12 @@ class SandboxWorker:
     def kill(self) -> None:
         """End the sandbox and everything in it; remove its inbox and scratch (idempotent)."""
         with self._lock:
-            self._signal()
+            self._signal(launcher=self._pidfd is None)
             if self._pidfd is not None:
                 os.close(self._pidfd)
                 self._pidfd = None
             if self._proc is not None:
-                self._proc.wait()
+                self._wait_for_launcher()
                 for pipe in (self._proc.stdin, self._proc.stdout):
                     if pipe is not None:
                         with contextlib.suppress(OSError):
@@ -188,11 +188,21 @@ class SandboxWorker:
                 self._proc = None
         shutil.rmtree(self.home, ignore_errors=True)
 
-    def _signal(self) -> None:
+    def _signal(self, launcher: bool = True) -> None:
         """SIGKILL the sandbox's pid 1 (its pid namespace dies with it) and the launcher."""
         if self._pidfd is not None:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-        if self._proc is not None:
+        if self._proc is not None and launcher:
             with contextlib.suppress(OSError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def _wait_for_launcher(self) -> None:
+        """bubblewrap exits once it has reaped the sandbox (so its CPU is accounted)."""
+        assert self._proc is not None
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
