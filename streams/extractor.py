@@ -12,6 +12,7 @@ Where bubblewrap cannot run, every call fails closed with the reason, unless
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import threading
@@ -35,7 +36,7 @@ async def run_script(script: Path, path: Path, info: dict[str, Any], limits: Lim
         source = script.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return Outcome({}, f"cannot read the script: {exc}")
-    pool = _default_pool()
+    pool = _pool if _pool is not None else await asyncio.to_thread(_default_pool)  # probes once
     if isinstance(pool, SandboxUnavailable):
         return Outcome({}, f"extractor scripts are not run: {pool}")
     return await pool.run(Job(source, path, info, limits))

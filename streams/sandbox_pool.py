@@ -97,9 +97,12 @@ class Pool:
         except TimeoutError:
             self._retire(worker)
             return timed_out(job.limits)
-        except (SandboxBroken, OSError) as exc:
+        except SandboxBroken as exc:
             self._retire(worker)
             return Outcome({}, f"the script crashed: {exc}")
+        except OSError as exc:  # the input could not be placed, or a pipe failed
+            self._retire(worker)
+            return Outcome({}, f"the extractor sandbox failed: {exc}")
         result = verdict(reply, job.limits)
         if result.reusable and worker.jobs < self.config.jobs_per_worker:
             self._release(worker)

@@ -89,6 +89,12 @@ async def test_a_cancelled_caller_kills_the_sandbox_it_used(pool: Pool, tmp_path
     assert outcome.error is None and pool.started == 2
 
 
+async def test_a_missing_input_is_an_error_not_a_stall(pool: Pool, tmp_path: Path) -> None:
+    job = Job(DEFAULT, tmp_path / "gone.txt", TEXT_INFO, Limits(timeout_s=10))
+    outcome = await asyncio.wait_for(pool.run(job), 5)
+    assert outcome.error and "No such file" in outcome.error
+
+
 def test_without_bubblewrap_scripts_fail_closed_unless_weak_mode_is_allowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
