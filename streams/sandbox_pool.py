@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from streams.sandbox_job import Job, Outcome, timed_out, verdict
 from streams.sandbox_worker import SandboxBroken, SandboxWorker
 
 log = logging.getLogger(__name__)
+HOME_PREFIX = "intellidox-sandbox-"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class Pool:
         self._idle: list[SandboxWorker] = []
         self._live: set[SandboxWorker] = set()
         self._closed = False
-        self._base = Path(tempfile.mkdtemp(prefix="intellidox-sandbox-"))
+        _remove_stale_homes()
+        self._base = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-"))
         self._names = itertools.count()
         for _ in range(config.size):
             self._executor.submit(self._replenish)
@@ -172,3 +175,22 @@ class Pool:
         for worker in workers:
             worker.kill()
         shutil.rmtree(self._base, ignore_errors=True)
+
+
+def _remove_stale_homes() -> None:
+    """Pool directories of processes that died without closing (SIGKILL): inboxes may
+    still hold a document's bytes."""
+    for home in Path(tempfile.gettempdir()).glob(f"{HOME_PREFIX}*-*"):
+        pid = home.name.removeprefix(HOME_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

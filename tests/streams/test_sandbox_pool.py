@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from ops.settings import Settings
 from streams.extractor import pool_config
 from streams.sandbox_command import Runtime, SandboxUnavailable
 from streams.sandbox_job import Job, Limits, Outcome, verdict
-from streams.sandbox_pool import Pool, PoolConfig
+from streams.sandbox_pool import HOME_PREFIX, Pool, PoolConfig
 
 DEFAULT = (Path(__file__).parents[2] / "streams" / "extractors" / "default.py").read_text()
 TEXT_INFO = {"file_type": "text", "mime_type": "text/plain"}
@@ -116,6 +118,16 @@ async def test_the_weak_mode_still_runs_scripts_with_limits(tmp_path: Path) -> N
         assert "MemoryError" in str((await weak.run(job)).error)
     finally:
         weak.close()
+
+
+def test_a_new_pool_removes_what_a_killed_process_left_in_its_inboxes() -> None:
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    stale = Path(tempfile.gettempdir()) / f"{HOME_PREFIX}{dead_pid.pid}-test"
+    (stale / "w0" / "inbox").mkdir(parents=True)
+    (stale / "w0" / "inbox" / "document.pdf").write_bytes(b"someone's bytes")
+    Pool(PoolConfig(size=0)).close()
+    assert not stale.exists()
 
 
 def test_only_clean_metadata_keeps_a_sandbox_in_service() -> None:
