@@ -50,6 +50,48 @@ class Window:
         return cls(time.monotonic(), busy)
 
 
+ROLES = (
+    ("kafka", "kafka.Kafka"),
+    ("cassandra", "CassandraDaemon"),
+    ("postgres", "postgres"),
+    ("seaweedfs", "weed"),
+    ("clamd", "clamd"),
+    ("worker", "ops.cli worker"),
+    ("gateway", "ops.cli gateway"),
+    ("scanners", "ops.cli scanner"),
+    ("bench client", "ops.bench.throughput"),
+)
+
+
+def _role(proc: psutil.Process) -> str:
+    try:
+        line = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    return next((role for role, mark in ROLES if mark in line), "other")
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds so far per role, children included (the extractor sandboxes count for the
+    worker, the engine processes for the scanners)."""
+    totals: dict[str, float] = {}
+    for proc in psutil.process_iter():
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        role = _role(proc)
+        used = t.user + t.system + t.children_user + t.children_system
+        totals[role] = totals.get(role, 0.0) + used
+    return totals
+
+
+def breakdown(before: dict[str, float], after: dict[str, float], docs: int) -> str:
+    used = {r: after.get(r, 0.0) - before.get(r, 0.0) for r in after}
+    parts = sorted(((v, r) for r, v in used.items() if v > 0.05 * docs / 1000), reverse=True)
+    return ", ".join(f"{r} {v / docs * 1000:.1f}" for v, r in parts)
+
+
 def _ms(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -94,9 +136,9 @@ async def measure_closed(stack: Stack, clients: int, docs: int) -> None:
         warm = Load(stack.url, stack.settings.dev_api_key)
         await closed_loop(session, warm, 8, 20)  # connections, prepared statements, JITs
         load = Load(stack.url, stack.settings.dev_api_key)
-        before = Window.now()
+        roles_before, before = cpu_by_role(), Window.now()
         await closed_loop(session, load, clients, docs)
-        after = Window.now()
+        after, roles_after = Window.now(), cpu_by_role()
     wall, busy = after.wall - before.wall, after.busy - before.busy
     done, _ = _latencies(load.docs)
     print(
@@ -106,6 +148,7 @@ async def measure_closed(stack: Stack, clients: int, docs: int) -> None:
         f"500s: {load.server_errors()}",
         flush=True,
     )
+    print(f"  CPU ms per document by process: {breakdown(roles_before, roles_after, docs)}")
 
 
 async def measure_steady(stack: Stack, rate: float, docs: int) -> None:
