@@ -1,10 +1,13 @@
-"""A small clamd client: PING, VERSION and INSTREAM over a unix socket or TCP.
+"""A small clamd client: PING, VERSION, FILDES and INSTREAM over a unix socket or TCP.
 
 Protocol (clamd(8)): commands prefixed with ``z`` are NUL-terminated and so are the replies.
 INSTREAM sends the data as chunks, each prefixed with its length as a 4-byte big-endian
 integer, ended by a zero-length chunk; clamd then answers ``stream: OK``,
-``stream: <signature> FOUND`` or ``<reason> ERROR``.  One connection per command keeps the
-client trivially thread-safe.
+``stream: <signature> FOUND`` or ``<reason> ERROR``.  FILDES (unix socket only) sends one byte
+carrying an open file descriptor (``SCM_RIGHTS``): clamd scans the caller's open file, so it
+needs no permission on the file or its directory and no byte is copied through the socket;
+it answers ``fd[N]: OK`` and so on.  One connection per command keeps the client trivially
+thread-safe.
 """
 
 from __future__ import annotations
@@ -91,6 +94,20 @@ class ClamdClient:
                 # clamd closes early past StreamMaxLength; its reason is still readable.
                 pass
             return parse_scan_reply(_read_reply(sock))
+
+    def scan_fd(self, fileobj: BinaryIO) -> ScanResult:
+        """clamd scans ``fileobj``'s open descriptor (FILDES); only on a local unix socket."""
+        if not self.can_pass_fds:
+            raise ClamdError(f"clamd at {self._where()} cannot take a file descriptor (FILDES)")
+        with self._connect() as sock:
+            sock.sendall(b"zFILDES\0")
+            socket.send_fds(sock, [b"\0"], [fileobj.fileno()])
+            return parse_scan_reply(_read_reply(sock))
+
+    @property
+    def can_pass_fds(self) -> bool:
+        """True on a unix socket where this platform can pass descriptors (not Windows)."""
+        return self.socket_path is not None and hasattr(socket, "send_fds")
 
     def scan_path(self, path: Path) -> ScanResult:
         """Have clamd read the file itself (same host only; clamd's user must be able to)."""
