@@ -92,7 +92,10 @@ async def run_fault(fault: str, docs: int, rate: float, down_s: float | None = N
             await asyncio.sleep(docs / rate / 3)
             back_at = await inject(stack, fault, down)
             tasks = await feeder
-            await asyncio.wait(tasks, timeout=DRAIN_S)
+            _, unfinished = await asyncio.wait(tasks, timeout=DRAIN_S)
+            for task in unfinished:  # counted as lost: they did not finish within the drain
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
             result = await audit(session, load, stack.settings, [s.split(":")[0] for s in SCANNERS])
         finished = sorted(d.done_at for d in load.docs if d.done_at and d.done_at >= back_at)
         recovery = finished[0] - back_at if finished else None
