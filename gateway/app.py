@@ -20,6 +20,7 @@ from gateway.errors import Handler, json_errors
 from gateway.hub import running_hub
 from gateway.metrics import Metrics
 from gateway.outbox import run_relay
+from gateway.registry import registry_routes
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
 from ops.cql import CassandraClient
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_resources(settings, Metrics()))
     app.add_routes(routes)
     app.add_routes(admin_routes)
+    app.add_routes(registry_routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
