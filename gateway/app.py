@@ -25,6 +25,7 @@ from gateway.routes import routes
 from gateway.state import APP, GatewayState
 from ops.cql import CassandraClient
 from ops.defaults import refuse_repository_defaults
+from ops.kafka import GATEWAY, as_role
 from ops.s3 import s3_client
 from ops.settings import Settings, get_settings
 
@@ -99,7 +100,7 @@ async def index(_request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
-    settings = settings or get_settings()
+    settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
     app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
     app.cleanup_ctx.append(_resources(settings, Metrics()))

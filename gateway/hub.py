@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.sse import Fact
-from ops.kafka import aio_partitions, topic
+from ops.kafka import aio_client_kwargs, aio_partitions, topic
 from ops.settings import Settings
 from schemas import topics
 from streams.events import decode_event
@@ -92,7 +92,7 @@ def fact_from_message(kind: str, offset: int, value: bytes) -> tuple[str, Fact]:
 async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:
     names = {topic(settings, name): kind for name, kind in _KIND_BY_TOPIC.items()}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aio_client_kwargs(settings),  # the gateway's principal
         enable_auto_commit=False,
         fetch_max_wait_ms=20,
         group_id=None,

@@ -143,7 +143,9 @@ def sha256_of(data: bytes) -> str:
 def read_state(settings: Settings) -> ScriptState:
     """Read the compacted topic from its start to its end."""
     name = topic(settings, topics.EXTRACTOR_SCRIPTS)
-    consumer = Consumer(consumer_config(settings, f"extractor-admin-{uuid.uuid4().hex[:8]}"))
+    consumer = Consumer(
+        consumer_config(settings, f"{settings.topic_prefix}extractor-admin-{uuid.uuid4().hex[:8]}")
+    )
     state = ScriptState()
     try:
         low, high = _watermarks(consumer, name)

@@ -1,41 +1,125 @@
-"""Kafka client settings shared by every process, so all of them agree on partitioning.
+"""Kafka client settings shared by every process: partitioning and who the client is.
 
 librdkafka's default partitioner differs from the Java/aiokafka one; ``murmur2_random`` makes a
 document's key land on the same partition number whichever client produced it, so one
 document's events stay ordered and co-partitioned across topics (Faust tables rely on it).
+
+Every client authenticates (SASL/SCRAM) as the principal of its process's role
+(``settings.kafka_role``): ACLs give each role only what it needs (ops/bootstrap/acls.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ops.settings import Settings
 
+ADMIN = "admin"  # the super user: bootstrap, operators' verbs, tests' set-up
+GATEWAY = "gateway"
+WORKER = "worker"
+SCANNER = "scanner"  # every scanner host
+ANALYST = "analyst"  # read-only consumers of the facts
+ROLES = (ADMIN, GATEWAY, WORKER, SCANNER, ANALYST)
+SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+@dataclass(frozen=True)
+class KafkaAuth:
+    """One principal's SASL credentials, in the shapes our two client libraries want."""
+
+    username: str
+    password: str
+    mechanism: str = "SCRAM-SHA-512"
+
+    def confluent(self) -> dict[str, str]:
+        return {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": self.mechanism,
+            "sasl.username": self.username,
+            "sasl.password": self.password,
+        }
+
+    def aiokafka(self) -> dict[str, str]:
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+
+def principal_name(settings: Settings, role: str) -> str:
+    """The Kafka user name of ``role`` (the analyst's is a setting, the others are fixed)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown Kafka role {role!r}; known: {', '.join(ROLES)}")
+    return settings.analyst_user if role == ANALYST else role
+
+
+def role_password(settings: Settings, role: str) -> str:
+    if role == ANALYST:
+        return settings.analyst_password
+    principal_name(settings, role)  # validates the role
+    return str(getattr(settings, f"kafka_{role}_password"))
+
+
+def kafka_auth(settings: Settings, role: str | None = None) -> KafkaAuth:
+    """Credentials of ``role`` (default: the process's own, ``settings.kafka_role``)."""
+    role = role or settings.kafka_role
+    if settings.kafka_sasl_mechanism not in SCRAM_MECHANISMS:
+        raise ValueError(f"kafka_sasl_mechanism must be one of {', '.join(SCRAM_MECHANISMS)}")
+    return KafkaAuth(
+        principal_name(settings, role), role_password(settings, role), settings.kafka_sasl_mechanism
+    )
+
+
+def as_role(settings: Settings, role: str) -> Settings:
+    """``settings`` for a process that speaks as ``role`` (gateway, worker, scanner host)."""
+    principal_name(settings, role)
+    return settings.with_overrides(kafka_role=role)
+
+
+def client_config(settings: Settings, role: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Where the broker is and who we are: enough for an AdminClient."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    config.update(kafka_auth(settings, role).confluent())
+    config.update(extra)
+    return config
+
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 1,
-        "compression.type": "lz4",  # aiokafka reads it with cramjam
-    }
+    config = client_config(settings)
+    config.update(
+        {
+            "partitioner": "murmur2_random",
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 1,
+            "compression.type": "lz4",  # aiokafka reads it with cramjam
+        }
+    )
     config.update(extra)
     return config
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "fetch.wait.max.ms": 20,  # events are small and latency matters more than batching
-        "partition.assignment.strategy": "cooperative-sticky",
-    }
+    config = client_config(settings)
+    config.update(
+        {
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 20,  # events are small and latency matters more than batching
+            "partition.assignment.strategy": "cooperative-sticky",
+        }
+    )
     config.update(extra)
     return config
+
+
+def aio_client_kwargs(settings: Settings) -> dict[str, Any]:
+    """``bootstrap_servers`` and SASL keyword arguments for an aiokafka client."""
+    return {"bootstrap_servers": settings.kafka_bootstrap, **kafka_auth(settings).aiokafka()}
 
 
 def topic(settings: Settings, name: str) -> str:
@@ -53,6 +137,7 @@ async def aio_partitions(consumer: Any, name: str) -> list[int]:
     partitions = cluster.partitions_for_topic(name)
     if not partitions:
         raise RuntimeError(
-            f"topic {name} does not exist; run `intellidox up` (it bootstraps topics)"
+            f"topic {name} does not exist (or this principal may not see it); "
+            "run `intellidox up` (it bootstraps topics and ACLs)"
         )
     return sorted(partitions)

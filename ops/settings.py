@@ -42,6 +42,17 @@ class Settings:
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = 512
     kafka_partitions: int = 6
+    # Kafka principals (README "Kafka principals"): SASL/SCRAM, one principal per role, ACLs.
+    # A process speaks as ``kafka_role``; the gateway, the worker and `scanner run` set their
+    # own.  The passwords here are repository values for the local dev runtime only.
+    kafka_role: str = "admin"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_admin_password: str = "intellidox-dev-kafka-admin"
+    kafka_gateway_password: str = "intellidox-dev-kafka-gateway"
+    kafka_worker_password: str = "intellidox-dev-kafka-worker"
+    kafka_scanner_password: str = "intellidox-dev-kafka-scanner"
+    analyst_user: str = "analyst"
+    analyst_password: str = "intellidox-dev-analyst"
 
     cassandra_version: str = "5.0.9"
     cassandra_port: int = 19042
@@ -133,6 +144,11 @@ class Settings:
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def kafka_internal_port(self) -> int:
+        """The local runtime's loopback-only admin listener (broker-internal, bootstrap)."""
+        return self.kafka_controller_port + 1
 
     @property
     def postgres_dsn(self) -> str:

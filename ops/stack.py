@@ -47,7 +47,7 @@ class Stack:
             scanner_heartbeat_s=1.0,
             dev_mode=True,  # a stack is part of the local runtime
         )
-        create_topics(ours.kafka_bootstrap, ours.topic_prefix)
+        create_topics(ours, ours.topic_prefix)  # and their ACLs
         return cls(ours, stack_env(ours), logs)
 
     @property
@@ -100,7 +100,7 @@ class Stack:
     def close(self) -> None:
         for name in list(self.procs):
             self.stop(name)
-        delete_topics(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+        delete_topics(self.settings, self.settings.topic_prefix)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:

@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ops.kafka import SCANNER, as_role
 from ops.settings import Settings
 from scanners.downloads import SharedDownloads
 from scanners.registry import build
@@ -55,6 +56,7 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
 
 def serve(settings: Settings, specs: list[str], stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
+    settings = as_role(settings, SCANNER)  # a scanner host's Kafka principal
     downloads = SharedDownloads()  # engines in this process fetch each object once
     runners = [Runner(settings, *build(spec), downloads=downloads) for spec in specs]
     for runner in runners:

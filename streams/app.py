@@ -3,6 +3,10 @@
 Each stage is its own module that registers its agents on :data:`app`; their bodies call
 plain functions that are tested without Kafka.  At-least-once everywhere (Faust's
 exactly-once has open bugs): every consumer downstream is idempotent.
+
+The worker logs in to Kafka as the ``worker`` principal (SCRAM through aiokafka, which Faust
+passes ``SASLCredentials`` to).  Its web server listens on ``settings.host`` only and serves
+our health and metrics pages, none of Faust's own (table contents, router, graph, stats).
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ from typing import Any
 
 import faust
 
+from ops.kafka import WORKER, as_role, kafka_auth
 from ops.kafka import topic as topic_name
 from ops.settings import get_settings
 
-settings = get_settings()
+settings = as_role(get_settings(), WORKER)
+_auth = kafka_auth(settings)
 
 app = faust.App(
     f"{settings.topic_prefix}intellidox-worker",
     broker=f"kafka://{settings.kafka_bootstrap}",
+    broker_credentials=faust.SASLCredentials(
+        username=_auth.username, password=_auth.password, mechanism=_auth.mechanism
+    ),
     store="memory://",
     key_serializer="raw",
     value_serializer="raw",
@@ -37,7 +46,13 @@ app = faust.App(
     producer_linger_ms=1,
     consumer_auto_offset_reset="earliest",
     web_host=settings.host,
+    web_bind=settings.host,
     web_port=settings.worker_port,
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
+    web_metrics_enabled=False,
     web_in_thread=False,
     autodiscover=False,
 )

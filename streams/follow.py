@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ops.kafka import aio_partitions
+from ops.kafka import aio_client_kwargs, aio_partitions
 from ops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ async def follow_from_start(settings: Settings, name: str, follow: Follower) -> 
     reconnect and start over (it is a compacted topic: cheap) whenever anything fails."""
     while True:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **aio_client_kwargs(settings),  # the process's own principal
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=100,

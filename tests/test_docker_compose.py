@@ -23,3 +23,26 @@ def test_compose_files_it_mounts_exist() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (COMPOSE.parent / source).exists(), source
+
+
+def test_compose_kafka_requires_sasl_and_acls_on_loopback_listeners() -> None:
+    env = yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]["environment"]
+    listeners = env["KAFKA_LISTENERS"].split(",")
+    assert all("://127.0.0.1:" in listener for listener in listeners), listeners
+    protocols = {p.split(":")[1] for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
+    assert protocols == {"SASL_PLAINTEXT"}
+    assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin"
+
+
+def test_compose_services_on_the_host_network_bind_loopback() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert "listen_addresses=127.0.0.1" in services["postgres"]["command"]
+    assert "-ip.bind=127.0.0.1" in services["seaweedfs"]["command"]
+    cassandra = services["cassandra"]["environment"]
+    assert (
+        cassandra["CASSANDRA_LISTEN_ADDRESS"] == cassandra["CASSANDRA_RPC_ADDRESS"] == "127.0.0.1"
+    )
+    clamd = (COMPOSE.parent / "ops" / "compose" / "clamd.conf").read_text()
+    assert "TCPAddr 127.0.0.1" in clamd

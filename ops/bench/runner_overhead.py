@@ -139,7 +139,7 @@ def main() -> None:
     count = parser.parse_args().requests
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     settings = get_settings().with_overrides(topic_prefix=prefix, scanner_heartbeat_s=60.0)
-    create_topics(settings.kafka_bootstrap, prefix)
+    create_topics(settings, prefix)
     try:
         directory = Path(tempfile.mkdtemp())
         (directory / "tiny.txt").write_bytes(b"hello")
@@ -147,7 +147,7 @@ def main() -> None:
             fill(settings, count, f"{base}/tiny.txt", hashlib.sha256(b"hello").hexdigest())
             measure(settings, count)
     finally:
-        delete_topics(settings.kafka_bootstrap, prefix)
+        delete_topics(settings, prefix)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""Create (or bring in line) every topic declared in :mod:`schemas.topics`.
+"""Create (or bring in line) every topic declared in :mod:`schemas.topics`, and its ACLs.
 
 Idempotent: existing topics are kept and their config is set to the declaration, so a changed
 retention or cleanup policy reaches a running cluster on the next ``intellidox up``.  Partition
 counts of existing topics are never changed: that would move keys between partitions and break
-per-document ordering.
+per-document ordering.  Each role's ACLs on the prefix (ops/bootstrap/acls.py) are granted
+with the topics and revoked with them, so a test stack's processes work on their own topics and
+nothing is left behind.  The admin client is the ``admin`` principal unless one is given.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, untyped so
@@ -21,21 +24,30 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
     ResourceType,
 )
 
+from ops.bootstrap.acls import grant_acls, revoke_acls
+from ops.kafka import ADMIN, client_config
+from ops.settings import Settings
 from schemas.topics import TopicSpec, topic_specs
 
 TIMEOUT_S = 30.0
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+def _admin(settings: Settings, config: dict[str, Any] | None) -> AdminClient:
+    return AdminClient(config or client_config(settings, ADMIN))
 
 
-def create_topics(bootstrap: str, prefix: str = "", partitions: int | None = None) -> list[str]:
-    """Create the declared topics under ``prefix``; return the names that were new."""
+def create_topics(
+    settings: Settings,
+    prefix: str = "",
+    partitions: int | None = None,
+    admin_config: dict[str, Any] | None = None,
+) -> list[str]:
+    """Create the declared topics under ``prefix`` and grant their ACLs; return the new ones."""
     specs = topic_specs(prefix) if partitions is None else topic_specs(prefix, partitions)
-    admin = _admin(bootstrap)
+    admin = _admin(settings, admin_config)
     created, existing = _create(admin, specs)
     _align_configs(admin, [s for s in specs if s.name in existing])
+    grant_acls(admin, prefix, settings.analyst_user)
     _wait_visible(admin, {s.name for s in specs})
     return created
 
@@ -91,11 +103,13 @@ def _wait_metadata(admin: AdminClient, done: Callable[[set[str]], bool], what: s
         time.sleep(0.1)
 
 
-def delete_topics(bootstrap: str, prefix: str) -> list[str]:
-    """Delete every topic whose name starts with ``prefix`` (a test's own set); return them."""
+def delete_topics(settings: Settings, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a test's own set) and the
+    prefix's ACLs; return the topics."""
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix (that is every topic)")
-    admin = _admin(bootstrap)
+    admin = _admin(settings, None)
+    revoke_acls(admin, prefix, settings.analyst_user)
     names = [t for t in admin.list_topics(timeout=TIMEOUT_S).topics if t.startswith(prefix)]
     if not names:
         return []

@@ -3,20 +3,33 @@
 The jars come from Maven Central (``kafka_2.13`` plus a logging binding) into the cache; the
 config and the log segments live under ``<var_dir>/kafka/``.  The broker logs to stdout, which
 the supervisor writes to ``kafka.log``.
+
+Nothing is anonymous.  Clients log in with SASL/SCRAM on the client listener and get only what
+their role's ACLs grant (``super.users`` is ``admin`` alone).  Two more listeners sit on
+loopback, both SASL/PLAIN with the admin password from the (0600) properties file: the
+controller's, and an internal broker listener that inter-broker traffic, the health check and
+the bootstrap use.  PLAIN needs no user in the metadata log, so a data directory formatted
+before SCRAM existed here comes up, and the bootstrap then creates the SCRAM users.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from ops.services.base import Launch, Service, ServiceFailed, port_open, require_command
 from ops.services.maven import classpath, fetch_jars
+from ops.settings import Settings
 
 # Fixed so a re-format (``--ignore-formatted``) never fights an existing data directory.
 # Base64 of the 16 bytes "IntelliDoxLocal1", which is what Kafka's Uuid parser wants.
 CLUSTER_ID = "SW50ZWxsaURveExvY2FsMQ"
 LOG4J2_VERSION = "2.24.3"  # the log4j2 line Kafka 4.x ships in its own distribution
+LOOPBACK = "127.0.0.1"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
 
 # Kafka 4.x logs through log4j2; 3.x through reload4j (log4j 1 API).  Console only: the
 # supervisor captures stdout, so no rolling files of our own.
@@ -78,7 +91,8 @@ class Kafka(Service):
         return self.home / f"data-{self.version}"
 
     def ports(self) -> list[int]:
-        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+        s = self.settings
+        return [s.kafka_port, s.kafka_controller_port, s.kafka_internal_port]
 
     def check_prerequisites(self) -> None:
         self.java()
@@ -107,7 +121,11 @@ class Kafka(Service):
 
     def configure(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.properties_file.write_text(self.server_properties())
+        # It holds the admin password: 0600, also when the file already existed.
+        fd = os.open(self.properties_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.server_properties())
+        self.properties_file.chmod(0o600)
         self.log_config_file.write_text(
             LOG4J1_PROPERTIES if self.legacy_logging else LOG4J2_PROPERTIES
         )
@@ -118,13 +136,8 @@ class Kafka(Service):
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "controller.quorum.voters": f"1@{s.host}:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://{s.host}:{s.kafka_port},"
-            f"CONTROLLER://{s.host}:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{s.host}:{s.kafka_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "controller.quorum.voters": f"1@{LOOPBACK}:{s.kafka_controller_port}",
+            **listener_properties(s),
             "log.dirs": str(self.data_dir),
             "num.partitions": str(s.kafka_partitions),
             "auto.create.topics.enable": "false",  # every topic is declared in schemas/topics.py
@@ -192,23 +205,82 @@ class Kafka(Service):
         # metadata answer that lists a broker means clients can work.
         if not port_open(self.settings.host, self.settings.kafka_port):
             return False
-        return broker_answers(self.settings.kafka_bootstrap)
+        return broker_answers(internal_admin_config(self.settings))
 
     def bootstrap(self) -> None:
+        """SCRAM users, then topics and ACLs, over the internal listener; then check that
+        every role can log in before any of our processes starts."""
+        from confluent_kafka.admin import AdminClient
+
+        from ops.bootstrap.acls import ensure_users, wait_logins
         from ops.bootstrap.topics import create_topics
 
+        config = internal_admin_config(self.settings)
+        ensure_users(AdminClient(config), self.settings)
         create_topics(
-            self.settings.kafka_bootstrap,
+            self.settings,
             prefix=self.settings.topic_prefix,
             partitions=self.settings.kafka_partitions,
+            admin_config=config,
         )
+        wait_logins(self.settings)
 
 
-def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
+def listener_properties(s: Settings) -> dict[str, str]:
+    """Listeners, SASL and the authorizer (see the module docstring)."""
+    plain = plain_jaas(s.kafka_admin_password)
+    mechanism = s.kafka_sasl_mechanism
+    return {
+        "listeners": f"CLIENT://{s.host}:{s.kafka_port},"
+        f"INTERNAL://{LOOPBACK}:{s.kafka_internal_port},"
+        f"CONTROLLER://{LOOPBACK}:{s.kafka_controller_port}",
+        "advertised.listeners": f"CLIENT://{s.host}:{s.kafka_port},"
+        f"INTERNAL://{LOOPBACK}:{s.kafka_internal_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,"
+        "CONTROLLER:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": mechanism,
+        "listener.name.client.sasl.enabled.mechanisms": mechanism,
+        f"listener.name.client.{mechanism.lower()}.sasl.jaas.config": SCRAM_LOGIN,
+        "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.internal.plain.sasl.jaas.config": plain,
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "authorizer.class.name": AUTHORIZER,
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": "User:admin",
+    }
+
+
+def plain_jaas(password: str) -> str:
+    """The broker's PLAIN login (as admin) and its one PLAIN user (admin)."""
+    if not password.isprintable() or any(c in password for c in '"\\'):
+        raise ValueError('kafka_admin_password: printable characters other than " and \\')
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="admin" password="{password}" user_admin="{password}";'
+    )
+
+
+def internal_admin_config(settings: Settings) -> dict[str, Any]:
+    """The admin on the local broker's internal (loopback, PLAIN) listener."""
+    return {
+        "bootstrap.servers": f"{LOOPBACK}:{settings.kafka_internal_port}",
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "admin",
+        "sasl.password": settings.kafka_admin_password,
+    }
+
+
+def broker_answers(config: dict[str, Any], timeout_s: float = 3.0) -> bool:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**config, "log_level": 0})
     try:
         return len(admin.list_topics(timeout=timeout_s).brokers) > 0
     except KafkaException:

