@@ -56,3 +56,45 @@ async def test_rows_wait_for_kafka_then_go_out_once(
         assert message is not None and message.key() == key.encode() and message.value() == b"event"
     finally:
         consumer.close()
+
+
+async def test_a_row_kafka_refuses_for_good_is_set_aside_and_the_rest_go_out(
+    settings: Settings, pg_conninfo: str, pg_schema: tuple[Any, str], kafka_topics: str
+) -> None:
+    # A row for a topic that is gone (a deleted stack's, say) used to block every row behind
+    # it forever: the relay retried the whole batch.
+    _, schema = pg_schema
+    good = f"{kafka_topics}docs.requested"
+    gone = f"gone{uuid.uuid4().hex[:8]}.docs.requested"
+    async with await psycopg.AsyncConnection.connect(
+        pg_conninfo, options=f"-c search_path={schema}"
+    ) as conn:
+        for name in (gone, good):
+            await conn.execute(
+                "INSERT INTO outbox (topic, key, payload) VALUES (%s, 'k', %s)", (name, b"e")
+            )
+        await conn.commit()
+        producer = Producer(producer_config(settings, **{"message.timeout.ms": 10000}))
+        assert await relay_once(conn, producer) == 2
+        cur = await conn.execute("SELECT topic, error FROM outbox_dead")
+        dead = await cur.fetchall()
+    assert [row[0] for row in dead] == [gone] and dead[0][1]
+    assert await _outbox_rows(pg_conninfo, schema) == 0
+
+
+async def test_a_relay_takes_only_its_own_topics(
+    settings: Settings, pg_conninfo: str, pg_schema: tuple[Any, str], kafka_topics: str
+) -> None:
+    _, schema = pg_schema
+    mine, other = f"{kafka_topics}docs.requested", "another-environment.docs.requested"
+    async with await psycopg.AsyncConnection.connect(
+        pg_conninfo, options=f"-c search_path={schema}"
+    ) as conn:
+        for name in (other, mine):
+            await conn.execute(
+                "INSERT INTO outbox (topic, key, payload) VALUES (%s, 'k', %s)", (name, b"e")
+            )
+        await conn.commit()
+        assert await relay_once(conn, Producer(producer_config(settings)), [mine]) == 1
+        cur = await conn.execute("SELECT topic FROM outbox")
+        assert [row[0] for row in await cur.fetchall()] == [other]
