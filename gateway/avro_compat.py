@@ -65,7 +65,7 @@ def parse(raw: Any) -> Parsed:
         if "__fastavro" in repr(raw):  # fastavro trusts its own markers and skips its checks
             raise InvalidSchema("names starting with __fastavro are reserved")
         parsed = Parsed(raw, fastavro.parse_schema(raw, named_schemas=names), names)
-        problems(parsed, parsed)  # walks every node: a part fastavro let through raises here
+        _run(parsed, parsed)  # walks every node: a part fastavro let through raises here
     except RecursionError:
         raise InvalidSchema("schema nested too deeply") from None
     except _MALFORMED as exc:
@@ -76,10 +76,14 @@ def parse(raw: Any) -> Parsed:
 
 
 def problems(reader: Parsed, writer: Parsed) -> list[str]:
-    """Why ``reader`` cannot read data written with ``writer``; empty when it can.
+    """Why ``reader`` cannot read data written with ``writer``; empty when it can."""
+    try:
+        return _run(reader, writer)
+    except _MALFORMED as exc:  # a part only this comparison reached (parse walked the rest)
+        return [f"malformed schema: {exc!r}"[:300]]
 
-    Raises KeyError, TypeError or AttributeError on a malformed schema (:func:`parse` refuses
-    those)."""
+
+def _run(reader: Parsed, writer: Parsed) -> list[str]:
     check = _Check(reader, writer)
     try:
         check.read(reader.schema, writer.schema, _short(_name(reader.schema)))

@@ -118,11 +118,16 @@ def _catalog(request: web.Request) -> Catalog:
     return catalog(request.app[APP].settings.topic_prefix)
 
 
+def _digits(text: str) -> bool:
+    """A non-negative int below 2^31 could be written so (no sign, no spaces, ASCII, short)."""
+    return text.isascii() and text.isdigit() and len(text) <= 10
+
+
 def _pick(versions: tuple[Version, ...], text: str) -> Version:
     """``latest``/``-1`` or 1..2^31-1, as the registry reads a version id."""
     if text in ("latest", "-1"):
         return versions[-1]
-    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
+    number = int(text) if _digits(text) else 0
     if not 1 <= number <= MAX_VERSION:
         raise RegistryError(
             422,
@@ -142,7 +147,7 @@ def _version(request: web.Request) -> Version:
 
 def _by_id(request: web.Request) -> list[Version]:
     text = request.match_info["id"]
-    found = _catalog(request).with_id(int(text)) if text.isascii() and text.isdigit() else []
+    found = _catalog(request).with_id(int(text)) if _digits(text) else []
     if not found:
         raise RegistryError(404, 40403, f"Schema {text[:40]} not found")
     return found

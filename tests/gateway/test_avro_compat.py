@@ -164,6 +164,11 @@ def test_invalid_schemas_are_refused(schema: Any) -> None:
         parse(schema)
 
 
+def test_malformed_parts_only_a_comparison_reaches_are_problems_not_crashes() -> None:
+    reader = parse(rec("New", fld("a", "int"), aliases=[3]))  # aliases fastavro does not check
+    assert problems(reader, parse(rec("Old", fld("a", "int"))))[0].startswith("malformed schema")
+
+
 def test_deep_nesting_is_refused_not_crashed() -> None:
     deep: Any = "int"
     for _ in range(3000):
@@ -182,7 +187,9 @@ def test_a_combinatorial_schema_is_cut_short() -> None:
     assert time.perf_counter() - started < 1.0
 
 
-KEYS = st.sampled_from(["type", "name", "fields", "items", "values", "symbols", "size", "default"])
+KEYS = st.sampled_from(
+    ["type", "name", "fields", "items", "values", "symbols", "size", "default", "aliases"]
+)
 WORDS = st.sampled_from(
     ["record", "enum", "array", "map", "fixed", "int", "long", "string", "null", "R", "E", "a"]
 )

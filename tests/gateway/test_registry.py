@@ -31,7 +31,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from gateway.errors import json_errors
 from gateway.registry import CONTENT_TYPE, registry_routes
 from gateway.state import APP
-from ops.kafka import consumer_config, topic
+from ops.kafka import ANALYST, as_role, consumer_config, topic
 from ops.settings import Settings
 from schemas import codec, subjects, topics
 from tests.gateway.client import Api
@@ -57,7 +57,7 @@ CONFIRMED_V1 = {
 async def registry() -> AsyncIterator[str]:
     """The registry's routes alone, on a free port, for topics under ``PREFIX``."""
     app = web.Application(middlewares=[json_errors])
-    app[APP] = SimpleNamespace(settings=Settings().with_overrides(topic_prefix=PREFIX))  # type: ignore[assignment]
+    app[APP] = SimpleNamespace(settings=Settings().with_overrides(topic_prefix=PREFIX))
     app.add_routes(registry_routes)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -143,6 +143,12 @@ def _check_listings(client: SchemaRegistryClient) -> None:
         ("/schemas/ids/0", 404, 40403),
         ("/schemas/ids/x1", 404, 40403),
         ("/config/nope-value", 404, 40401),
+        (f"/subjects/{CONFIRMED}/versions/%D9%A1", 422, 42202),  # an Arabic one: not ASCII
+        (f"/subjects/{CONFIRMED}/versions/+1", 422, 42202),
+        (f"/subjects/{CONFIRMED}/versions/{'9' * 5000}", 422, 42202),
+        (f"/subjects/{'x' * 5000}/versions", 404, 40401),
+        ("/schemas/ids/%D9%A1", 404, 40403),
+        (f"/schemas/ids/{'9' * 5000}", 404, 40403),
     ],
 )
 async def test_errors_have_the_registry_shape(
@@ -253,8 +259,9 @@ async def test_analysts_decode_real_verdicts_with_the_standard_clients(
 
 def _read_verdicts(pipeline: Pipeline, doc_id: str, count: int) -> list[dict[str, Any]]:
     """As an analyst would: subscribe, deserialize with the registry, keep this document's."""
-    name = topic(pipeline.settings, topics.SCAN_VERDICTS)
-    consumer = Consumer(consumer_config(pipeline.settings, f"analyst-{uuid.uuid4().hex}"))
+    analyst = as_role(pipeline.settings, ANALYST)  # read-only; its groups are analyst-*
+    name = topic(analyst, topics.SCAN_VERDICTS)
+    consumer = Consumer(consumer_config(analyst, f"analyst-{uuid.uuid4().hex}"))
     consumer.subscribe([name])
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + 60
