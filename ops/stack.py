@@ -39,8 +39,15 @@ class Stack:
     @classmethod
     def create(cls, base: Settings, logs: Path, prefix: str | None = None) -> Stack:
         """A stack on fresh topics (``prefix``) and free ports; call :meth:`close` after."""
+        token = uuid.uuid4().hex[:8]
+        tenant = f"stack-{token}"
         ours = base.with_overrides(
-            topic_prefix=prefix or f"stack{uuid.uuid4().hex[:8]}.",
+            topic_prefix=prefix or f"stack{token}.",
+            # A tenant (and key) of its own: dedup and reads are per tenant, so a stack never
+            # reuses verdicts of the dev system or of another stack sharing the databases.
+            dev_tenant=tenant,
+            dev_api_key=f"idx-{tenant}-{uuid.uuid4().hex}",
+            admin_tenants=tenant,
             gateway_port=free_port(),
             worker_port=free_port(),
             scanner_port_base=free_port(),
