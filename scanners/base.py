@@ -49,6 +49,9 @@ class Scanner:
     version: ClassVar[str] = "1"
     deadline_s: float = 60.0
     max_file_size: int | None = None  # bigger files get ``too_large`` without scanning
+    # Requests one consumer keeps in flight (option ``inflight``): enough to overlap downloads,
+    # scans and acknowledgements; an engine that mostly waits (a remote service) wants more.
+    inflight: int = 4
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         self.options = dict(options or {})

@@ -26,6 +26,7 @@ import multiprocessing
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -144,47 +145,80 @@ class EngineProcess:
 
 
 class EnginePool:
-    """A runner's engine processes: one per scan in flight, reused from scan to scan."""
+    """A runner's engine processes, one per scan in flight, at most ``size``, reused from scan
+    to scan.  ``keep`` of them start up front; more start when scans overlap, and those idle
+    for ``idle_s`` are stopped again (see :meth:`retire_idle`), so a burst does not leave
+    dozens of processes behind.  A scan that finds all ``size`` busy waits for one."""
 
-    def __init__(self, spec: EngineSpec, size: int) -> None:
+    def __init__(self, spec: EngineSpec, size: int, keep: int = 1, idle_s: float = 60.0) -> None:
         self.spec = spec
-        self.size = size
-        self._idle: list[EngineProcess] = []
+        self.size = max(1, size)
+        self.keep = min(max(1, keep), self.size)
+        self.idle_s = idle_s
+        self._idle: list[tuple[float, EngineProcess]] = []  # (idle since, engine), oldest first
         self._all: list[EngineProcess] = []
-        self._lock = threading.Lock()
+        self._free = threading.Condition()
 
     def start(self) -> None:
-        """Start ``size`` processes up front, so the first scans do not wait for them."""
-        with self._lock:
-            missing = self.size - len(self._all)
-        for _ in range(missing):
-            engine = EngineProcess(self.spec)
-            engine.start()
-            with self._lock:
-                self._all.append(engine)
-                self._idle.append(engine)
+        """Start ``keep`` processes up front, so the first scans do not wait for them."""
+        with self._free:
+            missing = self.keep - len(self._all)
+            made = [EngineProcess(self.spec) for _ in range(max(0, missing))]
+            self._all += made
+        try:
+            for engine in made:
+                engine.start()
+        finally:
+            with self._free:
+                self._idle += [(time.monotonic(), engine) for engine in made]
+                self._free.notify_all()
 
     @contextlib.contextmanager
     def process(self) -> Iterator[EngineProcess]:
-        with self._lock:
-            engine = self._idle.pop() if self._idle else None
-            if engine is None:
+        """An engine process for one scan (waits while all ``size`` are busy)."""
+        with self._free:
+            self._free.wait_for(lambda: bool(self._idle) or len(self._all) < self.size)
+            if self._idle:
+                engine = self._idle.pop()[1]  # the most recently used: the others can retire
+            else:
                 engine = EngineProcess(self.spec)
                 self._all.append(engine)
         try:
             yield engine
         finally:
-            with self._lock:
-                self._idle.append(engine)
+            with self._free:
+                self._idle.append((time.monotonic(), engine))
+                self._free.notify()
+
+    def retire_idle(self) -> int:
+        """Stop processes idle for longer than ``idle_s`` beyond the ``keep`` first; returns
+        how many were stopped."""
+        cutoff = time.monotonic() - self.idle_s
+        with self._free:
+            spare = max(0, len(self._all) - self.keep)
+            old = [entry for entry in self._idle if entry[0] < cutoff][:spare]
+            for entry in old:
+                self._idle.remove(entry)
+                self._all.remove(entry[1])
+            self._free.notify_all()
+        for _, engine in old:
+            engine.close()
+        return len(old)
+
+    @property
+    def busy(self) -> int:
+        with self._free:
+            return len(self._all) - len(self._idle)
 
     def pids(self) -> list[int]:
         """The engine processes running now (for operators and memory probes)."""
-        with self._lock:
+        with self._free:
             return [pid for engine in self._all if (pid := engine.pid) is not None]
 
     def close(self) -> None:
-        with self._lock:
+        with self._free:
             engines, self._all, self._idle = self._all, [], []
+            self._free.notify_all()
         for engine in engines:
             engine.close()
 

@@ -1,9 +1,12 @@
 """The scanner runner: Kafka in, verdicts out, one consumer group per scanner name.
 
 Pure Python plus confluent-kafka, no POSIX-only calls, so the same runner works on a Windows
-host.  At-least-once: a request's offset is committed only after its verdict is acknowledged;
-a runner killed mid-scan leaves the request to another instance of its group, and the
-verdict table keeps one row per (document, scanner) either way.
+host.  Each consumer keeps up to ``inflight`` requests in flight (:mod:`scanners.consumer`),
+scanned side by side by a bounded pool of engine processes, and the verdicts go out through
+the process's one producer (:mod:`scanners.sender`).  At-least-once: a request's offset is
+committed only once its verdict, and every earlier request's of its partition, is
+acknowledged; a runner killed mid-scan leaves the request to another instance of its group,
+and the verdict table keeps one row per (document, scanner) either way.
 
 Every request is validated (:mod:`scanners.requests`) before anything else; an invalid one
 goes to the DLQ with the reason.  The engine scans in its own process under a memory ceiling
@@ -18,6 +21,7 @@ retries a storage outage for up to the same ``deadline_s``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -30,14 +34,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Message
 
-from ops.kafka import consumer_config, producer_config, topic
+from ops.kafka import consumer_config, topic
 from ops.settings import Settings
 from scanners.base import ScanJob, Scanner, Verdict
+from scanners.consumer import RequestConsumer
 from scanners.downloads import SharedDownloads
 from scanners.isolation import EnginePool, EngineSpec, Outcome
 from scanners.requests import ScanRequest, parse_request
+from scanners.sender import Headers, Record, Sender
 from schemas import codec, topics
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,14 @@ class Scan:
     dead_letter: str | None = None
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What a request makes the runner send: a verdict, a DLQ record, both or nothing."""
+
+    verdict: Record | None = None
+    dead_letter: Record | None = None
+
+
 class Runner:
     def __init__(
         self,
@@ -71,43 +85,68 @@ class Runner:
         name: str,
         scanner: Scanner,
         downloads: SharedDownloads | None = None,
+        sender: Sender | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.scanner = scanner
         self.instance = f"{socket.gethostname()}/{os.getpid()}"
-        self.producer = Producer(producer_config(settings))
         self.downloads = downloads or SharedDownloads()
-        # Concurrency = consumers in this process, each one request at a time: Kafka spreads
-        # the partitions over them and nobody buffers more than it scans (backpressure).
+        self._sender, self._own_sender = sender, sender is None
+        # Consumers in this process (Kafka spreads the partitions over them), each keeping up
+        # to `inflight` requests in flight; the engine processes are shared by all of them.
         self.concurrency = max(1, int(scanner.options.get("concurrency", "1")))
-        self.scanned = 0
-        self.crashes = 0
-        self._failures: dict[tuple[int | None, int | None], int] = {}
+        self.inflight = max(1, int(scanner.option("inflight", scanner.inflight, int)))
+        engines = int(scanner.options.get("engines", self.inflight * self.concurrency))
         memory_mb = int(scanner.options.get("memory_mb", settings.scanner_memory_mb))
         spec = EngineSpec(type(scanner), dict(scanner.options), memory_mb)
-        self.engines = EnginePool(spec, self.concurrency)
+        self.engines = EnginePool(spec, engines)
+        self.scanned = 0
+        self.crashes = 0
+        self._consumers: list[RequestConsumer] = []
+
+    @property
+    def sender(self) -> Sender:
+        if self._sender is None:
+            self._sender = Sender(self.settings)
+        return self._sender
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(consumer.flight) for consumer in self._consumers)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         self.engines.start()  # before the first heartbeat: registered means ready to scan
         try:
             threading.Thread(target=self._heartbeats, args=(stop,), daemon=True).start()
-            workers = [
-                threading.Thread(target=self._consume, args=(stop,), name=f"{self.name}-{i}")
+            drain_s = float(self.scanner.deadline_s) + 10
+            self._consumers = [
+                RequestConsumer(
+                    self._consumer_config(),
+                    topic(self.settings, topics.SCAN_REQUESTS),
+                    self.inflight,
+                    f"{self.name}-{i}",
+                    drain_s,
+                )
                 for i in range(self.concurrency)
+            ]
+            workers = [
+                threading.Thread(target=self._consume, args=(c, stop), name=c.name)
+                for c in self._consumers
             ]
             for worker in workers:
                 worker.start()
             for worker in workers:
                 worker.join()
-            self.producer.flush(10)
         finally:
+            if self._own_sender and self._sender is not None:
+                self._sender.close(10)
             self.engines.close()
 
-    def _consumer(self) -> Consumer:
+    def _consumer_config(self) -> dict[str, Any]:
         session_ms = int(self.settings.scanner_session_timeout_s * 1000)
-        config = consumer_config(
+        return consumer_config(
             self.settings,
             self.settings.topic_prefix + self.name,
             **{
@@ -116,65 +155,61 @@ class Runner:
                 "heartbeat.interval.ms": max(1000, session_ms // 4),
             },
         )
-        consumer = Consumer(config)
-        consumer.subscribe([topic(self.settings, topics.SCAN_REQUESTS)])
-        return consumer
 
-    def _consume(self, stop: threading.Event) -> None:
-        """A consumer thread never dies while the runner is on: whatever breaks (Kafka away
-        for long, a partition lost mid-retry), it reconnects and the group redelivers."""
+    def _consume(self, consumer: RequestConsumer, stop: threading.Event) -> None:
+        """A consumer never dies while the runner is on: whatever breaks (Kafka away for
+        long), it reconnects and the group redelivers what was not committed."""
         while not stop.is_set():
             try:
-                self._consume_until_stopped(stop)
+                consumer.run(self.process, stop)
             except Exception:
                 log.exception("%s: consumer failed; reconnecting in 1s", self.name)
                 stop.wait(1)
 
-    def _consume_until_stopped(self, stop: threading.Event) -> None:
-        consumer = self._consumer()
-        try:
-            while not stop.is_set():  # a stop lets the scan in hand finish and commit
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    self._log_kafka_error(error)
-                    continue
-                if self._handle_or_retry(consumer, message):
-                    consumer.commit(message=message, asynchronous=True)
-        finally:
-            consumer.close()  # commits what is done, then leaves the group: a peer takes over
+    def process(self, message: Message, done: Callable[[], None]) -> None:
+        """Handle one request on a worker thread; ``done`` once what it sends is acknowledged."""
+        reply = self._reply(message)
+        sent = [r for r in (reply.verdict, reply.dead_letter) if r is not None]
+        if not sent:
+            done()
+            return
+        left = [len(sent)]
+        lock = threading.Lock()
 
-    def _handle_or_retry(self, consumer: Consumer, message: Message) -> bool:
-        """Handle a request; on an unexpected failure rewind to it (a few times, then DLQ)."""
-        try:
-            self.handle(message)  # returns once the verdict is acknowledged by Kafka
-            return True
-        except Exception as exc:
-            key = (message.partition(), message.offset())
-            self._failures[key] = self._failures.get(key, 0) + 1
-            if self._failures[key] >= SCAN_ATTEMPTS:
-                self._dead_letter(message, f"{type(exc).__name__}: {exc}")
-                del self._failures[key]
-                return True
-            log.exception("%s: request failed; retrying it", self.name)
-            time.sleep(0.5 * self._failures[key])
-            partition = TopicPartition(message.topic() or "", key[0] or 0, key[1] or 0)
-            consumer.seek(partition)
-            return False
+        def acked(record: Record) -> None:
+            if record is reply.verdict:
+                self.scanned += 1  # one thread runs every acknowledgement
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            done()
 
-    def _log_kafka_error(self, error: KafkaError) -> None:
-        log.warning("%s: kafka: %s", self.name, error)
+        for record in sent:
+            self.sender.send(record, on_ack=functools.partial(acked, record))
 
-    def handle(self, message: Message) -> None:
+    def _reply(self, message: Message) -> Reply:
+        """Handle a request; an unexpected failure is tried again a few times, then the
+        request goes to the DLQ with the reason (never an endless redelivery)."""
+        for attempt in range(1, SCAN_ATTEMPTS + 1):
+            try:
+                return self.handle(message)
+            except Exception as exc:
+                if attempt == SCAN_ATTEMPTS:
+                    return Reply(
+                        dead_letter=self._dead_letter(message, f"{type(exc).__name__}: {exc}")
+                    )
+                log.exception("%s: request failed; retrying it", self.name)
+                time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
+    def handle(self, message: Message) -> Reply:
         try:
             request = parse_request(codec.decode(message.value() or b"", "scan_request"))
         except ValueError as exc:  # undecodable, or a field that does not fit
-            self._dead_letter(message, f"{type(exc).__name__}: {exc}")
-            return
+            return Reply(dead_letter=self._dead_letter(message, f"{type(exc).__name__}: {exc}"))
         if self.name not in request.scanners:
-            return  # not asked (reused, or this scanner joined after the fan-out)
+            return Reply()  # not asked (reused, or this scanner joined after the fan-out)
         log.info(
             "%s: scanning %s (partition %s, offset %s)",
             self.name,
@@ -183,9 +218,10 @@ class Runner:
             message.offset(),
         )
         scan = self.scan_request(request)
-        self._emit(request, scan.verdict, scan.started)
-        if scan.dead_letter is not None:
-            self._dead_letter(message, scan.dead_letter)
+        verdict = self._verdict(request, scan.verdict, scan.started)
+        if scan.dead_letter is None:
+            return Reply(verdict)
+        return Reply(verdict, self._dead_letter(message, scan.dead_letter))
 
     # -- one request ------------------------------------------------------------------------
     def scan_request(self, request: ScanRequest) -> Scan:
@@ -205,34 +241,41 @@ class Runner:
         return Scan(verdict, started, crashed)
 
     def _scan_with_retries(self, path: Path, job: ScanJob) -> tuple[Verdict, str | None]:
-        """Scan in the engine's process; retry a busy engine or a crashed process with
-        backoff while the deadline allows, at most SCAN_ATTEMPTS times.  Returns the verdict
-        and, when the engine crashed on every try, the reason for the DLQ."""
-        deadline = time.monotonic() + float(self.scanner.deadline_s)
+        """Scan in an engine process; retry a busy engine or a crashed process with backoff
+        while the deadline allows, at most SCAN_ATTEMPTS times.  The deadline counts the
+        engine's time only (not a wait for a free engine process).  Returns the verdict and,
+        when the engine crashed on every try, the reason for the DLQ."""
+        budget, spent = float(self.scanner.deadline_s), 0.0
         crashes: list[str] = []
         for attempt in range(SCAN_ATTEMPTS):
-            outcome = self._scan_once(path, job, deadline - time.monotonic())
+            outcome, took = self._scan_once(path, job, budget - spent)
+            spent += took
             if outcome.crashed is not None:
                 crashes.append(outcome.crashed)
             pause = 0.2 * 2**attempt
-            if not _worth_retrying(outcome) or time.monotonic() + pause >= deadline:
+            if not _worth_retrying(outcome) or spent + pause >= budget:
                 break
             log.warning("%s: %s; retrying", self.name, outcome.verdict.result)
             time.sleep(pause)
+            spent += pause
         if outcome.crashed is None:
             return outcome.verdict, None
         reason = f"the engine crashed on this file {len(crashes)} time(s): {crashes[-1]}"
         return Verdict("error", reason), reason
 
-    def _scan_once(self, path: Path, job: ScanJob, timeout_s: float) -> Outcome:
+    def _scan_once(self, path: Path, job: ScanJob, timeout_s: float) -> tuple[Outcome, float]:
+        """One scan and the engine time it took (starting a new process is not counted)."""
         with self.engines.process() as engine:
+            engine.start()
+            started = time.monotonic()
             outcome = engine.scan(path, job, timeout_s)
+            took = time.monotonic() - started
         if outcome.crashed is not None:
             self.crashes += 1
             log.warning("%s: engine crashed on %s: %s", self.name, job.doc_id, outcome.crashed)
-        return outcome
+        return outcome, took
 
-    def _emit(self, request: ScanRequest, verdict: Verdict, started: datetime) -> None:
+    def _verdict(self, request: ScanRequest, verdict: Verdict, started: datetime) -> Record:
         record = {
             "doc_id": request.doc_id,
             "tenant": request.tenant,
@@ -246,31 +289,27 @@ class Runner:
             "end_at": datetime.now(UTC),
             "reused_from": None,
         }
-        self.producer.produce(
+        return Record(
             topic(self.settings, topics.SCAN_VERDICTS),
-            key=request.doc_id.encode(),
-            value=codec.encode("scan_verdict", record),
+            request.doc_id.encode(),
+            codec.encode("scan_verdict", record),
         )
-        if self.producer.flush(30) != 0:
-            raise RuntimeError("verdict not acknowledged by Kafka within 30s")
-        self.scanned += 1
 
-    def _dead_letter(self, message: Message, reason: str) -> None:
+    def _dead_letter(self, message: Message, reason: str) -> Record:
         log.warning(
             "%s: scan request at offset %s to the DLQ: %s", self.name, message.offset(), reason
         )
-        headers: dict[str, str | bytes | None] = {
+        headers: Headers = {
             "x-error": reason[:1000],
             "x-scanner": self.name,
             "x-source-offset": str(message.offset()),
         }
-        self.producer.produce(
+        return Record(
             topic(self.settings, topics.dlq(topics.SCAN_REQUESTS)),
-            key=message.key(),
-            value=message.value(),
-            headers=headers,
+            message.key(),
+            message.value(),
+            headers,
         )
-        self.producer.flush(10)
 
     # -- heartbeats -------------------------------------------------------------------------
     def heartbeat(self) -> dict[str, Any]:
@@ -288,14 +327,13 @@ class Runner:
         }
 
     def _heartbeats(self, stop: threading.Event) -> None:
+        """Heartbeats, and engine processes a burst left idle are stopped meanwhile."""
         while not stop.is_set():
             try:
-                self.producer.produce(
-                    topic(self.settings, topics.SCANNERS_REGISTRY),
-                    key=self.name.encode(),
-                    value=codec.encode("scanner_heartbeat", self.heartbeat()),
-                )
-                self.producer.poll(0)
+                beat = codec.encode("scanner_heartbeat", self.heartbeat())
+                registry = topic(self.settings, topics.SCANNERS_REGISTRY)
+                self.sender.send(Record(registry, self.name.encode(), beat))
+                self.engines.retire_idle()
             except Exception:  # a missed beat is logged; the next one may get through
                 log.exception("%s: heartbeat failed", self.name)
             stop.wait(self.settings.scanner_heartbeat_s)

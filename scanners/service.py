@@ -1,9 +1,10 @@
 """A scanner process: one runner thread per scanner name, a health endpoint, clean shutdown.
 
 Each runner's engine scans in child processes of its own (:mod:`scanners.isolation`), started
-before the runners consume, so an engine that cannot start stops the process at once.
-``SIGINT``/``SIGTERM`` (Ctrl-C or Ctrl-Break on Windows) stop taking new requests; in-flight
-scans finish and their verdicts are sent before the consumers leave their groups.
+before the runners consume, so an engine that cannot start stops the process at once.  All
+runners share one Kafka producer (:mod:`scanners.sender`).  ``SIGINT``/``SIGTERM`` (Ctrl-C or
+Ctrl-Break on Windows) stop taking new requests; in-flight scans finish and their verdicts
+are sent before the consumers leave their groups.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ops.settings import Settings
 from scanners.downloads import SharedDownloads
 from scanners.registry import build
 from scanners.runner import Runner
+from scanners.sender import Sender
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,7 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps({"status": "ok", "scanners": [r.name for r in runners]})
                 self._send(200, "application/json", body)
             elif self.path == "/metrics":
-                lines = [
-                    f'intellidox_scanner_{what}_total{{scanner="{r.name}"}} {count}'
-                    for r in runners
-                    for what, count in (("scanned", r.scanned), ("engine_crashes", r.crashes))
-                ]
-                self._send(200, "text/plain", "\n".join(lines) + "\n")
+                self._send(200, "text/plain", metrics(runners))
             else:
                 self._send(404, "application/json", json.dumps({"error": "not found"}))
 
@@ -54,11 +51,26 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
     return Health
 
 
+def metrics(runners: list[Runner]) -> str:
+    """Prometheus text: counters per scanner, and what is in flight and how many engines run."""
+    lines = []
+    for r in runners:
+        labels = f'{{scanner="{r.name}"}}'
+        lines += [
+            f"intellidox_scanner_scanned_total{labels} {r.scanned}",
+            f"intellidox_scanner_engine_crashes_total{labels} {r.crashes}",
+            f"intellidox_scanner_in_flight{labels} {r.in_flight}",
+            f"intellidox_scanner_engine_processes{labels} {len(r.engines.pids())}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def serve(settings: Settings, specs: list[str], stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     settings = as_role(settings, SCANNER)  # a scanner host's Kafka principal
     downloads = SharedDownloads()  # engines in this process fetch each object once
-    runners = [Runner(settings, *build(spec), downloads=downloads) for spec in specs]
+    sender = Sender(settings)  # one producer for every runner of the process
+    runners = [Runner(settings, *build(spec), downloads, sender) for spec in specs]
     for runner in runners:
         runner.engines.start()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,3 +85,4 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
         for thread in threads:
             thread.join(0.5)
     server.shutdown()
+    sender.close(10)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
 from pathlib import Path
 
 from scanners.base import VERDICTS, ScanJob, Scanner, Verdict
+
+RATE_PER_CONSUMER = 20.0
+
+
+def sized_inflight(latency_ms: float) -> int:
+    """Little's law: requests in flight = rate x time each; e.g. 60 for 3000 ms, 2 for 0."""
+    return max(2, min(128, math.ceil(RATE_PER_CONSUMER * latency_ms / 1000)))
 
 
 class Simulated(Scanner):
@@ -18,7 +26,8 @@ class Simulated(Scanner):
     ``verdict`` per scan when set), ``hang`` (``1``: never answer, to test deadlines),
     ``crash`` (``exit``: the engine process dies at once; ``memory``: it allocates until its
     memory ceiling stops it; to test isolation; only with a ceiling), ``vendor``,
-    ``deadline_s`` (default 30).
+    ``deadline_s`` (default 30), ``inflight`` (default sized for the latency: enough in flight
+    for ``RATE_PER_CONSUMER`` requests/s per consumer at the mean latency, 2 to 128).
     """
 
     name = "simulated"
@@ -38,6 +47,7 @@ class Simulated(Scanner):
         if self.crash not in ("", "exit", "memory"):
             raise ValueError(f"simulated: crash {self.crash!r} is not exit or memory")
         self.deadline_s = self.option("deadline_s", 30.0, float)
+        self.inflight = self.option("inflight", sized_inflight(self.latency_ms), int)
 
     def signatures_version(self) -> str:
         return "simulated"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from scanners.base import ScanJob, Scanner, Verdict
@@ -25,3 +26,16 @@ class ReadsFile(Scanner):
 
     def scan(self, path: Path, job: ScanJob) -> Verdict:
         return Verdict("clean", path.read_bytes()[:20].decode())
+
+
+class Sleeps(Scanner):
+    """Sleeps as many seconds as the file's first word says (at most option ``cap``), then
+    answers clean: requests that finish out of order, on purpose."""
+
+    name = "sleeps"
+    vendor = "Tests"
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        seconds = min(float(path.read_text().split()[0]), float(self.options.get("cap", "inf")))
+        time.sleep(seconds)
+        return Verdict("clean", f"slept {seconds:g}s")

@@ -105,6 +105,40 @@ async def test_a_scanner_killed_mid_scan_is_replaced_by_its_peer(
     assert _verdicts_from(pipeline, ticket["id"], name) == 1
 
 
+def _scanning(pipeline: Pipeline, proc: str, doc_ids: list[str]) -> None:
+    """Until the instance has taken every one of the documents (they are all in flight)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = (pipeline.logs / f"{proc}.log").read_text(errors="replace")
+        if all(f"scanning {doc_id}" in log for doc_id in doc_ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{proc} did not take all of {doc_ids}")
+
+
+async def test_a_scanner_killed_with_requests_in_flight_leaves_each_to_its_successor(
+    api: Api, pipeline: Pipeline, fleet: Fleet
+) -> None:
+    """Eight documents in flight at once in one instance (0.5 to 4.5 s each), killed when
+    about half are done: its successor gets the rest again, each document ends with one
+    verdict of that scanner in the projection, and none is lost."""
+    name = f"inflight-{uuid.uuid4().hex[:6]}"
+    spec = f"{name}:simulated?latency_ms=2500&jitter_ms=2000&inflight=16&deadline_s=45"
+    fleet.start(f"{name}-a", spec)
+    fleet.wait_registered()
+    tickets = [await api.upload(f"f{i}.txt", uuid.uuid4().hex.encode()) for i in range(8)]
+    doc_ids = [ticket["id"] for ticket in tickets]
+    _scanning(pipeline, f"{name}-a", doc_ids)
+    time.sleep(2.5)
+    os.kill(pipeline.procs[f"{name}-a"].pid, signal.SIGKILL)  # no goodbye, no last commit
+    fleet.start(f"{name}-b", spec)
+    for doc_id in doc_ids:
+        results = await api.wait_done(doc_id, timeout_s=90)
+        ours = [r for r in results["scan_results"] if r["scanner"] == name]
+        assert [r["verdict"] for r in ours] == ["clean"], results
+        assert _verdicts_from(pipeline, doc_id, name) >= 1
+
+
 async def test_twenty_vendors_answer_one_by_one(api: Api, pipeline: Pipeline, fleet: Fleet) -> None:
     specs = [
         f"v{i:02d}-{uuid.uuid4().hex[:4]}:simulated?latency_ms={100 * i}&vendor=Vendor {i:02d}"

@@ -17,13 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException, Producer
 
-from ops.kafka import producer_config, topic
-from ops.replay import read_all
 from ops.settings import Settings
 from scanners.downloads import SharedDownloads
 from scanners.registry import build
@@ -31,6 +27,7 @@ from scanners.runner import Runner
 from schemas import codec, topics
 from tests.scanners.hostile import docm_bomb, million_entry_zip
 from tests.scanners.http_files import FileServer
+from tests.scanners.kafka_io import publish, read, wait_for
 from tests.scanners.records import put_file, scan_record
 
 REPO = Path(__file__).parents[2]
@@ -43,6 +40,7 @@ from scanners.downloads import SharedDownloads
 from scanners.registry import build
 from scanners.runner import Runner
 from tests.scanners.http_files import FileServer
+from tests.scanners.kafka_io import publish, read, wait_for
 from tests.scanners.records import request
 
 served, objects, specs = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
@@ -149,38 +147,6 @@ def host(kafka_topics: str, settings: Settings, tmp_path: Path) -> Iterator[tupl
         thread.join(60)
 
 
-def _publish(settings: Settings, *records: dict[str, Any]) -> None:
-    producer = Producer(producer_config(settings))
-    for record in records:
-        producer.produce(
-            topic(settings, topics.SCAN_REQUESTS),
-            key=str(record["doc_id"]).encode(),
-            value=codec.encode("scan_request", record),
-        )
-    assert producer.flush(10) == 0
-
-
-def _read(settings: Settings, name: str) -> list[Any]:
-    """Every record of the topic; a fresh topic's leader may still be moving, so retry."""
-    for _ in range(20):
-        try:
-            return list(read_all(settings, topic(settings, name)))
-        except KafkaException as exc:  # e.g. NOT_LEADER_FOR_PARTITION right after creation
-            last = exc
-            time.sleep(0.5)
-    raise last
-
-
-def _wait_for(settings: Settings, name: str, count: int, timeout_s: float = 90) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = _read(settings, name)
-        if len(found) >= count:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"{name}: {len(_read(settings, name))} records, expected {count}")
-
-
 @pytest.mark.integration
 def test_an_engine_that_crashes_on_a_file_gives_one_error_verdict_and_a_dlq_record(
     host: tuple[Settings, Start], tmp_path: Path
@@ -194,12 +160,12 @@ def test_an_engine_that_crashes_on_a_file_gives_one_error_verdict_and_a_dlq_reco
             start("calm:simulated?latency_ms=0"),
         ]
         record = scan_record(files.url("doc.txt"), b"crash me", scanners=("exits", "hog", "calm"))
-        _publish(settings, record)
-        verdicts = _wait_for(settings, topics.SCAN_VERDICTS, 3)
-        dead = _wait_for(settings, topics.dlq(topics.SCAN_REQUESTS), 2)
+        publish(settings, record)
+        verdicts = wait_for(settings, topics.SCAN_VERDICTS, 3)
+        dead = wait_for(settings, topics.dlq(topics.SCAN_REQUESTS), 2)
         time.sleep(5)  # nothing more comes: no redelivery loop
-        assert len(_read(settings, topics.SCAN_VERDICTS)) == 3
-        assert len(_read(settings, topics.dlq(topics.SCAN_REQUESTS))) == 2
+        assert len(read(settings, topics.SCAN_VERDICTS)) == 3
+        assert len(read(settings, topics.dlq(topics.SCAN_REQUESTS))) == 2
     finally:
         files.stop()
     by_scanner = {v["scanner"]: v for v in (codec.decode(m.value()) for m in verdicts)}
@@ -222,9 +188,9 @@ def test_a_sha256_that_is_a_path_goes_to_the_dlq_and_deletes_nothing(
     victim = put_file(tmp_path, "victim.txt", b"keep me")
     start("sim:simulated?latency_ms=0")
     record = scan_record("http://127.0.0.1:9/x", b"x", sha256="../victim.txt")
-    _publish(settings, record)
-    dead = _wait_for(settings, topics.dlq(topics.SCAN_REQUESTS), 1)
+    publish(settings, record)
+    dead = wait_for(settings, topics.dlq(topics.SCAN_REQUESTS), 1)
     headers = dict(dead[0].headers())
     assert headers["x-error"].startswith(b"InvalidRequest: sha256 must be 64 lowercase hex")
     assert victim.read_bytes() == b"keep me"
-    assert _read(settings, topics.SCAN_VERDICTS) == []
+    assert read(settings, topics.SCAN_VERDICTS) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +174,44 @@ def test_heartbeats_carry_os_and_versions(tmp_path: Path, runners: list[Runner])
     assert (
         beat["os"] and beat["engine_version"] == "1" and beat["signatures_version"] == "simulated"
     )
+
+
+def _scan_side_by_side(runner: Runner, files: FileServer, count: int) -> list[str]:
+    put_file(files.directory, "same.txt", b"same")
+    verdicts: list[str] = []
+
+    def one() -> None:
+        verdicts.append(
+            runner.scan_request(request(files.url("same.txt"), b"same")).verdict.verdict
+        )
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return verdicts
+
+
+def test_scans_in_flight_share_a_bounded_pool_of_engine_processes(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    runner = runner_for(runners, tmp_path, Simulated({"latency_ms": "400", "engines": "2"}))
+    files.start()
+    started = time.monotonic()
+    assert _scan_side_by_side(runner, files, 4) == ["clean"] * 4
+    assert 0.8 <= time.monotonic() - started < 10  # two rounds of two
+    assert len(runner.engines.pids()) == 2
+    runner.engines.idle_s = 0
+    assert runner.engines.retire_idle() == 1  # down to the one kept
+    assert len(runner.engines.pids()) == 1
+
+
+def test_waiting_for_a_free_engine_process_is_not_the_engines_time(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """Four 0.4 s scans on one engine process take 1.6 s; each has a 1 s deadline of its own."""
+    options = {"latency_ms": "400", "deadline_s": "1", "engines": "1"}
+    runner = runner_for(runners, tmp_path, Simulated(options))
+    files.start()
+    assert _scan_side_by_side(runner, files, 4) == ["clean"] * 4

@@ -1,0 +1,68 @@
+"""Requests in flight and ordered commits, without Kafka."""
+
+from __future__ import annotations
+
+import threading
+
+from scanners.inflight import InFlight, PartitionWindow
+
+P0, P1 = ("scan.requests", 0), ("scan.requests", 1)
+
+
+def test_the_commit_point_never_passes_an_unfinished_offset() -> None:
+    window = PartitionWindow()
+    for offset in range(10, 15):
+        window.take(offset)
+    assert window.next_commit == 10
+    window.finish(12)
+    window.finish(11)
+    assert window.next_commit == 10  # 10 is still open
+    window.finish(10)
+    assert window.next_commit == 13
+    window.finish(14)
+    assert window.next_commit == 13
+    window.finish(13)
+    assert window.next_commit == 15 and not window.open
+
+
+def test_a_window_that_caught_up_commits_up_to_the_next_offset_taken() -> None:
+    window = PartitionWindow()
+    window.take(3)
+    window.finish(3)
+    window.take(4)
+    assert window.next_commit == 4
+    window.finish(4)
+    window.finish(4)  # twice is harmless
+    assert window.next_commit == 5
+
+
+def test_due_hands_out_each_commit_point_once_per_partition() -> None:
+    flight = InFlight(limit=8)
+    a, b = flight.take(P0, 0), flight.take(P0, 1)
+    c = flight.take(P1, 7)
+    assert flight.due() == {P0: 0, P1: 7}
+    assert flight.due() == {}
+    flight.finish(b)
+    assert flight.due() == {}  # offset 0 is still open
+    flight.finish(a)
+    flight.finish(c)
+    assert flight.due() == {P0: 2, P1: 8}
+    assert flight.due([P0]) == {} and len(flight) == 0
+
+
+def test_a_lost_partition_commits_nothing_more_but_its_requests_still_count() -> None:
+    flight = InFlight(limit=2)
+    ticket = flight.take(P0, 5)
+    flight.take(P1, 0)
+    assert flight.full
+    flight.forget([P0])
+    flight.finish(ticket)  # the scan finished after the partition went to a peer
+    assert P0 not in flight.due() and not flight.full and len(flight) == 1
+
+
+def test_wait_empty_returns_when_the_last_request_finishes() -> None:
+    flight = InFlight(limit=4)
+    ticket = flight.take(P0, 0)
+    assert not flight.wait_empty(0.05)
+    threading.Timer(0.1, flight.finish, (ticket,)).start()
+    assert flight.wait_empty(5)
