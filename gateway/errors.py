@@ -9,9 +9,37 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from gateway.db import RETRY_AFTER_S, UNAVAILABLE
+from gateway.db import RETRY_AFTER_S
+from gateway.db import UNAVAILABLE as POSTGRES_UNAVAILABLE
 
 log = logging.getLogger(__name__)
+
+
+def _store_outages() -> tuple[type[BaseException], ...]:
+    """Cassandra or the object store away: as honest a 503 as Postgres being away."""
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+    from cassandra import OperationTimedOut, ReadTimeout, Unavailable
+    from cassandra.cluster import NoHostAvailable
+
+    return (
+        *POSTGRES_UNAVAILABLE,
+        NoHostAvailable,
+        OperationTimedOut,
+        ReadTimeout,
+        Unavailable,
+        EndpointConnectionError,
+        ConnectTimeoutError,
+        ReadTimeoutError,
+        ConnectionClosedError,
+    )
+
+
+UNAVAILABLE = _store_outages()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

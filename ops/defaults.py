@@ -45,6 +45,8 @@ def shipped_defaults(settings: Settings, role: str) -> list[str]:
     found = [n for n in names if getattr(settings, n) == getattr(defaults, n)]
     if role == "gateway" and defaults.dev_tenant in _tenants(settings.admin_tenants):
         found.append("admin_tenants")  # the dev tenant must not be an admin in production
+    if role in ("gateway", "worker") and settings.extractor_allow_weak_sandbox:
+        found.append("extractor_allow_weak_sandbox")  # scripts without bubblewrap: dev only
     return [PREFIX + name.upper() for name in found]
 
 
@@ -60,6 +62,6 @@ def refuse_repository_defaults(settings: Settings, role: str) -> None:
     if shipped:
         raise RepositoryDefaults(
             f"intellidox {role}: refusing to start outside the local dev runtime with the "
-            f"repository's default values of {', '.join(shipped)}: set each of them "
+            f"repository defaults (or dev-only settings) of {', '.join(shipped)}: set each of them "
             "(INTELLIDOX_DEV_MODE=1 is only for the local runtime that `intellidox up` starts)"
         )

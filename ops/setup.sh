@@ -9,6 +9,7 @@ missing=()
 command -v mvn >/dev/null || missing+=(maven)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v clamd >/dev/null || missing+=(clamav clamav-daemon)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # python3 -m venv needs it
 command -v bwrap >/dev/null || missing+=(bubblewrap)  # the extractor script sandbox
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -74,3 +74,9 @@ def test_a_real_start_outside_the_runtime_refuses(verb: list[str], setting: str)
     )
     assert proc.returncode != 0
     assert setting in proc.stderr and "refusing to start" in proc.stderr
+
+
+def test_the_weak_sandbox_is_for_dev_mode_only() -> None:
+    ready = Settings().with_overrides(**GATEWAY_SECRETS, extractor_allow_weak_sandbox=True)
+    assert "INTELLIDOX_EXTRACTOR_ALLOW_WEAK_SANDBOX" in shipped_defaults(ready, "gateway")
+    assert "INTELLIDOX_EXTRACTOR_ALLOW_WEAK_SANDBOX" in shipped_defaults(ready, "worker")
