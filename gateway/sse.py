@@ -81,7 +81,8 @@ class Sequencer:
     - verdicts wait until the status is at least ``in_progress`` (which says how many to
       expect), so they never come before it;
     - a real verdict after a ``timeout`` of the same scanner replaces it and is marked late;
-    - a ``timeout`` after the scanner's real verdict is dropped: the real one stands.
+    - a ``timeout`` after the scanner's real verdict is dropped: the real one stands;
+    - a second real verdict of a scanner (a request scanned again after a crash) is dropped.
     """
 
     status_rank: int = -1
@@ -111,7 +112,9 @@ class Sequencer:
     def _judge(self, fact: Fact) -> Fact | None:
         scanner, verdict = str(fact.data.get("scanner")), str(fact.data.get("verdict"))
         before = self.verdicts.get(scanner)
-        if verdict == "timeout" and before not in (None, "timeout"):
+        if before not in (None, "timeout"):
+            # The scanner has answered: a later timeout is dropped, and so is a second real
+            # verdict (the same request scanned again after a crash, at-least-once).
             return None
         self.verdicts[scanner] = verdict
         if verdict != "timeout" and before == "timeout":

@@ -111,7 +111,20 @@ async def extraction_agent(stream: Any) -> None:
         await handle_or_dead_letter(app, event, lambda record: handle_confirmed(context(), record))
 
 
+def _already_fanned_out(doc_id: str) -> bool:
+    from streams import tracker  # the tracker's table lives on this document's partition too
+
+    state = tracker.load(doc_id)
+    return state is not None and state.expected is not None
+
+
 async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> None:
+    if _already_fanned_out(confirmed["doc_id"]):
+        # Redelivered after a worker crash (at-least-once): the tracker's table, restored from
+        # its changelog, already holds this document's scan request, so extracting and fanning
+        # out again would only make every scanner scan it twice.
+        ctx.metrics.inc("confirmations_replayed")
+        return
     record = await extract_document(ctx, confirmed)
     key = confirmed["doc_id"].encode()
     await metadata_topic.send(key=key, value=encode_event("docs_metadata", record))

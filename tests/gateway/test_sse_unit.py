@@ -68,6 +68,13 @@ def test_a_verdict_after_a_timeout_is_late_and_a_timeout_after_a_verdict_is_drop
     assert seq.accept(_verdict(9, "a", "timeout")) == []
 
 
+def test_a_request_scanned_again_after_a_crash_is_shown_once() -> None:
+    seq = Sequencer()
+    seq.accept(_status("in_progress"))
+    assert seq.accept(_verdict(5, "a", "clean")) == [_verdict(5, "a", "clean")]
+    assert seq.accept(_verdict(11, "a", "clean")) == []  # redelivered, scanned twice
+
+
 def test_a_late_verdict_reads_as_late_from_events_and_from_rows() -> None:
     event = {"scanner": "a", "verdict": "clean", "result": "ok", "late": True}
     assert verdict_view(event)["late"] is True
