@@ -2,25 +2,31 @@
 
 A consumer used to scan one request at a time, so a vendor taking three seconds per file
 managed a third of a document per second per consumer, and the topic's partition count
-capped the consumers.  Now the consumer hands each request to a worker thread and keeps
-polling until ``inflight`` requests are open; then it pauses its partitions (still polling,
-so it stays in the group and sees rebalances) and resumes as requests finish.  A request
-finishes when its verdict (and DLQ record, if any) is acknowledged by Kafka; offsets are
-committed in order per partition (:mod:`scanners.inflight`), at most every
-``COMMIT_EVERY_S`` and once more when the consumer stops.
+capped the consumers.  Now the consumer hands each request to a pool of ``inflight`` worker
+threads (the scans side by side) and keeps polling while fewer than ``queued`` requests are
+taken and unfinished; at that mark it pauses its partitions (still polling, so it stays in
+the group and sees rebalances) and resumes once half of them are done.  The queue covers the
+pause: a resumed partition may wait for the broker's current long poll (``fetch.wait.max.ms``)
+before its next records arrive, and pausing drops what was prefetched, so a consumer that
+paused and resumed at every request would spend its time refetching.
 
-A stop takes no new requests, lets the ones in flight finish (up to ``drain_s``), commits
-and leaves the group.  A partition lost in a rebalance gets its finished prefix committed
-first (on revoke; not when the group says it is already lost).
+A request finishes when its verdict (and DLQ record, if any) is acknowledged by Kafka; offsets
+are committed in order per partition (:mod:`scanners.inflight`), at most every
+``COMMIT_EVERY_S`` and once more when the consumer stops.  A stop takes no new requests, lets
+those being scanned finish (up to ``drain_s``; those still queued are left to the group),
+commits and leaves the group.  A partition lost in a
+rebalance gets its finished prefix committed first (on revoke; not when the group says it is
+already lost), and its requests not yet started are dropped: the new owner has them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -30,37 +36,60 @@ from scanners.inflight import InFlight, Partition, Ticket
 log = logging.getLogger(__name__)
 POLL_S = 0.2
 COMMIT_EVERY_S = 0.5
-# Called on a worker thread with the request and a ``done`` to call once it is finished.
+QUEUED_AT_LEAST = 64
+# Called on a worker thread with the request and a ``done`` to call once, when it is finished.
 Process = Callable[[Message, Callable[[], None]], None]
+
+
+def queue_size(inflight: int) -> int:
+    """Requests a consumer takes before it pauses: twice what it scans at once, and enough
+    to keep an instant engine busy through a paused partition's refetch."""
+    return max(2 * inflight, QUEUED_AT_LEAST)
 
 
 class RequestConsumer:
     def __init__(
-        self, config: dict[str, Any], topic: str, inflight: int, name: str, drain_s: float
+        self,
+        config: dict[str, Any],
+        topic: str,
+        inflight: int,
+        name: str,
+        drain_s: float,
+        queued: int | None = None,
     ) -> None:
         self.config = config
         self.topic = topic
         self.name = name
         self.drain_s = drain_s
-        self.flight = InFlight(inflight)
+        self.inflight = max(1, inflight)
+        self.flight = InFlight(queued or queue_size(self.inflight))
         self._consumer: Consumer | None = None
         self._paused = False
         self._committed_at = 0.0
+        self._stopping = threading.Event()
 
     def run(self, process: Process, stop: threading.Event) -> None:
         """Consume until ``stop``; then finish what is in flight, commit and leave."""
-        workers = ThreadPoolExecutor(self.flight.limit, thread_name_prefix=self.name)
+        self.flight = InFlight(self.flight.limit)  # what a failed run took is redelivered
+        self._stopping.clear()
+        work: queue.SimpleQueue[tuple[Message, Ticket] | None] = queue.SimpleQueue()
+        for i in range(self.inflight):
+            name = f"{self.name}-w{i}"
+            threading.Thread(target=self._work, args=(work, process), name=name).start()
         consumer = self._consumer = Consumer(self.config)
         try:
             consumer.subscribe([self.topic], on_revoke=self._revoked, on_lost=self._lost)
             while not stop.is_set():
-                self._step(consumer, workers, process)
+                self._step(consumer, work)
             self._drain(consumer)
         finally:
-            workers.shutdown(wait=False)
+            for _ in range(self.inflight):
+                work.put(None)  # each worker ends after the request in its hands
             consumer.close()  # leaves the group: a peer takes over at once
 
-    def _step(self, consumer: Consumer, workers: ThreadPoolExecutor, process: Process) -> None:
+    def _step(
+        self, consumer: Consumer, work: queue.SimpleQueue[tuple[Message, Ticket] | None]
+    ) -> None:
         self._commit_due(consumer)
         self._flow(consumer)
         message = consumer.poll(POLL_S)
@@ -73,29 +102,30 @@ class RequestConsumer:
         ticket = self.flight.take(
             (message.topic() or "", message.partition() or 0), message.offset() or 0
         )
-        workers.submit(self._run_one, process, message, ticket)
+        work.put((message, ticket))
 
-    def _run_one(self, process: Process, message: Message, ticket: Ticket) -> None:
-        finished = threading.Event()
-
-        def done() -> None:
-            if not finished.is_set():
-                finished.set()
-                self.flight.finish(ticket)
-
-        try:
-            process(message, done)
-        except Exception:  # the runner handles its own failures; this is a bug: keep going
-            log.exception("%s: request at offset %s failed", self.name, ticket.offset)
+    def _work(
+        self, work: queue.SimpleQueue[tuple[Message, Ticket] | None], process: Process
+    ) -> None:
+        """A worker thread: one request at a time, until told to end."""
+        while (item := work.get()) is not None:
+            message, ticket = item
+            if self._stopping.is_set() or not self.flight.owns(ticket):
+                self.flight.abandon(ticket)  # stopping, or its partition moved while it waited
+                continue
+            try:
+                process(message, functools.partial(self.flight.finish, ticket))
+            except Exception:  # the runner handles its own failures; this is a bug: go on
+                log.exception("%s: request at offset %s failed", self.name, ticket.offset)
 
     def _flow(self, consumer: Consumer) -> None:
-        """Pause the partitions while the window is full, resume when it is not."""
-        full = self.flight.full
-        if full:  # every time: a partition assigned meanwhile is paused too
-            consumer.pause(consumer.assignment())
+        """Pause the partitions at the queue's mark; resume once it is half done."""
+        if self.flight.full or (self._paused and not self.flight.low):
+            consumer.pause(consumer.assignment())  # again: a partition assigned meanwhile too
+            self._paused = True
         elif self._paused:
             consumer.resume(consumer.assignment())
-        self._paused = full
+            self._paused = False
 
     def _commit_due(self, consumer: Consumer, force: bool = False) -> None:
         now = time.monotonic()
@@ -117,6 +147,8 @@ class RequestConsumer:
             log.warning("%s: commit failed: %s", self.name, exc)
 
     def _drain(self, consumer: Consumer) -> None:
+        """Requests being scanned finish and are committed; those still queued are left."""
+        self._stopping.set()
         consumer.pause(consumer.assignment())
         deadline = time.monotonic() + self.drain_s
         while not self.flight.wait_empty(POLL_S) and time.monotonic() < deadline:

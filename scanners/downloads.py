@@ -1,9 +1,13 @@
 """Objects fetched once per host and shared by every engine that scans them.
 
 Files are named by their SHA-256 under one directory per user of the host.  Within a process,
-engines asking for the same object wait for one download and share the file (reference-counted;
-the last one out deletes it).  Another scanner process of the same user reuses a complete file
-it finds there.  Downloads stream to disk in 1 MiB chunks while hashing, so memory stays flat
+engines asking for the same object wait for one download and share the file (reference-counted).
+The scanners of a host rarely take a document at the same moment (each has its own queue), so
+the last one out does not delete the file at once: it stays for ``linger_s`` (30 s) while the
+idle files stay under ``keep_bytes`` (256 MiB), oldest out first; twenty scanners used to
+download the same object about sixteen times.  Another scanner process of the same user reuses
+a complete file it finds there; files left by a killed process (an hour old) are swept at
+start.  Downloads stream to disk in 1 MiB chunks while hashing, so memory stays flat
 whatever the size, and a file whose hash differs from the request's is refused.
 
 The documents are the uploaders' and may be anyone's secrets: the directory is created with
@@ -25,6 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +41,9 @@ from ops.hashing import file_sha256
 __all__ = ["DownloadError", "SharedDownloads", "UnsafeDirectory", "file_sha256"]
 
 CHUNK = 1 << 20
+LINGER_S = 30.0
+KEEP_BYTES = 256 << 20
+STALE_S = 3600.0
 FIRST_PAUSE_S = 0.2
 LONGEST_PAUSE_S = 5.0
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -86,13 +94,24 @@ class _Entry:
     users: int = 0
     ready: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    size: int = 0
 
 
 class SharedDownloads:
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        linger_s: float = LINGER_S,
+        keep_bytes: int = KEEP_BYTES,
+    ) -> None:
         self.directory = private_directory(directory or default_directory())
+        self.linger_s, self.keep_bytes = linger_s, keep_bytes
         self._entries: dict[str, _Entry] = {}
+        self._idle: OrderedDict[str, float] = OrderedDict()  # sha256 -> idle since, oldest first
+        self._idle_bytes = 0
         self._lock = threading.Lock()
+        self.downloaded = 0  # objects fetched from the store (not found here already)
+        _sweep(self.directory)
 
     @contextlib.contextmanager
     def fetch(self, url: str, sha256: str, timeout_s: float) -> Iterator[Path]:
@@ -117,6 +136,11 @@ class SharedDownloads:
     def _join(self, sha256: str) -> tuple[_Entry, bool]:
         with self._lock:
             entry = self._entries.get(sha256)
+            if entry is not None and sha256 in self._idle:  # a lingering file: in use again
+                del self._idle[sha256]
+                self._idle_bytes -= entry.size
+                if not entry.path.is_file():  # someone removed it meanwhile
+                    entry = None
             first = entry is None
             if entry is None:
                 entry = self._entries[sha256] = _Entry(self.directory / sha256)
@@ -128,18 +152,67 @@ class SharedDownloads:
             entry.users -= 1
             if entry.users > 0:
                 return
-            del self._entries[sha256]
-        with contextlib.suppress(OSError):  # another process may still read it (Windows)
-            entry.path.unlink()
+            if entry.error is None and entry.size <= self.keep_bytes:
+                self._idle[sha256] = time.monotonic()
+                self._idle_bytes += entry.size
+                gone = self._expire(time.monotonic())
+            else:
+                del self._entries[sha256]
+                gone = [entry.path]
+        _unlink(gone)
+
+    def evict(self) -> None:
+        """Delete the files idle for longer than ``linger_s`` (call now and then)."""
+        with self._lock:
+            gone = self._expire(time.monotonic())
+        _unlink(gone)
+
+    def close(self) -> None:
+        """Delete every idle file (those in use are deleted by their last user)."""
+        with self._lock:
+            gone = self._expire(float("inf"))
+        _unlink(gone)
+
+    def _expire(self, now: float) -> list[Path]:
+        """Idle entries past their time, or beyond the bytes kept, oldest first (locked)."""
+        gone = []
+        while self._idle:
+            sha256, since = next(iter(self._idle.items()))
+            if since > now - self.linger_s and self._idle_bytes <= self.keep_bytes:
+                break
+            del self._idle[sha256]
+            entry = self._entries.pop(sha256)
+            self._idle_bytes -= entry.size
+            gone.append(entry.path)
+        return gone
 
     def _download(self, entry: _Entry, url: str, sha256: str, timeout_s: float) -> None:
         try:
             if not _complete(entry.path, sha256):
                 download(url, entry.path, sha256, timeout_s)
+                with self._lock:
+                    self.downloaded += 1
+            entry.size = entry.path.stat().st_size
         except BaseException as exc:
             entry.error = exc
         finally:
             entry.ready.set()
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):  # another process may still read it (Windows)
+            path.unlink()
+
+
+def _sweep(directory: Path) -> None:
+    """Remove what a killed scanner process left (files and partial downloads untouched for
+    an hour: those of a live process are younger)."""
+    cutoff = time.time() - STALE_S
+    for path in directory.iterdir():
+        with contextlib.suppress(OSError):
+            if path.lstat().st_mtime < cutoff:
+                path.unlink()
 
 
 def _complete(path: Path, sha256: str) -> bool:
@@ -171,7 +244,7 @@ def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
         pause = min(pause * 2, LONGEST_PAUSE_S)
 
 
-_HTTP = urllib3.PoolManager(maxsize=8, retries=False)  # keep-alive to the object store
+_HTTP = urllib3.PoolManager(maxsize=32, retries=False)  # keep-alive to the object store
 
 
 def _chunks(url: str, timeout_s: float) -> Iterator[bytes]:

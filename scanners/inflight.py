@@ -1,15 +1,16 @@
 """The requests one consumer has taken and not finished yet, and what it may commit.
 
-A consumer keeps up to ``limit`` requests of its partitions in flight (scanned side by side,
-their verdicts on their way to Kafka), and requests finish in any order.  At-least-once
+A consumer takes up to ``limit`` requests of its partitions (queued for a scan, scanned side
+by side, their verdicts on their way to Kafka), and requests finish in any order.  At-least-once
 demands that a committed offset never passes an unfinished request: for each partition the
 commit point is the first offset still open, so offset k is committed only once every
 request before it has finished.  A crash loses only uncommitted work, which the group
 redelivers.
 
-A partition taken away by a rebalance is forgotten: its unfinished requests still finish
-(their verdicts go out: a duplicate is harmless, the projections keep one per scanner) but
-nothing more is committed for it by this consumer.  Pure logic, no Kafka: the consumer
+A partition taken away by a rebalance is forgotten: nothing more is committed for it by this
+consumer, its requests still queued are dropped (:meth:`InFlight.owns` says so), and those
+already scanning finish (their verdicts go out: a duplicate is harmless, the projections keep
+one per scanner).  Pure logic, no Kafka: the consumer
 loop (:mod:`scanners.consumer`) drives it.
 """
 
@@ -38,8 +39,9 @@ class PartitionWindow:
         if offset not in self.open:
             return
         self.open[offset] = True
-        for first, finished in list(self.open.items()):
-            if not finished:
+        while self.open:  # move past the finished ones at the front
+            first = next(iter(self.open))
+            if not self.open[first]:
                 self.next_commit = first
                 return
             del self.open[first]
@@ -63,7 +65,7 @@ class InFlight:
         self.limit = max(1, limit)
         self._windows: dict[Partition, PartitionWindow] = {}
         self._count = 0
-        self._changed = threading.Condition()
+        self._changed = threading.Condition()  # notified when nothing is left in flight
 
     def take(self, partition: Partition, offset: int) -> Ticket:
         with self._changed:
@@ -76,7 +78,21 @@ class InFlight:
         with self._changed:
             ticket.window.finish(ticket.offset)
             self._count -= 1
-            self._changed.notify_all()
+            if not self._count:
+                self._changed.notify_all()
+
+    def abandon(self, ticket: Ticket) -> None:
+        """A request let go unscanned (stopping, or its partition moved): no longer counted,
+        and never finished, so no commit passes it; the group delivers it again."""
+        with self._changed:
+            self._count -= 1
+            if not self._count:
+                self._changed.notify_all()
+
+    def owns(self, ticket: Ticket) -> bool:
+        """False once the ticket's partition was taken away (or taken away and back)."""
+        with self._changed:
+            return self._windows.get(ticket.partition) is ticket.window
 
     def __len__(self) -> int:
         with self._changed:
@@ -84,7 +100,13 @@ class InFlight:
 
     @property
     def full(self) -> bool:
-        return len(self) >= self.limit
+        return self._count >= self.limit  # one int read: no lock needed
+
+    @property
+    def low(self) -> bool:
+        """At most half full: time to take more (pausing at full and resuming only here
+        keeps a consumer from flapping between the two at every request)."""
+        return self._count <= self.limit // 2
 
     def due(self, partitions: list[Partition] | None = None) -> dict[Partition, int]:
         """Commit points that moved since last asked (of ``partitions``, default all)."""

@@ -9,6 +9,7 @@ request becomes a :class:`ScanRequest` only when each field fits its pattern; ot
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scanners.base import ScanJob
+from schemas import codec
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -52,6 +54,15 @@ class ScanRequest:
             self.content_type,
             self.sha256,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_encoded(value: bytes) -> ScanRequest:
+    """The request in an encoded ``scan_request`` event (ValueError when it is not one).
+
+    Every scanner of a process reads the same bytes of each request: recent ones are decoded
+    and checked once (ScanRequest is immutable, so they share the result)."""
+    return parse_request(codec.decode(value, "scan_request"))
 
 
 def parse_request(record: Mapping[str, Any]) -> ScanRequest:

@@ -42,7 +42,7 @@ from scanners.base import ScanJob, Scanner, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.downloads import SharedDownloads
 from scanners.isolation import EnginePool, EngineSpec, Outcome
-from scanners.requests import ScanRequest, parse_request
+from scanners.requests import ScanRequest, parse_encoded
 from scanners.sender import Headers, Record, Sender
 from schemas import codec, topics
 
@@ -169,24 +169,22 @@ class Runner:
     def process(self, message: Message, done: Callable[[], None]) -> None:
         """Handle one request on a worker thread; ``done`` once what it sends is acknowledged."""
         reply = self._reply(message)
-        sent = [r for r in (reply.verdict, reply.dead_letter) if r is not None]
-        if not sent:
-            done()
+        if reply.dead_letter is None:
+            if reply.verdict is None:
+                done()  # nothing to send: not asked
+            else:
+                self.sender.send(reply.verdict, functools.partial(self._scanned, done))
             return
-        left = [len(sent)]
-        lock = threading.Lock()
+        if reply.verdict is None:
+            self.sender.send(reply.dead_letter, done)
+            return
+        both = _Countdown(2, done)
+        self.sender.send(reply.verdict, functools.partial(self._scanned, both.tick))
+        self.sender.send(reply.dead_letter, both.tick)
 
-        def acked(record: Record) -> None:
-            if record is reply.verdict:
-                self.scanned += 1  # one thread runs every acknowledgement
-            with lock:
-                left[0] -= 1
-                if left[0]:
-                    return
-            done()
-
-        for record in sent:
-            self.sender.send(record, on_ack=functools.partial(acked, record))
+    def _scanned(self, then: Callable[[], None]) -> None:
+        self.scanned += 1  # acknowledgements all run on the sender's one thread
+        then()
 
     def _reply(self, message: Message) -> Reply:
         """Handle a request; an unexpected failure is tried again a few times, then the
@@ -205,7 +203,7 @@ class Runner:
 
     def handle(self, message: Message) -> Reply:
         try:
-            request = parse_request(codec.decode(message.value() or b"", "scan_request"))
+            request = parse_encoded(message.value() or b"")
         except ValueError as exc:  # undecodable, or a field that does not fit
             return Reply(dead_letter=self._dead_letter(message, f"{type(exc).__name__}: {exc}"))
         if self.name not in request.scanners:
@@ -327,16 +325,30 @@ class Runner:
         }
 
     def _heartbeats(self, stop: threading.Event) -> None:
-        """Heartbeats, and engine processes a burst left idle are stopped meanwhile."""
+        """Heartbeats; meanwhile engine processes a burst left idle stop, and downloads no
+        scanner asked for again are deleted."""
         while not stop.is_set():
             try:
                 beat = codec.encode("scanner_heartbeat", self.heartbeat())
                 registry = topic(self.settings, topics.SCANNERS_REGISTRY)
                 self.sender.send(Record(registry, self.name.encode(), beat))
                 self.engines.retire_idle()
+                self.downloads.evict()
             except Exception:  # a missed beat is logged; the next one may get through
                 log.exception("%s: heartbeat failed", self.name)
             stop.wait(self.settings.scanner_heartbeat_s)
+
+
+class _Countdown:
+    """Calls ``then`` at the ``count``-th tick (ticks come from the sender's one thread)."""
+
+    def __init__(self, count: int, then: Callable[[], None]) -> None:
+        self.left, self.then = count, then
+
+    def tick(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.then()
 
 
 def _worth_retrying(outcome: Outcome) -> bool:

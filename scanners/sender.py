@@ -80,8 +80,8 @@ class Sender:
             self.producer.poll(0.2)
 
     def close(self, timeout_s: float = 10.0) -> int:
-        """Send what is queued (up to ``timeout_s``); returns how many records were left."""
-        left = int(self.producer.flush(timeout_s))
+        """Send what is queued (up to ``timeout_s``); returns how many records were left.
+        The acknowledgements then run on this thread (never on two threads at once)."""
         self._closing.set()
         self._thread.join(5)
-        return left
+        return int(self.producer.flush(timeout_s))

@@ -26,14 +26,14 @@ from scanners.sender import Sender
 log = logging.getLogger(__name__)
 
 
-def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
+def _handler(runners: list[Runner], downloads: SharedDownloads) -> type[BaseHTTPRequestHandler]:
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path in ("/healthz", "/readyz"):
                 body = json.dumps({"status": "ok", "scanners": [r.name for r in runners]})
                 self._send(200, "application/json", body)
             elif self.path == "/metrics":
-                self._send(200, "text/plain", metrics(runners))
+                self._send(200, "text/plain", metrics(runners, downloads))
             else:
                 self._send(404, "application/json", json.dumps({"error": "not found"}))
 
@@ -51,9 +51,9 @@ def _handler(runners: list[Runner]) -> type[BaseHTTPRequestHandler]:
     return Health
 
 
-def metrics(runners: list[Runner]) -> str:
+def metrics(runners: list[Runner], downloads: SharedDownloads) -> str:
     """Prometheus text: counters per scanner, and what is in flight and how many engines run."""
-    lines = []
+    lines = [f"intellidox_scanner_downloads_total {downloads.downloaded}"]
     for r in runners:
         labels = f'{{scanner="{r.name}"}}'
         lines += [
@@ -75,7 +75,9 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
         runner.engines.start()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = ThreadingHTTPServer((settings.host, settings.scanner_port_base), _handler(runners))
+    server = ThreadingHTTPServer(
+        (settings.host, settings.scanner_port_base), _handler(runners, downloads)
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threads = [threading.Thread(target=r.run, args=(stop,), name=r.name) for r in runners]
     for thread in threads:
@@ -86,3 +88,4 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
             thread.join(0.5)
     server.shutdown()
     sender.close(10)
+    downloads.close()

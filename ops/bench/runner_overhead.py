@@ -41,10 +41,13 @@ from schemas import topics
 from streams.events import encode_event
 
 
-def fill(settings: Settings, count: int, url: str, sha: str) -> None:
+def fill(
+    settings: Settings, objects: list[tuple[str, str]], scanners: list[str] | None = None
+) -> None:
+    """A scan request per ``(url, sha256)``, asking ``scanners`` (default: ``bench``)."""
     producer = Producer(producer_config(settings))
     deadline = datetime.now(UTC) + timedelta(hours=1)
-    for _ in range(count):
+    for url, sha in objects:
         doc_id = str(uuid.uuid4())
         request = {
             "doc_id": doc_id,
@@ -56,7 +59,7 @@ def fill(settings: Settings, count: int, url: str, sha: str) -> None:
             "sha256": sha,
             "download_url": url,
             "url_expires_at": deadline,
-            "scanners": [{"name": "bench", "deadline_at": deadline}],
+            "scanners": [{"name": n, "deadline_at": deadline} for n in scanners or ["bench"]],
             "reused": [],
             "reused_from": None,
             "requested_at": datetime.now(UTC),
@@ -144,7 +147,8 @@ def main() -> None:
         directory = Path(tempfile.mkdtemp())
         (directory / "tiny.txt").write_bytes(b"hello")
         with served(directory) as base:
-            fill(settings, count, f"{base}/tiny.txt", hashlib.sha256(b"hello").hexdigest())
+            objects = [(f"{base}/tiny.txt", hashlib.sha256(b"hello").hexdigest())] * count
+            fill(settings, objects)
             measure(settings, count)
     finally:
         delete_topics(settings, prefix)

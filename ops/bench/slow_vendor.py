@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import tempfile
 import time
@@ -29,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import psutil
 
 from ops.bench.common import percentile
 from ops.bench.load import Doc, Load, one_document
+from ops.bench.scanner_host import broker_cpu_s, tree_cpu_s
 from ops.kafka import topic
 from ops.replay import read_all
 from ops.settings import Settings, get_settings
@@ -87,28 +86,12 @@ def _s(values: list[float]) -> str:
     )
 
 
-def _cpu_s(proc: psutil.Process, reaped: bool = True) -> float:
-    try:
-        t = proc.cpu_times()
-    except psutil.Error:
-        return 0.0
-    return t.user + t.system + ((t.children_user + t.children_system) if reaped else 0.0)
-
-
 def stack_cpu(stack: Stack) -> dict[str, float]:
     """CPU seconds so far of this stack's processes, their engine and sandbox processes
     included, and of the Kafka broker (shared with whatever else uses it): the machine is
     shared, so nothing else on it is counted."""
-    used: dict[str, float] = {}
-    for name, popen in stack.procs.items():
-        proc = psutil.Process(popen.pid)
-        children = proc.children(recursive=True)
-        used[name] = _cpu_s(proc) + sum(_cpu_s(c, reaped=False) for c in children)
-    marks = ("kafka.Kafka", f"{stack.settings.var_dir}/kafka/")
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if all(mark in " ".join(proc.cmdline()) for mark in marks):
-                used["kafka (shared)"] = used.get("kafka (shared)", 0.0) + _cpu_s(proc)
+    used = {name: tree_cpu_s(popen.pid) for name, popen in stack.procs.items()}
+    used["kafka (shared)"] = broker_cpu_s(stack.settings)
     return used
 
 

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from scanners.downloads import DownloadError, SharedDownloads, UnsafeDirectory, 
 
 
 def _source(tmp_path: Path, data: bytes) -> tuple[str, str]:
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "source.bin"
     path.write_bytes(data)
     return path.as_uri(), hashlib.sha256(data).hexdigest()
@@ -23,10 +25,52 @@ def _source(tmp_path: Path, data: bytes) -> tuple[str, str]:
 
 def test_engines_share_one_download_and_the_last_one_out_cleans_up(tmp_path: Path) -> None:
     url, sha = _source(tmp_path, b"shared bytes" * 1000)
-    downloads = SharedDownloads(tmp_path / "cache")
+    downloads = SharedDownloads(tmp_path / "cache", linger_s=0)
     with downloads.fetch(url, sha, 5) as first, downloads.fetch(url, sha, 5) as second:
         assert first == second and file_sha256(first) == sha
+    assert not (tmp_path / "cache" / sha).exists() and downloads.downloaded == 1
+
+
+def test_a_scanner_after_the_last_one_out_reuses_the_file_until_it_expires(
+    tmp_path: Path,
+) -> None:
+    """The scanners of a host take a document one after the other, not at once: each one
+    used to download it again."""
+    url, sha = _source(tmp_path, b"taken later" * 1000)
+    downloads = SharedDownloads(tmp_path / "cache")
+    for _ in range(3):
+        with downloads.fetch(url, sha, 5) as path:
+            assert file_sha256(path) == sha
+    assert downloads.downloaded == 1 and (tmp_path / "cache" / sha).exists()
+    downloads.evict()
+    assert (tmp_path / "cache" / sha).exists()  # not idle for 30 s yet
+    downloads.linger_s = 0
+    downloads.evict()
     assert not (tmp_path / "cache" / sha).exists()
+    with downloads.fetch(url, sha, 5):
+        assert downloads.downloaded == 2
+
+
+def test_idle_files_beyond_the_bytes_kept_go_oldest_first(tmp_path: Path) -> None:
+    downloads = SharedDownloads(tmp_path / "cache", keep_bytes=15_000)
+    shas = []
+    for name in ("a", "b", "c"):
+        url, sha = _source(tmp_path / name, name.encode() * 10_000)
+        with downloads.fetch(url, sha, 5):
+            shas.append(sha)
+    assert [(tmp_path / "cache" / sha).exists() for sha in shas] == [False, False, True]
+    downloads.close()
+    assert not list((tmp_path / "cache").iterdir())
+
+
+def test_files_a_killed_process_left_an_hour_ago_are_swept_at_start(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir(mode=0o700)
+    old, fresh = tmp_path / "cache" / ("0" * 64), tmp_path / "cache" / ("1" * 64 + ".1.2.part")
+    old.write_bytes(b"left behind")
+    fresh.write_bytes(b"another process is writing this")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    SharedDownloads(tmp_path / "cache")
+    assert not old.exists() and fresh.exists()
 
 
 def test_concurrent_engines_wait_for_the_same_file(tmp_path: Path) -> None:

@@ -66,3 +66,30 @@ def test_wait_empty_returns_when_the_last_request_finishes() -> None:
     assert not flight.wait_empty(0.05)
     threading.Timer(0.1, flight.finish, (ticket,)).start()
     assert flight.wait_empty(5)
+
+
+def test_an_abandoned_request_is_never_passed_by_a_commit() -> None:
+    """Let go unscanned (the consumer is stopping): it no longer counts, and stays open."""
+    flight = InFlight(limit=4)
+    first, second = flight.take(P0, 0), flight.take(P0, 1)
+    flight.abandon(first)
+    flight.finish(second)
+    assert len(flight) == 0 and flight.due() == {P0: 0}
+
+
+def test_a_partition_taken_away_and_back_is_a_new_window() -> None:
+    flight = InFlight(limit=4)
+    old = flight.take(P0, 0)
+    flight.forget([P0])
+    new = flight.take(P0, 0)
+    assert not flight.owns(old) and flight.owns(new)
+
+
+def test_pausing_at_full_resumes_only_at_half() -> None:
+    flight = InFlight(limit=4)
+    tickets = [flight.take(P0, offset) for offset in range(4)]
+    assert flight.full and not flight.low
+    flight.finish(tickets[0])
+    assert not flight.full and not flight.low
+    flight.finish(tickets[1])
+    assert flight.low

@@ -51,7 +51,8 @@ def test_the_engine_scans_the_download_in_its_own_process(
     scan = runner.scan_request(request(files.start().url("doc.txt"), b"hello from storage"))
     assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "hello from storage")
     assert scan.dead_letter is None
-    assert not list((tmp_path / "objects").iterdir())  # the last one out cleaned up
+    runner.downloads.close()
+    assert not list((tmp_path / "objects").iterdir())  # nothing left behind
 
 
 def test_a_request_that_waited_past_its_fan_out_deadline_is_still_scanned(
