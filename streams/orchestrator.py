@@ -101,6 +101,27 @@ def scan_request(
     }
 
 
+async def live_scanners(ctx: WorkerContext) -> list[dict[str, Any]]:
+    """The live scanners, once the registry can be trusted to say so.
+
+    A view that is stale (Kafka away, history still loading) or silent (no heartbeat at all
+    for two heartbeat intervals: right after an outage, before the queued beats arrive) would
+    fan out to too few scanners, or none, and finish the document with verdicts missing, which
+    is a lie.  So wait: an outage delays documents, it never cuts their scan short."""
+    silent_ms = 2 * ctx.settings.scanner_heartbeat_s * 1000 + registry.STALE_MS
+    waited = 0
+    while True:
+        now_ms = int(time.time() * 1000)
+        view = await registry.liveness(now_ms)
+        newest = max((registry.heard_ms(s) for s in registry.scanners.values()), default=0)
+        if view.fresh and now_ms - newest <= silent_ms:
+            return registry.alive(now_ms / 1000)
+        if waited % 20 == 0:
+            log.warning("scanner registry stale or silent; holding fan-out until it is not")
+        waited += 1
+        await asyncio.sleep(0.5)
+
+
 async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[str, Any]) -> None:
     doc_id, tenant = confirmed["doc_id"], confirmed["tenant"]
     reused = [
@@ -108,11 +129,8 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
         for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])
     ]
     with_verdict = {r["scanner"] for r in reused}
-    try:
-        await asyncio.wait_for(registry.loaded.wait(), timeout=15)
-    except TimeoutError:
-        log.warning("scanner registry not loaded after 15s; fanning out to what is known")
-    scanners = [s for s in registry.alive() if s["name"] not in with_verdict]
+    live = await live_scanners(ctx)
+    scanners = [s for s in live if s["name"] not in with_verdict]
     now_ms = int(time.time() * 1000)
     longest_s = max((s["deadline_s"] for s in scanners), default=0) + URL_MARGIN_S
     # Valid long enough for a request that waited out a pipeline outage in Kafka; bound to

@@ -50,6 +50,11 @@ def alive(now_s: float | None = None) -> list[dict[str, Any]]:
     )
 
 
+def heard_ms(heartbeat: dict[str, Any]) -> float:
+    """When a scanner's latest heartbeat was sent (epoch ms)."""
+    return _ms(heartbeat["at"])
+
+
 def _ms(value: Any) -> float:
     return value if isinstance(value, int | float) else value.timestamp() * 1000
 
