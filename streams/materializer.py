@@ -25,6 +25,7 @@ from streams.sinks import postgres as postgres_sink
 
 log = logging.getLogger(__name__)
 BATCH = 500
+WRITE_TIMEOUT_S = 60.0
 WITHIN_S = 0.05
 
 _doc_topics = app.topic(
@@ -118,6 +119,10 @@ async def materialize_verdicts(stream: Any) -> None:
 async def _write_verdicts(items: list[Item]) -> None:
     ctx = context()
     rows = [(record, offset) for _, record, offset in items]
-    await asyncio.to_thread(
+    # A write caught by Cassandra going away can wait on a connection that never answers;
+    # bounded, it becomes an outage to retry instead of an agent stuck forever (a stuck
+    # agent stops every agent reading scan.verdicts: Faust delivers each event to all).
+    write = asyncio.to_thread(
         cassandra_sink.write, ctx.cassandra(), ctx.settings.cassandra_keyspace, rows
     )
+    await asyncio.wait_for(write, WRITE_TIMEOUT_S)
