@@ -98,9 +98,11 @@ def bwrap_argv(
     python = [str(runtime.python), "-I", "-S", "-B", RUNNER, config]
     return [
         *_bwrap_head(seccomp_fd),
+        # Scratch first: a later tmpfs on /tmp would hide a venv or Python that lives under
+        # /tmp (a checkout there); binds made after it are mounted on top of it instead.
+        *("--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH),
         *_view(runtime),
         *("--ro-bind", str(inbox), INBOX),
-        *("--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH),
         *("--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"),
         *_environment(),
         *(([_setpriv(), *_SETPRIV]) if os.geteuid() == 0 else []),

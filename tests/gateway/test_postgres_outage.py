@@ -28,8 +28,8 @@ def proxied(settings: Settings, tmp_path: Path) -> Iterator[tuple[Stack, Cuttabl
         stack.start("gateway", "gateway", ready_port=stack.settings.gateway_port)
         yield stack, proxy
     finally:
-        proxy.restore()
         stack.close()
+        proxy.close()
 
 
 async def test_the_gateway_answers_503_during_the_outage_and_no_5xx_after(

@@ -33,7 +33,10 @@ class CuttableProxy:
 
     def _accept(self) -> None:
         while True:
-            client, _ = self.listener.accept()
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
             if self.down.is_set():
                 client.close()
                 continue
@@ -52,6 +55,13 @@ class CuttableProxy:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
-        for sock in (source, sink):
+        for sock in (source, sink):  # both ends, closed (no socket left to the collector)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        with self._lock:
+            self._sockets.difference_update((source, sink))
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
