@@ -14,9 +14,9 @@ A request finishes when its verdict (and DLQ record, if any) is acknowledged by 
 are committed in order per partition (:mod:`scanners.inflight`), at most every
 ``COMMIT_EVERY_S`` and once more when the consumer stops.  A stop takes no new requests, lets
 those being scanned finish (up to ``drain_s``; those still queued are left to the group),
-commits and leaves the group.  A partition lost in a
-rebalance gets its finished prefix committed first (on revoke; not when the group says it is
-already lost), and its requests not yet started are dropped: the new owner has them.
+commits and leaves the group.  A partition lost in a rebalance gets its finished prefix
+committed first (on revoke; not when the group says it is already lost), and its requests
+not yet started are dropped: the new owner has them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from scanners.inflight import InFlight, Partition, Ticket
 
@@ -76,7 +76,7 @@ class RequestConsumer:
         for i in range(self.inflight):
             name = f"{self.name}-w{i}"
             threading.Thread(target=self._work, args=(work, process), name=name).start()
-        consumer = self._consumer = Consumer(self.config)
+        consumer = self._consumer = Consumer({**self.config, "on_commit": self._committed})
         try:
             consumer.subscribe([self.topic], on_revoke=self._revoked, on_lost=self._lost)
             while not stop.is_set():
@@ -154,6 +154,14 @@ class RequestConsumer:
         while not self.flight.wait_empty(POLL_S) and time.monotonic() < deadline:
             consumer.poll(0)  # serve the group (heartbeats run on their own)
         self._commit_due(consumer, force=True)
+
+    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """A commit's outcome (inside poll): a failed one is handed out again, else a
+        request finished last would stay uncommitted until the next one finishes."""
+        for tp in partitions:
+            if error is not None or tp.error is not None:
+                log.warning("%s: commit of %s failed: %s", self.name, tp, error or tp.error)
+                self.flight.retry((tp.topic, tp.partition), tp.offset)
 
     # -- rebalances (called inside poll, on the consumer's thread) -------------------------
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

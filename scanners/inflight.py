@@ -121,6 +121,13 @@ class InFlight:
                     window.committed = due[partition] = window.next_commit
             return due
 
+    def retry(self, partition: Partition, offset: int) -> None:
+        """A commit of ``offset`` failed (say, mid-rebalance): hand it out again."""
+        with self._changed:
+            window = self._windows.get(partition)
+            if window is not None and window.committed == offset:
+                window.committed = None
+
     def forget(self, partitions: list[Partition]) -> None:
         """Partitions this consumer lost: nothing more is committed for them here."""
         with self._changed:

@@ -48,6 +48,8 @@ from schemas import codec, topics
 
 log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
+# Engine processes per scanner name unless its `engines` option says otherwise (~10 MB each).
+ENGINES_AT_MOST = 64
 # Engine errors worth another try: the engine is busy or its connection dropped.
 TRANSIENT = (
     "ConnectionError",
@@ -97,7 +99,8 @@ class Runner:
         # to `inflight` requests in flight; the engine processes are shared by all of them.
         self.concurrency = max(1, int(scanner.options.get("concurrency", "1")))
         self.inflight = max(1, int(scanner.option("inflight", scanner.inflight, int)))
-        engines = int(scanner.options.get("engines", self.inflight * self.concurrency))
+        default_engines = min(self.inflight * self.concurrency, ENGINES_AT_MOST)
+        engines = int(scanner.option("engines", default_engines, int))
         memory_mb = int(scanner.options.get("memory_mb", settings.scanner_memory_mb))
         spec = EngineSpec(type(scanner), dict(scanner.options), memory_mb)
         self.engines = EnginePool(spec, engines)

@@ -129,9 +129,9 @@ def _runner_process(settings: Settings, cap: str, objects: Path) -> subprocess.P
     return subprocess.Popen(argv, cwd=REPO)
 
 
-def _wait_committed(settings: Settings, partition: int, offset: int) -> int:
-    deadline = time.monotonic() + 30
-    while (found := committed(settings, "sleepy", partition)) != offset:
+def _wait_committed(settings: Settings, group: str, partition: int, offset: int) -> int:
+    deadline = time.monotonic() + 60
+    while (found := committed(settings, group, partition)) != offset:
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -165,7 +165,7 @@ def test_commits_never_pass_an_unfinished_request_and_a_killed_runner_redelivers
     second = _runner_process(ours, "0.1", tmp_path / "objects-b")
     try:
         found = verdicts(wait_for(ours, topics.SCAN_VERDICTS, 23, timeout_s=90))
-        assert _wait_committed(ours, partition, 12) == 12
+        assert _wait_committed(ours, "sleepy", partition, 12) == 12
     finally:
         second.terminate()
         second.wait()
@@ -173,3 +173,30 @@ def test_commits_never_pass_an_unfinished_request_and_a_killed_runner_redelivers
     per_doc = Counter(v["doc_id"] for v in found)
     assert per_doc[asked[0]["doc_id"]] == 1  # redelivered and scanned by the successor
     assert set(per_doc) == {r["doc_id"] for r in asked}
+
+
+def test_a_peer_joining_mid_run_takes_partitions_and_nothing_is_lost(
+    host: tuple[Settings, Start, FileServer],
+) -> None:
+    """The first instance has taken all 24 requests (four scanning, the rest queued) when a
+    second one joins: the partitions it gives up are committed up to what it finished, their
+    queued requests are left to the newcomer, and every request ends with a verdict and every
+    partition's commit at its end."""
+    settings, start, files = host
+    put_file(files.directory, "doc.txt", b"shared")
+    spec = "slow:simulated?latency_ms=1000&inflight=4"
+    first = start(spec)
+    asked = [scan_record(files.url("doc.txt"), b"shared", scanners=("slow",)) for _ in range(24)]
+    publish(settings, *asked)
+    wait_for(settings, topics.SCAN_VERDICTS, 4, timeout_s=60)
+    second = start(spec)
+    found = verdicts(wait_for(settings, topics.SCAN_VERDICTS, 24, timeout_s=90))
+    deadline = time.monotonic() + 60
+    while {v["doc_id"] for v in found} != {r["doc_id"] for r in asked}:
+        assert time.monotonic() < deadline, "a request was lost"
+        time.sleep(0.5)
+        found = verdicts(read(settings, topics.SCAN_VERDICTS))
+    ends: dict[int, int] = Counter(m.partition() for m in read(settings, topics.SCAN_REQUESTS))
+    for partition, end in ends.items():  # requests scanned twice may still be finishing
+        assert _wait_committed(settings, "slow", partition, end) == end
+    assert second.scanned > 0 and first.scanned + second.scanned >= len(found)

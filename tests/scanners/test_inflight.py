@@ -93,3 +93,13 @@ def test_pausing_at_full_resumes_only_at_half() -> None:
     assert not flight.full and not flight.low
     flight.finish(tickets[1])
     assert flight.low
+
+
+def test_a_failed_commit_is_handed_out_again() -> None:
+    flight = InFlight(limit=4)
+    flight.finish(flight.take(P0, 0))
+    assert flight.due() == {P0: 1}
+    flight.retry(P0, 1)
+    assert flight.due() == {P0: 1}
+    flight.retry(P0, 0)  # an older commit failing changes nothing
+    assert flight.due() == {}
