@@ -34,7 +34,7 @@ SANDBOX_UID = 65534
 RUNNER = "/sandbox/runner.py"
 LIB = "/sandbox/lib"  # holds streams/extractors only: scripts may build on the built-in one
 INBOX = "/input"
-SCRATCH = "/tmp"
+SCRATCH = "/scratch"  # not /tmp: a checkout (venv, Python) may live under the host's /tmp
 PROBE_TIMEOUT_S = 20.0
 # Imported once per warm sandbox: what the built-in script needs (streams/extractors/default.py).
 PRELOAD = ("zipfile", "tarfile", "xml.etree.ElementTree", "pypdf", "PIL.Image", "olefile")
@@ -98,11 +98,9 @@ def bwrap_argv(
     python = [str(runtime.python), "-I", "-S", "-B", RUNNER, config]
     return [
         *_bwrap_head(seccomp_fd),
-        # Scratch first: a later tmpfs on /tmp would hide a venv or Python that lives under
-        # /tmp (a checkout there); binds made after it are mounted on top of it instead.
-        *("--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH),
         *_view(runtime),
         *("--ro-bind", str(inbox), INBOX),
+        *("--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH),
         *("--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"),
         *_environment(),
         *(([_setpriv(), *_SETPRIV]) if os.geteuid() == 0 else []),

@@ -29,12 +29,12 @@ import builtins, glob, os, subprocess, sys
 def extract(path, info):
     found = {
         "global": getattr(builtins, "left_behind", None),
-        "scratch": len(glob.glob("/tmp/left-behind*")),
+        "scratch": len(glob.glob(os.environ["TMPDIR"] + "/left-behind*")),
         "process": subprocess.run(["pgrep", "-f", info["token"]]).returncode == 0,
         "inbox": ",".join(sorted(os.listdir(os.path.dirname(path)))),
     }
     builtins.left_behind = info["name"]
-    open("/tmp/left-behind-" + info["name"], "w").write("x")
+    open(os.environ["TMPDIR"] + "/left-behind-" + info["name"], "w").write("x")
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", info["token"]],
                      start_new_session=True)
     return found
