@@ -5,10 +5,10 @@ managed a third of a document per second per consumer, and the topic's partition
 capped the consumers.  Now the consumer hands each request to a pool of ``inflight`` worker
 threads (the scans side by side) and keeps polling while fewer than ``queued`` requests are
 taken and unfinished; at that mark it pauses its partitions (still polling, so it stays in
-the group and sees rebalances) and resumes once half of them are done.  The queue covers the
-pause: a resumed partition may wait for the broker's current long poll (``fetch.wait.max.ms``)
-before its next records arrive, and pausing drops what was prefetched, so a consumer that
-paused and resumed at every request would spend its time refetching.
+the group and sees rebalances) and resumes once half of them are done.  It first waits up to
+``FULL_WAIT_S`` for that without pausing: pausing drops what was prefetched and a resumed
+partition waits for the broker's current long poll (``fetch.wait.max.ms``), so a consumer that
+paused at every request managed two requests per long poll.
 
 A request finishes when its verdict (and DLQ record, if any) is acknowledged by Kafka; offsets
 are committed in order per partition (:mod:`scanners.inflight`), at most every
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2
 COMMIT_EVERY_S = 0.5
 QUEUED_AT_LEAST = 64
+# How long a full consumer waits for its queue to drain before it pauses: pausing drops what
+# was prefetched, and a resumed partition waits for the broker's current long poll.
+FULL_WAIT_S = 1.0
 # Called on a worker thread with the request and a ``done`` to call once, when it is finished.
 Process = Callable[[Message, Callable[[], None]], None]
 
@@ -119,7 +122,11 @@ class RequestConsumer:
                 log.exception("%s: request at offset %s failed", self.name, ticket.offset)
 
     def _flow(self, consumer: Consumer) -> None:
-        """Pause the partitions at the queue's mark; resume once it is half done."""
+        """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
+        prefetched); when that takes longer, pause the partitions (polling on serves the
+        group) and resume once half is done."""
+        if self.flight.full and not self._paused and self.flight.wait_low(FULL_WAIT_S):
+            return
         if self.flight.full or (self._paused and not self.flight.low):
             consumer.pause(consumer.assignment())  # again: a partition assigned meanwhile too
             self._paused = True

@@ -65,7 +65,7 @@ class InFlight:
         self.limit = max(1, limit)
         self._windows: dict[Partition, PartitionWindow] = {}
         self._count = 0
-        self._changed = threading.Condition()  # notified when nothing is left in flight
+        self._changed = threading.Condition()  # notified at half full and when empty
 
     def take(self, partition: Partition, offset: int) -> Ticket:
         with self._changed:
@@ -77,17 +77,19 @@ class InFlight:
     def finish(self, ticket: Ticket) -> None:
         with self._changed:
             ticket.window.finish(ticket.offset)
-            self._count -= 1
-            if not self._count:
-                self._changed.notify_all()
+            self._less()
 
     def abandon(self, ticket: Ticket) -> None:
         """A request let go unscanned (stopping, or its partition moved): no longer counted,
         and never finished, so no commit passes it; the group delivers it again."""
         with self._changed:
-            self._count -= 1
-            if not self._count:
-                self._changed.notify_all()
+            self._less()
+
+    def _less(self) -> None:
+        """One fewer (locked); waiters hear when it reaches half full or empty."""
+        self._count -= 1
+        if self._count in (0, self.limit // 2):
+            self._changed.notify_all()
 
     def owns(self, ticket: Ticket) -> bool:
         """False once the ticket's partition was taken away (or taken away and back)."""
@@ -133,6 +135,11 @@ class InFlight:
         with self._changed:
             for partition in partitions:
                 self._windows.pop(partition, None)
+
+    def wait_low(self, timeout_s: float) -> bool:
+        """True once at most half full; False after ``timeout_s``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count <= self.limit // 2, timeout_s)
 
     def wait_empty(self, timeout_s: float) -> bool:
         """True once nothing is in flight; False after ``timeout_s``."""

@@ -103,3 +103,12 @@ def test_a_failed_commit_is_handed_out_again() -> None:
     assert flight.due() == {P0: 1}
     flight.retry(P0, 0)  # an older commit failing changes nothing
     assert flight.due() == {}
+
+
+def test_wait_low_returns_when_half_is_done() -> None:
+    flight = InFlight(limit=4)
+    tickets = [flight.take(P0, offset) for offset in range(4)]
+    assert not flight.wait_low(0.05)
+    for ticket in tickets[:2]:
+        threading.Timer(0.1, flight.finish, (ticket,)).start()
+    assert flight.wait_low(5)
