@@ -86,12 +86,15 @@ async def wait_for_projections(
     ``wait_s`` (a store outage is waited out like a lagging writer)."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + wait_s
+    warned = False
     while True:
         try:
             if caught_up(*await read(), seen):
                 return True
-        except Exception:
-            log.warning("projections unreadable while a stream waits for done", exc_info=True)
+        except Exception as exc:
+            if not warned:  # once per stream: an outage would log every poll otherwise
+                log.warning("projections unreadable while a stream waits for done: %s", exc)
+                warned = True
         if loop.time() >= give_up:
             return False
         await asyncio.sleep(poll_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from gateway import db, store
 from gateway.auth import verify_events_token
-from gateway.errors import fail
+from gateway.errors import UNAVAILABLE, fail
 from gateway.readafter import Seen, caught_up, read_projections, wait_for_projections
 from gateway.routes import _doc_id, _load, document_view, routes
 from gateway.sse import (
@@ -33,6 +34,7 @@ from gateway.sse import (
 from gateway.state import APP, GatewayState, tenant_of
 from gateway.verdicts import read_verdicts, summary, verdict_view
 
+log = logging.getLogger(__name__)
 DONE_GRACE_S = 3.0
 ORDER_WAIT_S = 2.0  # verdicts wait this long at most for the in_progress status
 
@@ -86,9 +88,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     )
     with state.hub.subscribe(str(doc_id)) as queue:
+        # Everything that can fail is read before the headers go out: a store away is then an
+        # honest 503 with Retry-After, never a second response written into a started stream.
         doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
         if doc is None:
             fail(404, f"document {doc_id} not found")
+        verdicts = await read_verdicts(state, doc_id)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -100,10 +105,14 @@ async def events(request: web.Request) -> web.StreamResponse:
         stream = EventStream(
             state, response, cursor, lambda: read_projections(state, tenant, doc_id)
         )
-        await stream.send_snapshot(doc, await read_verdicts(state, doc_id))
-        for fact in state.hub.recent(str(doc_id)):
-            await stream.send(fact)
-        await stream.follow(queue)
+        try:
+            await stream.send_snapshot(doc, verdicts)
+            for fact in state.hub.recent(str(doc_id)):
+                await stream.send(fact)
+            await stream.follow(queue)
+        except UNAVAILABLE as exc:
+            # Headers are sent: end the stream; the client resumes from its Last-Event-ID.
+            log.warning("event stream of %s ended: a store is unavailable: %s", doc_id, exc)
     return response
 
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -86,7 +87,10 @@ async def run_fault(fault: str, docs: int, rate: float, down_s: float | None = N
     try:
         stack.start_all(SCANNERS)
         await asyncio.sleep(3)  # every scanner's heartbeat seen by the worker
-        async with aiohttp.ClientSession() as session:
+        # Every browser has connections of its own: no shared pool cap (aiohttp's default 100
+        # would make open streams starve new uploads in the client, not in IntelliDox).
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
             load = Load(stack.url, stack.settings.dev_api_key)
             feeder = asyncio.create_task(run_load(session, load, docs, rate))
             await asyncio.sleep(docs / rate / 3)
@@ -96,12 +100,20 @@ async def run_fault(fault: str, docs: int, rate: float, down_s: float | None = N
             for task in unfinished:  # counted as lost: they did not finish within the drain
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+            report_client_failures(tasks)
             result = await audit(session, load, stack.settings, [s.split(":")[0] for s in SCANNERS])
         finished = sorted(d.done_at for d in load.docs if d.done_at and d.done_at >= back_at)
         recovery = finished[0] - back_at if finished else None
         return Outcome(fault, down, result, recovery)
     finally:
         stack.close()
+
+
+def report_client_failures(tasks: list[asyncio.Task[None]]) -> None:
+    """A document whose client gave up is counted as lost; say why on stderr."""
+    failed = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]
+    if failed:
+        print(f"{len(failed)} clients failed; first: {failed[0]!r}", file=sys.stderr)
 
 
 HEADER = (
