@@ -21,7 +21,7 @@ async def read_verdicts(state: Any, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     query = state.cassandra.prepared(f"SELECT * FROM {keyspace}.verdicts WHERE doc_id = ?")
     future = state.cassandra.session.execute_async(query, (doc_id,))
     rows = await _wrap(future)
-    return [dict(row._asdict()) for row in rows]
+    return [dict(row) for row in rows]
 
 
 def _wrap(response_future: Any) -> asyncio.Future[Any]:

@@ -53,7 +53,7 @@ def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]
     query = cassandra.prepared(
         f"SELECT * FROM {ctx.settings.cassandra_keyspace}.verdicts WHERE doc_id = ?"
     )
-    return [dict(r._asdict()) for r in cassandra.session.execute(query, (doc_id,))]
+    return [dict(r) for r in cassandra.session.execute(query, (doc_id,))]
 
 
 def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> dict[str, Any]:
