@@ -122,6 +122,11 @@ async def enforce_deadlines() -> None:
     for doc_id, raw in list(table.items()):
         if raw is None:
             continue
+        finished_ms = raw.get("finished_ms")
+        if finished_ms:  # kept only to be forgotten: not parsed (they are most of the table)
+            if finished_ms < now - FORGET_AFTER_MS:
+                del table[doc_id]
+            continue
         state = progress.Progress.from_json(raw)
         if progress.forgettable(state, now, FORGET_AFTER_MS):
             del table[doc_id]

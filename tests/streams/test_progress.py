@@ -188,3 +188,19 @@ def test_a_restarted_tracker_does_not_charge_the_time_it_was_dead() -> None:
     assert progress.overdue(state) == []  # exactly 3 s: not longer than the deadline
     progress.charge(state, NOBODY, restarted.step(65_000, fresh=True))
     assert progress.overdue(state) == ["a"]
+
+
+def test_json_round_trip_copies_every_container() -> None:
+    """The table holds the JSON dict: a parsed state changed in place must not change it."""
+    state = progress.Progress(
+        tenant="t", created_ms=1, status="in_progress", expected={"a": 5}, got=["a"]
+    )
+    raw = state.to_json()
+    parsed = progress.Progress.from_json(raw)
+    assert parsed == state
+    parsed.got.append("b")
+    parsed.expected["b"] = 1  # type: ignore[index]
+    parsed.down_ms["a"] = 7
+    assert raw["got"] == ["a"] and raw["expected"] == {"a": 5} and raw["down_ms"] == {}
+    state.got.append("c")
+    assert raw["got"] == ["a"]
