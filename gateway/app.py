@@ -20,6 +20,7 @@ from gateway.errors import Handler, json_errors
 from gateway.hub import running_hub
 from gateway.metrics import Metrics
 from gateway.outbox import run_relay
+from gateway.ratelimit import limiter_context, rate_limit
 from gateway.registry import registry_routes
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
@@ -102,8 +103,10 @@ async def index(_request: web.Request) -> web.Response:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
-    app = web.Application(middlewares=[json_errors, timing], client_max_size=64 * 1024)
+    middlewares = [json_errors, timing, rate_limit]  # 429s are counted, and JSON
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.cleanup_ctx.append(_resources(settings, Metrics()))
+    app.cleanup_ctx.append(limiter_context)
     app.add_routes(routes)
     app.add_routes(admin_routes)
     app.add_routes(registry_routes)

@@ -28,20 +28,30 @@ MAX_TOKEN_TTL_S = 7 * 24 * 3600  # a token claiming a later expiry was not made 
 _EXPIRY = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a key belongs to, and the rate limits stored with it (None: the gateway's default)."""
+
+    tenant: str
+    rate_per_s: float | None = None
+    rate_burst: int | None = None
+    max_uploads: int | None = None
+
+
 class BoundedCache:
     """A TTL cache that drops its oldest entries beyond ``limit`` (insertion order)."""
 
     def __init__(self, limit: int = KEY_CACHE_MAX) -> None:
         self.limit = limit
-        self._items: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
 
-    def get(self, key: str) -> tuple[str | None] | None:
+    def get(self, key: str) -> tuple[Principal | None] | None:
         hit = self._items.get(key)
         if hit is None or hit[1] <= time.monotonic():
             return None
         return (hit[0],)
 
-    def put(self, key: str, value: str | None) -> None:
+    def put(self, key: str, value: Principal | None) -> None:
         self._items[key] = (value, time.monotonic() + KEY_CACHE_TTL_S)
         self._items.move_to_end(key)
         while len(self._items) > self.limit:
@@ -89,19 +99,26 @@ class ApiKeys:
         self._unknown.clear()
 
     async def tenant_for(self, api_key: str) -> str | None:
+        principal = await self.principal_for(api_key)
+        return principal.tenant if principal else None
+
+    async def principal_for(self, api_key: str) -> Principal | None:
         digest = key_digest(api_key)
         hit = self._cache.get(digest) or self._unknown.get(digest)
         if hit is not None:
             return hit[0]
         row = await db.read(self.pool, lambda conn: _key_row(conn, digest))
-        tenant = row[0] if row else None
-        (self._cache if tenant else self._unknown).put(digest, tenant)
-        return tenant
+        principal = Principal(*row) if row else None
+        (self._cache if principal else self._unknown).put(digest, principal)
+        return principal
 
 
 async def _key_row(conn: AsyncConnection[Any], digest: str) -> tuple[Any, ...] | None:
     cur = await conn.execute(
-        "SELECT tenant FROM api_keys WHERE key_sha256 = %s AND revoked_at IS NULL", (digest,)
+        "SELECT tenant, rate_per_s, rate_burst, max_uploads FROM api_keys"
+        " WHERE key_sha256 = %s AND revoked_at IS NULL",
+        (digest,),
+        prepare=True,
     )
     return await cur.fetchone()
 

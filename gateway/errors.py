@@ -47,6 +47,12 @@ def fail(status: int, message: str, **extra: Any) -> NoReturn:
     raise _http(status, json.dumps({"error": message, "status": status, **extra}))
 
 
+def fail_retry_later(status: int, message: str, retry_after_s: int, **extra: Any) -> NoReturn:
+    """An error worth retrying (429): ``Retry-After`` says when, and so does the body."""
+    body = {"error": message, "status": status, "retry_after_s": retry_after_s, **extra}
+    raise _http(status, json.dumps(body), {"Retry-After": str(retry_after_s)})
+
+
 def _http(status: int, body: str, headers: Any = None) -> web.HTTPException:
     exc = web.HTTPException(text=body, content_type="application/json", headers=headers)
     exc.set_status(status)

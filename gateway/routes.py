@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import db, objects, store, uploads
+from gateway import db, objects, ratelimit, store, uploads
 from gateway.auth import sign_events_token
 from gateway.errors import fail, json_body
 from gateway.state import APP, tenant_of
@@ -75,6 +75,7 @@ async def request_upload(request: web.Request) -> web.Response:
         reused = await _reusable(request, tenant, req.sha256)
         if reused is not None:
             return reused
+    guard = await ratelimit.upload_guard(request, tenant)  # 429 at the uploads-in-progress limit
     doc_id = uuid7()
     created_at = created_at_of(doc_id)
     bucket = uploads.bucket_of(state.settings, created_at)
@@ -94,7 +95,7 @@ async def request_upload(request: web.Request) -> web.Response:
     fields = ("tenant", "file_name", "file_size", "content_type", "sha256", "created_at")
     record = {"doc_id": str(doc_id), **{name: doc[name] for name in fields}}
     event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", record)
-    await db.write(state.pool, lambda conn: store.insert_document(conn, doc, event))
+    await db.write(state.pool, lambda conn: store.insert_document(conn, doc, event, guard))
     body = {
         "id": str(doc_id),
         "file_name": req.file_name,

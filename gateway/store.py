@@ -8,6 +8,7 @@ can never diverge: both commit or neither does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,9 +44,15 @@ class OutboxEvent:
 
 
 async def insert_document(
-    conn: AsyncConnection[Any], doc: dict[str, Any], event: OutboxEvent
+    conn: AsyncConnection[Any],
+    doc: dict[str, Any],
+    event: OutboxEvent,
+    guard: Callable[[AsyncConnection[Any]], Awaitable[None]] | None = None,
 ) -> None:
+    """``guard`` runs first in the same transaction (the uploads-in-progress limit)."""
     async with conn.transaction():
+        if guard is not None:
+            await guard(conn)
         await conn.execute(
             "INSERT INTO documents (id, tenant, file_name, file_size, content_type, sha256,"
             " created_at, updated_at, process_status, meta_data, upload_id)"

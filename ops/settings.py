@@ -98,6 +98,15 @@ class Settings:
     sse_heartbeat_s: float = 15.0
     reuse_window_days: int = 7
     meta_cache_s: float = 1.0  # 0 turns the gateway's document cache off
+    # Rate limits (README "Rate limits"): the defaults for keys whose row sets none.  Requests
+    # per second with a burst, per tenant; uploads in progress (requested, bytes not confirmed,
+    # upload URLs still valid); event streams have a bucket of their own so reconnects are
+    # never starved by a tenant's API calls.
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 100
+    rate_limit_uploads: int = 100
+    rate_limit_events_per_s: float = 20.0
+    rate_limit_events_burst: int = 200
     topic_prefix: str = ""
 
     # Pipeline.

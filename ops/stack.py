@@ -35,6 +35,7 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict)
     _launches: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = field(default_factory=dict)
+    _envs: dict[str, dict[str, str]] = field(default_factory=dict)  # a process's own env
 
     @classmethod
     def create(cls, base: Settings, logs: Path, prefix: str | None = None) -> Stack:
@@ -53,6 +54,11 @@ class Stack:
             scanner_port_base=free_port(),
             scanner_heartbeat_s=1.0,
             dev_mode=True,  # a stack is part of the local runtime
+            # Benchmarks and fuzzing drive a stack through its one tenant: no rate limits in
+            # their way (tests of the limits give their tenants limits of their own).
+            rate_limit_per_s=1e6,
+            rate_limit_burst=1_000_000,
+            rate_limit_uploads=1_000_000,
         )
         create_topics(ours, ours.topic_prefix)  # and their ACLs
         return cls(ours, stack_env(ours), logs)
@@ -61,12 +67,21 @@ class Stack:
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.gateway_port}"
 
-    def start(self, name: str, *argv: str, ready_port: int, wrapper: tuple[str, ...] = ()) -> None:
+    def start(
+        self,
+        name: str,
+        *argv: str,
+        ready_port: int,
+        wrapper: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self._launches[name] = (argv, ready_port, wrapper)
+        if env is not None:
+            self._envs[name] = env
         log = self._logs[name] = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             [*wrapper, sys.executable, "-m", "ops.cli", *argv],
-            env=self.env,
+            env=self._envs.get(name, self.env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -81,6 +96,13 @@ class Stack:
         self.start(
             "gateway", "gateway", ready_port=self.settings.gateway_port, wrapper=gateway_wrapper
         )
+
+    def start_gateway(self, name: str) -> str:
+        """One more gateway process of this stack, on a port of its own; returns its URL."""
+        port = free_port()
+        env = {**self.env, f"{PREFIX}GATEWAY_PORT": str(port)}
+        self.start(name, "gateway", ready_port=port, env=env)
+        return f"http://{self.settings.host}:{port}"
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)

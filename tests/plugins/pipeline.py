@@ -23,13 +23,20 @@ __all__ = ["Pipeline", "free_port"]
 
 
 class Pipeline(Stack):
-    def add_tenant(self, tenant: str) -> str:
-        """A new tenant and its API key."""
+    def add_tenant(
+        self,
+        tenant: str,
+        rate_per_s: float | None = None,
+        rate_burst: int | None = None,
+        max_uploads: int | None = None,
+    ) -> str:
+        """A new tenant and its API key (with rate limits of its own, if given)."""
         key = f"key-{tenant}-{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.settings.postgres_dsn) as conn:
             conn.execute(
-                "INSERT INTO api_keys (key_sha256, tenant) VALUES (%s, %s)",
-                (key_digest(key), tenant),
+                "INSERT INTO api_keys (key_sha256, tenant, rate_per_s, rate_burst, max_uploads)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (key_digest(key), tenant, rate_per_s, rate_burst, max_uploads),
             )
         return key
 
