@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
@@ -16,10 +15,10 @@ from gateway import db, streaming  # noqa: F401  (streaming registers its routes
 from gateway.admin import admin_routes
 from gateway.auth import ApiKeys
 from gateway.cache import DocumentCache
-from gateway.errors import Handler, json_errors
+from gateway.errors import json_errors
 from gateway.hub import running_hub
-from gateway.metrics import Metrics
-from gateway.outbox import run_relay
+from gateway.metrics import UNDECODABLE, count_streams, measure, probe_outbox
+from gateway.outbox import own_topics, run_relay
 from gateway.ratelimit import limiter_context, rate_limit
 from gateway.registry import registry_routes
 from gateway.routes import routes
@@ -27,26 +26,14 @@ from gateway.state import APP, GatewayState
 from ops.cql import CassandraClient
 from ops.defaults import refuse_repository_defaults
 from ops.kafka import GATEWAY, as_role
+from ops.metrics import expose
 from ops.s3 import s3_client
 from ops.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-@web.middleware
-async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    try:
-        return await handler(request)
-    finally:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        request.app[APP].metrics.observe(name, (time.perf_counter() - started) * 1000)
-
-
-def _resources(
-    settings: Settings, metrics: Metrics
-) -> Callable[[web.Application], AsyncIterator[None]]:
+def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         # Autocommit: a read needs no transaction, and the pool then has nothing to roll back
         # when the connection comes back (one round trip less per request).
@@ -55,7 +42,9 @@ def _resources(
         cassandra = await asyncio.to_thread(CassandraClient.connect, settings)
         stop = asyncio.Event()
         relay = asyncio.create_task(run_relay(settings, stop))
-        async with running_hub(settings, lambda: metrics.inc("undecodable_events")) as hub:
+        probe = probe_outbox(pool, own_topics(settings), settings.metrics_interval_s, stop)
+        background = [relay, asyncio.create_task(probe)]
+        async with running_hub(settings, UNDECODABLE.inc) as hub:
             keys = ApiKeys.create(pool)
             if settings.dev_mode:
                 await keys.ensure(settings.dev_api_key, settings.dev_tenant)
@@ -64,12 +53,12 @@ def _resources(
             cache = DocumentCache(settings.meta_cache_s)
             hub.listeners.append(cache.evict)
             app[APP] = GatewayState(
-                settings, pool, s3_client(settings), keys, cassandra, hub, metrics, cache
+                settings, pool, s3_client(settings), keys, cassandra, hub, cache
             )
             yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(relay, timeout=10)
+            await asyncio.wait_for(asyncio.gather(*background), timeout=10)
         cassandra.close()
         await pool.close()
 
@@ -87,7 +76,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[APP].metrics.render(), content_type="text/plain")
+    token = request.app[APP].settings.metrics_token
+    page = expose(request.headers.get("Authorization"), token)
+    return web.Response(
+        body=page.body, status=page.status, headers={"Content-Type": page.content_type}
+    )
 
 
 async def openapi(_request: web.Request) -> web.Response:
@@ -103,10 +96,11 @@ async def index(_request: web.Request) -> web.Response:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
-    middlewares = [json_errors, timing, rate_limit]  # 429s are counted, and JSON
+    middlewares = [measure, json_errors, rate_limit]  # 429s are counted, and JSON
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
-    app.cleanup_ctx.append(_resources(settings, Metrics()))
+    app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(limiter_context)
+    app.on_response_prepare.append(count_streams)
     app.add_routes(routes)
     app.add_routes(admin_routes)
     app.add_routes(registry_routes)

@@ -12,7 +12,6 @@ from gateway.auth import ApiKeys, bearer_key
 from gateway.cache import DocumentCache
 from gateway.errors import fail
 from gateway.hub import Hub
-from gateway.metrics import Metrics
 from ops.settings import Settings
 
 
@@ -24,7 +23,6 @@ class GatewayState:
     keys: ApiKeys
     cassandra: Any
     hub: Hub
-    metrics: Metrics = field(default_factory=Metrics)
     cache: DocumentCache = field(default_factory=lambda: DocumentCache(0))
 
 

@@ -21,9 +21,10 @@ ROLE_SECRETS: dict[str, tuple[str, ...]] = {
         "s3_secret_key",
         "postgres_password",
         "dev_api_key",
+        "metrics_token",
     ),
-    "worker": ("s3_access_key", "s3_secret_key", "postgres_password"),
-    "scanner": (),
+    "worker": ("s3_access_key", "s3_secret_key", "postgres_password", "metrics_token"),
+    "scanner": ("metrics_token",),
 }
 # Kafka passwords of each role (added where the settings declare them).
 KAFKA_SECRETS: dict[str, tuple[str, ...]] = {

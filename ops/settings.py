@@ -127,6 +127,13 @@ class Settings:
         "sim-slow:simulated?latency_ms=3000&jitter_ms=1500&vendor=Simulated Slow"
     )
 
+    # Metrics (README "Operating IntelliDox"): every process's /metrics wants this bearer token
+    # (a repository value for the local runtime only); probes of Kafka lag, dead letters,
+    # outbox and stuck documents run this often; the local Prometheus listens here.
+    metrics_token: str = "intellidox-dev-metrics-token"
+    metrics_interval_s: float = 15.0
+    prometheus_port: int = 9090
+
     # Extractor scripts (see README "Extractor scripts").  Keys of these tenants may call the
     # admin API (/admin/...): comma-separated; give production its own admin tenant and key.
     admin_tenants: str = "dev"

@@ -37,11 +37,13 @@ from typing import Any
 from confluent_kafka import Message
 
 from ops.kafka import consumer_config, topic
+from ops.metrics import DEAD_LETTERS
 from ops.settings import Settings
 from scanners.base import ScanJob, Scanner, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.downloads import SharedDownloads
 from scanners.isolation import EnginePool, EngineSpec, Outcome
+from scanners.metrics import ENGINE_CRASHES, SCAN_DURATION, VERDICTS
 from scanners.requests import ScanRequest, parse_encoded
 from scanners.sender import Headers, Record, Sender
 from schemas import codec, topics
@@ -106,6 +108,7 @@ class Runner:
         self.engines = EnginePool(spec, engines)
         self.scanned = 0
         self.crashes = 0
+        self._scan_time = SCAN_DURATION.labels(name)  # the label looked up once
         self._consumers: list[RequestConsumer] = []
 
     @property
@@ -117,6 +120,9 @@ class Runner:
     @property
     def in_flight(self) -> int:
         return sum(len(consumer.flight) for consumer in self._consumers)
+
+    def engine_processes(self) -> int:
+        return len(self.engines.pids())
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -218,7 +224,10 @@ class Runner:
             message.partition(),
             message.offset(),
         )
+        started = time.monotonic()
         scan = self.scan_request(request)
+        self._scan_time.observe(time.monotonic() - started)
+        VERDICTS.labels(self.name, scan.verdict.verdict).inc()
         verdict = self._verdict(request, scan.verdict, scan.started)
         if scan.dead_letter is None:
             return Reply(verdict)
@@ -273,6 +282,7 @@ class Runner:
             took = time.monotonic() - started
         if outcome.crashed is not None:
             self.crashes += 1
+            ENGINE_CRASHES.labels(self.name).inc()
             log.warning("%s: engine crashed on %s: %s", self.name, job.doc_id, outcome.crashed)
         return outcome, took
 
@@ -300,6 +310,7 @@ class Runner:
         log.warning(
             "%s: scan request at offset %s to the DLQ: %s", self.name, message.offset(), reason
         )
+        DEAD_LETTERS.labels(topics.SCAN_REQUESTS).inc()
         headers: Headers = {
             "x-error": reason[:1000],
             "x-scanner": self.name,

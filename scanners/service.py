@@ -16,9 +16,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from ops.kafka import SCANNER, as_role
+from ops.metrics import expose
 from ops.settings import Settings
 from scanners.downloads import SharedDownloads
+from scanners.metrics import HostCollector
 from scanners.registry import build
 from scanners.runner import Runner
 from scanners.sender import Sender
@@ -26,19 +30,19 @@ from scanners.sender import Sender
 log = logging.getLogger(__name__)
 
 
-def _handler(runners: list[Runner], downloads: SharedDownloads) -> type[BaseHTTPRequestHandler]:
+def _handler(runners: list[Runner], metrics_token: str) -> type[BaseHTTPRequestHandler]:
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path in ("/healthz", "/readyz"):
                 body = json.dumps({"status": "ok", "scanners": [r.name for r in runners]})
-                self._send(200, "application/json", body)
+                self._send(200, "application/json", body.encode())
             elif self.path == "/metrics":
-                self._send(200, "text/plain", metrics(runners, downloads))
+                page = expose(self.headers.get("Authorization"), metrics_token)
+                self._send(page.status, page.content_type, page.body)
             else:
-                self._send(404, "application/json", json.dumps({"error": "not found"}))
+                self._send(404, "application/json", b'{"error": "not found"}')
 
-        def _send(self, status: int, kind: str, body: str) -> None:
-            data = body.encode()
+        def _send(self, status: int, kind: str, data: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
@@ -51,20 +55,6 @@ def _handler(runners: list[Runner], downloads: SharedDownloads) -> type[BaseHTTP
     return Health
 
 
-def metrics(runners: list[Runner], downloads: SharedDownloads) -> str:
-    """Prometheus text: counters per scanner, and what is in flight and how many engines run."""
-    lines = [f"intellidox_scanner_downloads_total {downloads.downloaded}"]
-    for r in runners:
-        labels = f'{{scanner="{r.name}"}}'
-        lines += [
-            f"intellidox_scanner_scanned_total{labels} {r.scanned}",
-            f"intellidox_scanner_engine_crashes_total{labels} {r.crashes}",
-            f"intellidox_scanner_in_flight{labels} {r.in_flight}",
-            f"intellidox_scanner_engine_processes{labels} {len(r.engines.pids())}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def serve(settings: Settings, specs: list[str], stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     settings = as_role(settings, SCANNER)  # a scanner host's Kafka principal
@@ -75,8 +65,10 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
         runner.engines.start()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    collector = HostCollector(runners, lambda: downloads.downloaded)
+    REGISTRY.register(collector)  # in flight and engines per scanner, read at scrape time
     server = ThreadingHTTPServer(
-        (settings.host, settings.scanner_port_base), _handler(runners, downloads)
+        (settings.host, settings.scanner_port_base), _handler(runners, settings.metrics_token)
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threads = [threading.Thread(target=r.run, args=(stop,), name=r.name) for r in runners]
@@ -87,5 +79,6 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
         for thread in threads:
             thread.join(0.5)
     server.shutdown()
+    REGISTRY.unregister(collector)
     sender.close(10)
     downloads.close()

@@ -18,6 +18,7 @@ import faust
 
 from ops.kafka import WORKER, as_role, kafka_auth
 from ops.kafka import topic as topic_name
+from ops.metrics import expose
 from ops.settings import get_settings
 
 settings = as_role(get_settings(), WORKER)
@@ -80,9 +81,8 @@ async def readyz(web: Any, request: Any) -> Any:
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    from streams.context import context
-
-    return web.text(context().metrics.render("intellidox_worker"), content_type="text/plain")
+    page = expose(request.headers.get("Authorization"), settings.metrics_token)
+    return web.bytes(page.body, status=page.status, headers={"Content-Type": page.content_type})
 
 
 def load_stages() -> None:
@@ -90,6 +90,7 @@ def load_stages() -> None:
     from streams import (  # noqa: F401
         extraction,
         materializer,
+        monitor,
         reextraction,
         registry,
         scripts,

@@ -8,6 +8,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ops.metrics import DEAD_LETTERS
+from ops.settings import get_settings
 from schemas.topics import dlq
 from streams.events import decode_event
 
@@ -29,6 +31,7 @@ def dlq_headers(
 async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
     message = event.message
     log.warning("poison event %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc)
+    DEAD_LETTERS.labels(message.topic.removeprefix(get_settings().topic_prefix)).inc()
     target = app.topic(dlq(message.topic), key_type=bytes, value_type=bytes)
     await target.send(
         key=message.key,

@@ -15,7 +15,7 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from streams import orchestrator, scripts
+from streams import metrics, orchestrator, scripts
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
@@ -123,11 +123,11 @@ async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> Non
         # Redelivered after a worker crash (at-least-once): the tracker's table, restored from
         # its changelog, already holds this document's scan request, so extracting and fanning
         # out again would only make every scanner scan it twice.
-        ctx.metrics.inc("confirmations_replayed")
+        metrics.CONFIRMATIONS_REPLAYED.inc()
         return
     record = await extract_document(ctx, confirmed)
     key = confirmed["doc_id"].encode()
     await metadata_topic.send(key=key, value=encode_event("docs_metadata", record))
-    ctx.metrics.inc("documents_extracted")
+    metrics.observe_extraction(record, record["duration_ms"] / 1000)
     if not record["failed"]:
         await orchestrator.fan_out(ctx, confirmed, record)

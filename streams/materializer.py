@@ -16,6 +16,7 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
+from streams import metrics
 from streams.app import app, settings
 from streams.context import context
 from streams.dlq import STORE_OUTAGES, send_to_dlq
@@ -93,17 +94,17 @@ async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: boo
 
 
 async def _materialize(
-    stream: Any, write: Callable[[list[Item]], Awaitable[Any]], metric: str
+    stream: Any, write: Callable[[list[Item]], Awaitable[Any]], projection: str
 ) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
         decoded = await _decode_batch(events)
         await persist(decoded, write)
-        context().metrics.inc(metric, len(decoded))
+        metrics.MATERIALIZED.labels(projection).inc(len(decoded))
 
 
 @app.agent(_doc_topics)
 async def materialize_documents(stream: Any) -> None:
-    await _materialize(stream, _write_documents, "documents_materialized")
+    await _materialize(stream, _write_documents, "documents")
 
 
 async def _write_documents(items: list[Item]) -> None:
@@ -113,7 +114,7 @@ async def _write_documents(items: list[Item]) -> None:
 
 @app.agent(_verdict_topic)
 async def materialize_verdicts(stream: Any) -> None:
-    await _materialize(stream, _write_verdicts, "verdicts_materialized")
+    await _materialize(stream, _write_verdicts, "verdicts")
 
 
 async def _write_verdicts(items: list[Item]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from streams import registry
+from streams import metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
 from streams.events import encode_event
@@ -145,5 +145,6 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
         await verdicts_topic.send(key=key, value=encode_event("scan_verdict", verdict))
     request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
-    ctx.metrics.inc("scan_requests")
-    ctx.metrics.inc("verdicts_reused", len(reused))
+    metrics.SCAN_REQUESTS.inc()
+    for verdict in reused:
+        metrics.VERDICTS_REUSED.labels(verdict["scanner"]).inc()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import topics
-from streams import scripts
+from streams import metrics, scripts
 from streams.app import app, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
@@ -43,9 +43,9 @@ async def handle_reextract(ctx: WorkerContext, request: dict[str, Any]) -> None:
     record = await extract_document(ctx, request, await requested_script(ctx, request))
     if record["failed"]:
         log.warning("re-extraction of %s skipped: %s", request["doc_id"], record["error"])
-        ctx.metrics.inc("reextractions_skipped")
+        metrics.REEXTRACTIONS_SKIPPED.inc()
         return
     await metadata_topic.send(
         key=request["doc_id"].encode(), value=encode_event("docs_metadata", record)
     )
-    ctx.metrics.inc("documents_reextracted")
+    metrics.REEXTRACTED.inc()

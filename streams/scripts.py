@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ops import extractor_store as store
 from ops.kafka import topic
 from schemas import topics
+from streams import metrics
 from streams.app import app, settings
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
 from streams.events import decode_event
@@ -126,10 +127,10 @@ async def apply_active(ctx: WorkerContext, record: dict[str, Any]) -> None:
         path, _ = await script_of(ctx, version, record.get("object_key"), record.get("sha256"))
     except Exception:
         log.exception("cannot use extractor script %s; keeping %s", version, ctx.script_version)
-        ctx.metrics.inc("script_swap_failures")
+        metrics.SCRIPT_SWAP_FAILURES.inc()
         return
     ctx.use_script(path, version)
-    ctx.metrics.inc("script_swaps")
+    metrics.SCRIPT_SWAPS.inc()
     log.info("extractor script is now %s", version)
 
 

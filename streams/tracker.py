@@ -18,9 +18,8 @@ import faust
 
 from ops.kafka import topic
 from schemas import topics
-from streams import progress, registry
+from streams import metrics, progress, registry
 from streams.app import app, settings, source
-from streams.context import context
 from streams.dlq import handle_or_dead_letter
 from streams.events import encode_event
 from streams.orchestrator import verdicts_topic
@@ -59,8 +58,8 @@ async def apply(step: Step, record: dict[str, Any]) -> None:
     state, emitted = step(before, record, _now_ms())
     for status in emitted:
         await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
-        context().metrics.inc(f"status_{status['status']}")
-    context().metrics.inc("verdicts_late", len(state.late) - late_before)
+        metrics.STATUSES.labels(status["status"]).inc()
+    metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
     table[doc_id] = state.to_json()
 
 
@@ -140,5 +139,5 @@ async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now:
     for scanner in late:
         verdict = timeout_verdict(doc_id, state, scanner, now)
         await verdicts_topic.send(key=doc_id.encode(), value=encode_event("scan_verdict", verdict))
-        context().metrics.inc("verdicts_timeout")
+        metrics.VERDICTS_TIMED_OUT.labels(scanner).inc()
     state.timed_out = state.timed_out + late

@@ -20,11 +20,11 @@ import hashlib
 import statistics
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from ops import extractor_admin as admin
+from ops.metrics import scrape, total
 from ops.settings import Settings, get_settings
 from ops.stack import Stack
 from streams.context import DEFAULT_SCRIPT
@@ -85,11 +85,7 @@ async def files(runs: int, directory: Path) -> dict[str, list[float]]:
 
 def swaps_seen(settings: Settings) -> int:
     url = f"http://{settings.host}:{settings.worker_port}/metrics"
-    with urllib.request.urlopen(url, timeout=2) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("intellidox_worker_script_swaps_total "):
-                return int(line.split()[1])
-    return 0
+    return int(total(scrape(url, settings.metrics_token, 2), "intellidox_script_swaps_total"))
 
 
 async def swap_times(runs: int) -> list[float]:

@@ -19,15 +19,14 @@ import argparse
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 from ops.bench.runner_overhead import fill, served
+from ops.metrics import scrape, total
 from ops.settings import Settings, get_settings
 from ops.stack import Stack
 
@@ -66,13 +65,11 @@ DOWNLOADS = "intellidox_scanner_downloads_total"
 def metric(stack: Stack, name: str) -> int:
     """A counter of the scanner process, summed over its scanners."""
     url = f"http://{stack.settings.host}:{stack.settings.scanner_port_base}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(int(n) for n in re.findall(rf"^{name}\S* (\d+)$", text, re.M))
+    return int(total(scrape(url, stack.settings.metrics_token), name))
 
 
 def scanned(stack: Stack) -> int:
-    return metric(stack, "intellidox_scanner_scanned_total")
+    return metric(stack, "intellidox_verdicts_total")
 
 
 def wait_scanned(stack: Stack, total: int, stall_s: float = 60.0) -> None:

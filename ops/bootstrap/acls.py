@@ -5,7 +5,8 @@ The broker denies everything not granted (``allow.everyone.if.no.acl.found=false
 ``admin`` is a super user.  Grants are literal topic names under the prefix, so stacks that
 share a broker never reach each other's topics.  A scanner's consumer group is its scanner's
 name, chosen freely on each host, so scanners may use any group under the prefix except the
-pipeline's own (denied explicitly: a deny beats an allow).  READ and WRITE imply DESCRIBE.
+pipeline's own (denied explicitly: a deny beats an allow).  READ and WRITE imply DESCRIBE; the
+worker may DESCRIBE every group under the prefix, to report their lag.
 Users are upserted at every bootstrap, so a changed password applies on the next `up`.
 """
 
@@ -84,7 +85,7 @@ class Grant:
     user: str
     resource: str  # "topic" | "group"
     name: str
-    operation: str  # "read" | "write" | "create" | "all"
+    operation: str  # "read" | "write" | "create" | "describe" | "all"
     prefixed: bool = False
     allow: bool = True
 
@@ -131,6 +132,8 @@ def _group_grants(prefix: str, analyst_user: str) -> list[Grant]:
         *denied,
         Grant(GATEWAY, "group", prefix + EXTRACTOR_ADMIN_GROUPS, "read", prefixed=True),
         Grant(WORKER, "group", prefix + WORKER_GROUP, "read"),
+        # The worker reports every group's lag (ops/kafka_lag.py): it may look, not join.
+        Grant(WORKER, "group", prefix or "*", "describe", prefixed=bool(prefix)),
         Grant(analyst_user, "group", prefix + ANALYST_GROUPS, "read", prefixed=True),
     ]
 

@@ -19,6 +19,7 @@ GATEWAY_SECRETS = {
     "postgres_password": "prod-pg",
     "dev_api_key": "unused-dev-key",
     "admin_tenants": "ops-admins",
+    "metrics_token": "prod-metrics-token",
 }
 
 
@@ -49,6 +50,13 @@ def test_replaced_secrets_start_and_dev_mode_lets_defaults_through() -> None:
     ready = Settings().with_overrides(**GATEWAY_SECRETS)
     assert [n for n in shipped_defaults(ready, "gateway") if "KAFKA" not in n] == []
     refuse_repository_defaults(Settings(dev_mode=True), "gateway")  # no error
+
+
+def test_every_role_wants_its_own_metrics_token() -> None:
+    for role in ("gateway", "worker", "scanner"):
+        assert "INTELLIDOX_METRICS_TOKEN" in shipped_defaults(Settings(), role), role
+        chosen = Settings(metrics_token="prod-metrics-token")
+        assert "INTELLIDOX_METRICS_TOKEN" not in shipped_defaults(chosen, role), role
 
 
 def test_the_dev_tenant_is_no_admin_outside_dev_mode() -> None:

@@ -46,7 +46,11 @@ def pipeline(
     settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     # A low multipart threshold lets a test take the multipart path with a few MiB.
-    small_parts = settings.with_overrides(multipart_threshold=6 << 20, multipart_part_size=5 << 20)
+    small_parts = settings.with_overrides(
+        multipart_threshold=6 << 20,
+        multipart_part_size=5 << 20,
+        metrics_interval_s=2.0,  # the metrics tests need no 15 s wait for a probe
+    )
     logs = tmp_path_factory.mktemp("pipeline-logs")
     stack = Stack.create(small_parts, logs, prefix=f"e2e{uuid.uuid4().hex[:8]}.")
     pipe = Pipeline(stack.settings, stack.env, stack.logs)
