@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import db, store
-from gateway.sse import STATUS_RANK
 from gateway.state import GatewayState
 from gateway.verdicts import read_verdicts
+from schemas.enums import status_rank
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
@@ -49,7 +49,7 @@ class Seen:
 
 
 def _rank(status: Any) -> int:
-    return STATUS_RANK.get(str(status), -1)
+    return status_rank(status)
 
 
 def caught_up(doc: Row | None, rows: list[Row], seen: Seen) -> bool:

@@ -16,16 +16,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUS_RANK = {
-    "requested": 0,
-    "uploaded": 1,
-    "in_progress": 2,
-    "done": 3,
-    "failed": 3,
-    "rejected": 3,
-}
-TERMINAL = frozenset({"done", "failed", "rejected"})
-IN_PROGRESS = STATUS_RANK["in_progress"]
+from schemas.enums import STATUS_RANK, Status
+
+IN_PROGRESS = STATUS_RANK[Status.IN_PROGRESS]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ from gateway.errors import UNAVAILABLE, fail
 from gateway.readafter import Seen, caught_up, read_projections, wait_for_projections
 from gateway.routes import _doc_id, _load, document_view, routes
 from gateway.sse import (
-    STATUS_RANK,
-    TERMINAL,
     Cursor,
     Fact,
     Sequencer,
@@ -33,6 +31,7 @@ from gateway.sse import (
 )
 from gateway.state import APP, GatewayState, tenant_of
 from gateway.verdicts import read_verdicts, summary, verdict_view
+from schemas.enums import STATUS_RANK, TERMINAL
 
 log = logging.getLogger(__name__)
 DONE_GRACE_S = 3.0

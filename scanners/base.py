@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-VERDICTS = ("clean", "suspicious", "malicious", "error", "timeout", "too_large", "unsupported")
+from schemas import enums
+
+VERDICTS = tuple(enums.Verdict)  # declared in the contract (schemas/enums.py)
 
 
 @dataclass(frozen=True)

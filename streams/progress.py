@@ -20,9 +20,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from schemas.enums import STATUS_RANK, TERMINAL
+
 Event = dict[str, Any]  # a decoded record, shaped by its schema in schemas/
-RANK = {"requested": 0, "uploaded": 1, "in_progress": 2, "done": 3, "failed": 3}
-FINISHED = frozenset({"done", "failed"})
+RANK = STATUS_RANK
+FINISHED = TERMINAL
 VERSION = 2  # of the JSON in the table; version 1 kept absolute deadlines in ``expected``
 
 
