@@ -91,12 +91,6 @@ def cmd_scanner(args: argparse.Namespace) -> int:
     return print_registry(get_settings())
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
-    from ops.upload import upload_files
-
-    return upload_files(get_settings(), args.files, args.api_key, args.url)
-
-
 def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     verbs.add_parser("gateway", help="run the HTTP gateway").set_defaults(handler=cmd_gateway)
     verbs.add_parser("worker", help="run the Faust worker").set_defaults(handler=cmd_worker)
@@ -109,14 +103,11 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="name[:engine][?key=value&...], e.g. clamav or sim1:simulated?latency_ms=50",
     )
     scanner.set_defaults(handler=cmd_scanner)
-    upload = verbs.add_parser("upload", help="upload files and watch their results live")
-    upload.add_argument("files", nargs="+", metavar="FILE")
-    upload.add_argument("--api-key", default=None, help="default: INTELLIDOX_DEV_API_KEY")
-    upload.add_argument("--url", default=None, help="gateway URL (default: the local one)")
-    upload.set_defaults(handler=cmd_upload)
     from ops.extractor_cli import add_extractor_verb
     from ops.replay import add_ops_verbs
+    from ops.upload import add_upload_verb
 
+    add_upload_verb(verbs)
     add_extractor_verb(verbs)
     add_ops_verbs(verbs)
 

@@ -85,6 +85,9 @@ class Settings:
     dev_mode: bool = False
     dev_api_key: str = "idx-dev-key"
     dev_tenant: str = "dev"
+    # The key `intellidox upload` sends when --api-key is not given (CI: a secret in the
+    # environment, not on a command line other users can read).  Empty: the dev key.
+    api_key: str = ""
     signing_secret: str = "intellidox-dev-signing-secret"
     max_file_size: int = 1 << 30
     multipart_threshold: int = 64 << 20
