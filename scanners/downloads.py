@@ -14,7 +14,7 @@ The documents are the uploaders' and may be anyone's secrets: the directory is c
 mode 0700 and each file with 0600, and a directory that already exists with another owner or
 looser permissions (someone could read the files, or plant one under a hash we will ask for)
 is refused, not used.  A storage outage is retried with backoff for as long as the caller
-allows (the scanner's deadline), so a short outage produces no ``error`` verdict.
+allows (while the request's URL is valid), so an outage produces no ``error`` verdict.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ KEEP_BYTES = 256 << 20
 STALE_S = 3600.0
 FIRST_PAUSE_S = 0.2
 LONGEST_PAUSE_S = 5.0
+SOCKET_TIMEOUT_S = 30.0  # one connect or read of a download; the outage window is longer
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx: the store is busy or starting
 
@@ -232,7 +233,8 @@ def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
     while True:
         tries += 1
         try:
-            _stream(url, path, sha256, max(1.0, deadline - time.monotonic()))
+            # Per socket operation, not the whole body: a hung store is retried, not waited on.
+            _stream(url, path, sha256, min(SOCKET_TIMEOUT_S, max(1.0, deadline - time.monotonic())))
             return
         except DownloadError:
             raise

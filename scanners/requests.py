@@ -44,6 +44,7 @@ class ScanRequest:
     sha256: str
     download_url: str
     scanners: tuple[str, ...]  # the scanners asked for a verdict
+    url_expires_at: float | None = None  # epoch seconds; None when the record has no expiry
 
     def job(self) -> ScanJob:
         return ScanJob(
@@ -77,6 +78,7 @@ def parse_request(record: Mapping[str, Any]) -> ScanRequest:
         sha256=_match("sha256", record.get("sha256"), _SHA256, "64 lowercase hex digits"),
         download_url=_url(record.get("download_url")),
         scanners=_scanners(record.get("scanners")),
+        url_expires_at=_expiry(record.get("url_expires_at")),
     )
 
 
@@ -116,6 +118,14 @@ def _url(value: Any) -> str:
             f"download_url must be an http(s) URL with a host, not {_shown(value)}"
         )
     return str(value)
+
+
+def _expiry(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidRequest(f"url_expires_at must be a timestamp, not {_shown(value)}")
+    return value.timestamp()
 
 
 def _scanners(value: Any) -> tuple[str, ...]:

@@ -242,13 +242,22 @@ class Runner:
         if limit is not None and job.file_size > limit:
             too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
             return Scan(too_large, started)
-        window = float(self.scanner.deadline_s)  # storage outages are retried this long
+        window = self.download_window(request, time.time())
         try:
             with self.downloads.fetch(request.download_url, job.sha256, window) as path:
                 verdict, crashed = self._scan_with_retries(path, job)
         except OSError as exc:
             return Scan(Verdict("error", f"could not download the object: {exc}"), started)
         return Scan(verdict, started, crashed)
+
+    def download_window(self, request: ScanRequest, now: float) -> float:
+        """How long a storage outage is retried: while the request's URL is valid.  Our
+        storage being away is not the engine's time (the clock waits, issue 9); only an
+        outage that outlives the URL becomes an ``error``.  At least the deadline."""
+        deadline = float(self.scanner.deadline_s)
+        if request.url_expires_at is None:
+            return deadline
+        return max(deadline, request.url_expires_at - now)
 
     def _scan_with_retries(self, path: Path, job: ScanJob) -> tuple[Verdict, str | None]:
         """Scan in an engine process; retry a busy engine or a crashed process with backoff

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -158,15 +159,45 @@ def test_a_storage_outage_shorter_than_the_deadline_is_retried(
     assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "after the outage")
 
 
-def test_a_storage_outage_longer_than_the_deadline_is_an_error(
+def test_a_storage_outage_longer_than_the_deadline_is_waited_out_while_the_url_is_valid(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """Our storage away is not the engine's time: the deadline (1 s) does not cut it short."""
+    put_file(files.directory, "b.txt", b"after a long outage")
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    runner.scanner.deadline_s = 1
+    timer = files.start_after(3)
+    try:
+        scan = runner.scan_request(request(files.url("b.txt"), b"after a long outage"))
+    finally:
+        timer.join()
+    assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "after a long outage")
+
+
+def test_a_storage_outage_that_outlives_the_url_is_an_error(
     tmp_path: Path, files: FileServer, runners: list[Runner]
 ) -> None:
     runner = runner_for(runners, tmp_path, ReadsFile())
-    runner.scanner.deadline_s = 2
+    runner.scanner.deadline_s = 1
+    expires = datetime.now(UTC) + timedelta(seconds=2)
     started = time.monotonic()
-    scan = runner.scan_request(request(files.url("a.txt"), b"never served"))
+    scan = runner.scan_request(request(files.url("a.txt"), b"never served", url_expires_at=expires))
     assert scan.verdict.verdict == "error" and "tries" in scan.verdict.result
     assert 1.5 < time.monotonic() - started < 5
+
+
+def test_the_download_window_is_the_urls_validity_and_at_least_the_deadline(
+    tmp_path: Path, runners: list[Runner]
+) -> None:
+    runner = runner_for(runners, tmp_path, ReadsFile())
+    runner.scanner.deadline_s = 30
+    now = time.time()
+    later = datetime.fromtimestamp(now + 600, UTC)
+    assert runner.download_window(request("http://s/a", b"x", url_expires_at=later), now) == (
+        pytest.approx(600)
+    )
+    soon = datetime.fromtimestamp(now + 5, UTC)
+    assert runner.download_window(request("http://s/a", b"x", url_expires_at=soon), now) == 30
 
 
 def test_heartbeats_carry_os_and_versions(tmp_path: Path, runners: list[Runner]) -> None:
