@@ -81,7 +81,12 @@ def as_role(settings: Settings, role: str) -> Settings:
 
 def client_config(settings: Settings, role: str | None = None, **extra: Any) -> dict[str, Any]:
     """Where the broker is and who we are: enough for an AdminClient."""
-    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        # librdkafka backs off up to 10 s between reconnects: after an outage, clients came
+        # back that long after the broker did.  1 s is cheap for a handful of brokers.
+        "reconnect.backoff.max.ms": 1000,
+    }
     config.update(kafka_auth(settings, role).confluent())
     config.update(extra)
     return config
