@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from schemas import topics
 from streams.events import encode_event
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 
 def _doc_id(request: web.Request) -> uuid.UUID:
@@ -104,7 +106,12 @@ async def request_upload(request: web.Request) -> web.Response:
         "upload": plan,
         "urls": _urls(request, str(doc_id), tenant),
     }
+    log.info("upload requested", extra=_fields(doc_id, tenant, "request", req.file_size))
     return web.json_response(body, status=201)
+
+
+def _fields(doc_id: uuid.UUID, tenant: str, stage: str, size: int) -> dict[str, Any]:
+    return {"stage": stage, "doc_id": str(doc_id), "tenant": tenant, "file_size": size}
 
 
 def _plan(state: Any, bucket: str, key: str, size: int, content_type: str | None) -> dict[str, Any]:
@@ -145,7 +152,7 @@ async def confirm_upload(request: web.Request) -> web.Response:
     doc, tenant = await _load(request, cached=False)
     if doc["process_status"] == "rejected":
         fail(422, "this upload was rejected: " + str(doc["meta_data"].get("rejected_reason")))
-    if doc["process_status"] == "requested":
+    if pending_confirm(doc):
         await _confirm(request, doc, tenant)
         request.app[APP].cache.evict(str(doc["id"]))
     # The pipeline has it from here; a confirm after the end says how it ended.
@@ -179,12 +186,9 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
         await _reject(request, doc, tenant, reason, now)
         state.cache.evict(str(doc["id"]))
         fail(422, reason)
-    event = _event(
-        state,
-        topics.DOCS_CONFIRMED,
-        doc["id"],
-        "docs_confirmed",
-        {
+
+    def events(found: store.Confirmation) -> list[store.OutboxEvent]:
+        record = {
             "doc_id": str(doc["id"]),
             "tenant": tenant,
             "file_name": doc["file_name"],
@@ -194,15 +198,24 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
             "key": pin.key,
             "version_id": pin.version_id,
             "created_at": doc["created_at"],
-            "uploaded_at": now,
-        },
-    )
-    # The gateway knows the upload is in: it announces that status itself (the tracker takes
-    # over from in_progress), which saves a hop on the way to the browser.
-    uploaded = _status_event(state, doc["id"], tenant, "uploaded", None, now)
-    await db.write(
-        state.pool, lambda conn: store.mark_confirmed(conn, doc, pin, now, [event, uploaded])
-    )
+            "uploaded_at": found.uploaded_at,
+        }
+        confirmed = _event(state, topics.DOCS_CONFIRMED, doc["id"], "docs_confirmed", record)
+        if not found.announce_uploaded:  # a storage event announced it already
+            return [confirmed]
+        # The gateway knows the upload is in: it announces that status itself (the tracker
+        # takes over from in_progress), which saves a hop on the way to the browser.
+        uploaded = _status_event(state, doc["id"], tenant, "uploaded", None, found.uploaded_at)
+        return [confirmed, uploaded]
+
+    await db.write(state.pool, lambda conn: store.mark_confirmed(conn, doc, pin, now, events))
+    log.info("upload confirmed", extra=_fields(doc["id"], tenant, "confirm", pin.size))
+
+
+def pending_confirm(doc: dict[str, Any]) -> bool:
+    """Confirm still has work: nothing is pinned yet, whether or not a storage event has
+    already marked the bytes 'uploaded'."""
+    return doc["process_status"] in ("requested", "uploaded") and not doc.get("object_version")
 
 
 def _status_event(
@@ -225,6 +238,8 @@ async def _reject(
     state = request.app[APP]
     event = _status_event(state, doc["id"], tenant, "rejected", reason, now)
     await db.write(state.pool, lambda conn: store.mark_rejected(conn, doc, reason, now, event))
+    fields = _fields(doc["id"], tenant, "confirm", doc["file_size"])
+    log.warning("upload rejected: %s", reason, extra=fields)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -98,26 +98,69 @@ async def find_reusable(
     return await cur.fetchone()
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What confirm found: when the bytes landed, and whether the row still said 'requested'
+    (else a storage event announced 'uploaded' already and confirm must not again)."""
+
+    uploaded_at: datetime
+    announce_uploaded: bool
+
+
 async def mark_confirmed(
     conn: AsyncConnection[Any],
     doc: dict[str, Any],
     pin: PinnedObject,
-    uploaded_at: datetime,
-    events: list[OutboxEvent],
+    now: datetime,
+    events: Callable[[Confirmation], list[OutboxEvent]],
 ) -> bool:
-    """Move requested → uploaded once, pinning the object version; False when another
-    confirm won the race."""
+    """Pin the object version once, moving requested → uploaded unless a storage event did
+    (gateway/storage_events.py; its ``uploaded_at`` is kept); False when another confirm won
+    the race.  The row lock orders this against the storage event's update."""
     async with conn.transaction():
         cur = await conn.execute(
-            "UPDATE documents SET process_status = 'uploaded', uploaded_at = %s, updated_at = %s,"
-            " object_version = %s"
-            " WHERE id = %s AND created_at = %s AND process_status = 'requested'",
-            (uploaded_at, uploaded_at, pin.version_id, doc["id"], doc["created_at"]),
+            "SELECT process_status, uploaded_at FROM documents WHERE id = %s AND created_at = %s"
+            " AND object_version IS NULL AND process_status IN ('requested', 'uploaded')"
+            " FOR UPDATE",
+            (doc["id"], doc["created_at"]),
         )
-        if cur.rowcount != 1:
+        row = await cur.fetchone()
+        if row is None:
             return False
-        for event in events:
+        found = Confirmation(row[1] or now, announce_uploaded=row[0] == "requested")
+        await conn.execute(
+            "UPDATE documents SET process_status = 'uploaded', uploaded_at = %s,"
+            " updated_at = GREATEST(updated_at, %s), object_version = %s"
+            " WHERE id = %s AND created_at = %s",
+            (found.uploaded_at, now, pin.version_id, doc["id"], doc["created_at"]),
+        )
+        for event in events(found):
             await _add_outbox(conn, event)
+    return True
+
+
+async def mark_landed(
+    conn: AsyncConnection[Any],
+    doc_id: uuid.UUID,
+    size: int,
+    landed_at: datetime,
+    event: Callable[[str], OutboxEvent],
+) -> bool:
+    """A storage event: requested → uploaded when the stored size is the declared one, with
+    ``event(tenant)`` in the outbox; False (nothing written) for any other document state,
+    so a redelivered event, a second listener or a confirm that came first changes nothing."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE documents SET process_status = 'uploaded', uploaded_at = %s,"
+            " updated_at = GREATEST(updated_at, %s)"
+            " WHERE id = %s AND created_at = %s AND process_status = 'requested'"
+            " AND file_size = %s RETURNING tenant",
+            (landed_at, landed_at, doc_id, created_at_of(doc_id), size),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return False
+        await _add_outbox(conn, event(row[0]))
     return True
 
 
@@ -132,7 +175,7 @@ async def mark_rejected(
         await conn.execute(
             "UPDATE documents SET process_status = 'rejected', updated_at = %s,"
             " meta_data = meta_data || %s WHERE id = %s AND created_at = %s"
-            " AND process_status = 'requested'",
+            " AND process_status IN ('requested', 'uploaded') AND object_version IS NULL",
             (now, Jsonb({"rejected_reason": reason}), doc["id"], doc["created_at"]),
         )
         await _add_outbox(conn, event)

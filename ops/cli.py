@@ -74,6 +74,13 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage_events(_args: argparse.Namespace) -> int:
+    from gateway.storage_listener import run
+
+    run()
+    return 0
+
+
 def cmd_scanner(args: argparse.Namespace) -> int:
     import logging
 
@@ -94,6 +101,9 @@ def cmd_scanner(args: argparse.Namespace) -> int:
 def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     verbs.add_parser("gateway", help="run the HTTP gateway").set_defaults(handler=cmd_gateway)
     verbs.add_parser("worker", help="run the Faust worker").set_defaults(handler=cmd_worker)
+    verbs.add_parser(
+        "storage-events", help="mark uploads 'uploaded' from the object store's events"
+    ).set_defaults(handler=cmd_storage_events)
     scanner = verbs.add_parser("scanner", help="run scanners or list the registry")
     scanner.add_argument("action", choices=["run", "list"])
     scanner.add_argument(

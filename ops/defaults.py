@@ -25,12 +25,14 @@ ROLE_SECRETS: dict[str, tuple[str, ...]] = {
     ),
     "worker": ("s3_access_key", "s3_secret_key", "postgres_password", "metrics_token"),
     "scanner": ("metrics_token",),
+    "storage-events": ("postgres_password", "metrics_token"),
 }
 # Kafka passwords of each role (added where the settings declare them).
 KAFKA_SECRETS: dict[str, tuple[str, ...]] = {
     "gateway": ("kafka_gateway_password",),
     "worker": ("kafka_worker_password",),
     "scanner": ("kafka_scanner_password",),
+    "storage-events": (),  # no Kafka client: its events go out through the gateway's outbox
 }
 
 

@@ -11,6 +11,7 @@ from ops.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 def s3_client(
@@ -40,3 +41,21 @@ def s3_client(
 def bucket_for(settings: Settings, year: int) -> str:
     """Documents are kept in one bucket per year: ``<prefix>-YYYY``."""
     return f"{settings.s3_bucket_prefix}-{year:04d}"
+
+
+def drop_bucket(client: S3Client, bucket: str) -> None:
+    """Delete a bucket with everything in it: every object version, delete marker and
+    unfinished multipart upload (S3 refuses to delete a bucket that holds any)."""
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+    for listed in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions = [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]
+        objects: list[ObjectIdentifierTypeDef] = [
+            {"Key": o["Key"], "VersionId": o["VersionId"]} for o in versions
+        ]
+        if objects:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)

@@ -72,6 +72,10 @@ class Settings:
     s3_bucket_prefix: str = "intellidox"
     s3_region: str = "us-east-1"
     s3_allowed_origins: str = "http://127.0.0.1:8080,http://localhost:8080"
+    # The SeaweedFS filer's gRPC (``host:port``), where `intellidox storage-events` reads the
+    # metadata events that mark uploads "uploaded".  Empty: the local runtime's filer.
+    filer_grpc: str = ""
+    storage_events_port: int = 6070  # its /healthz, /readyz and /metrics
 
     clamd_port: int = 13310
 

@@ -1,4 +1,5 @@
-"""A whole IntelliDox stack (worker, scanners, gateway) on its own topics and ports.
+"""A whole IntelliDox stack (worker, scanners, gateway, storage events) on its own topics,
+buckets and ports.
 
 The processes are the real ``intellidox`` verbs, run against the running services with a
 topic prefix of their own: end-to-end tests and benchmarks use it so they never see the dev
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import IO
 
 from ops.bootstrap.topics import create_topics, delete_topics
+from ops.s3 import drop_bucket, s3_client
 from ops.services.processes import http_ready
+from ops.services.seaweedfs import SeaweedFS
 from ops.settings import PREFIX, Settings, child_environment, settings_environment
 
 
@@ -59,8 +62,14 @@ class Stack:
             rate_limit_per_s=1e6,
             rate_limit_burst=1_000_000,
             rate_limit_uploads=1_000_000,
+            # Buckets of its own: the storage-events listener of every deployment sharing
+            # this SeaweedFS acts only on its own buckets' uploads (and announces them on its
+            # own topics), so stacks and the dev system never take each other's events.
+            s3_bucket_prefix=f"stack{token}",
+            storage_events_port=free_port(),
         )
         create_topics(ours, ours.topic_prefix)  # and their ACLs
+        SeaweedFS(ours).bootstrap()  # this year's and next year's buckets, versioned
         return cls(ours, stack_env(ours), logs)
 
     @property
@@ -90,6 +99,7 @@ class Stack:
 
     def start_all(self, scanners: list[str], gateway_wrapper: tuple[str, ...] = ()) -> None:
         self.start("worker", "worker", ready_port=self.settings.worker_port)
+        self.start_storage_events("storage-events", self.settings.storage_events_port)
         self.start(
             "scanners", "scanner", "run", *scanners, ready_port=self.settings.scanner_port_base
         )
@@ -103,6 +113,11 @@ class Stack:
         env = {**self.env, f"{PREFIX}GATEWAY_PORT": str(port)}
         self.start(name, "gateway", ready_port=port, env=env)
         return f"http://{self.settings.host}:{port}"
+
+    def start_storage_events(self, name: str, port: int) -> None:
+        """A storage-events listener of this stack (several may run side by side)."""
+        env = {**self.env, f"{PREFIX}STORAGE_EVENTS_PORT": str(port)}
+        self.start(name, "storage-events", ready_port=port, env=env)
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -130,6 +145,10 @@ class Stack:
         for name in list(self.procs):
             self.stop(name)
         delete_topics(self.settings, self.settings.topic_prefix)
+        client = s3_client(self.settings)
+        for bucket in client.list_buckets().get("Buckets", []):
+            if bucket["Name"].startswith(self.settings.s3_bucket_prefix + "-"):
+                drop_bucket(client, bucket["Name"])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:

@@ -8,7 +8,7 @@ from ops.settings import Settings
 # Start order: storage first, ClamAV last (it is slowest to load signatures on big databases,
 # but ours is tiny).  Names are what `intellidox up NAME` and `status` use.
 SERVICE_NAMES = ("postgres", "seaweedfs", "kafka", "cassandra", "clamav")
-PROCESS_NAMES = ("worker", "gateway", "scanners")
+PROCESS_NAMES = ("worker", "gateway", "storage-events", "scanners")
 ALL_NAMES = SERVICE_NAMES + PROCESS_NAMES
 
 

@@ -42,11 +42,15 @@ class OwnProcess(Service):
 
 
 def own_processes(settings: Settings) -> list[OwnProcess]:
-    """Worker, gateway and the scanner fleet (``INTELLIDOX_SCANNER_FLEET``), in start order."""
+    """Worker, gateway, storage events and the scanner fleet (``INTELLIDOX_SCANNER_FLEET``),
+    in start order."""
     fleet = [s.strip() for s in settings.scanner_fleet.split(",") if s.strip()]
     return [
         OwnProcess(settings, "worker", settings.worker_port, ["worker"], 120.0),
         OwnProcess(settings, "gateway", settings.gateway_port, ["gateway"], 90.0),
+        OwnProcess(
+            settings, "storage-events", settings.storage_events_port, ["storage-events"], 60.0
+        ),
         OwnProcess(
             settings, "scanners", settings.scanner_port_base, ["scanner", "run", *fleet], 60.0
         ),

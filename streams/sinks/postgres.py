@@ -34,9 +34,12 @@ _METADATA = (
     " meta_offset = %s, updated_at = GREATEST(updated_at, %s)"
     " WHERE id = %s AND created_at = %s AND (meta_offset IS NULL OR meta_offset < %s)"
 )
+# 'uploaded' carries when the bytes landed (a storage event's or confirm's time): replay
+# rebuilds uploaded_at from it even for a document never confirmed.
 _STATUS = (
     "UPDATE documents SET process_status = %s, status_reason = %s,"
-    " expected_scanners = COALESCE(%s, expected_scanners), updated_at = GREATEST(updated_at, %s)"
+    " expected_scanners = COALESCE(%s, expected_scanners), updated_at = GREATEST(updated_at, %s),"
+    " uploaded_at = CASE WHEN %s = 'uploaded' THEN COALESCE(uploaded_at, %s) ELSE uploaded_at END"
     " WHERE id = %s AND created_at = %s AND status_rank(process_status) < status_rank(%s)"
 )
 
@@ -81,6 +84,8 @@ def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[A
             r["status"],
             r.get("reason"),
             r.get("expected"),
+            r["at"],
+            r["status"],
             r["at"],
             doc_id,
             created,
