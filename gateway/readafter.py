@@ -52,12 +52,17 @@ def _rank(status: Any) -> int:
     return status_rank(status)
 
 
-def caught_up(doc: Row | None, rows: list[Row], seen: Seen) -> bool:
-    """Do these projected rows say everything ``seen`` says, as REST would show it?"""
+def document_caught_up(doc: Row | None, seen: Seen) -> bool:
+    """Does the document's row say the status and metadata ``seen`` says?"""
     if doc is None or _rank(doc["process_status"]) < _rank(seen.status):
         return False
     meta_offset = doc.get("meta_offset")
-    if seen.meta_offset >= 0 and (meta_offset is None or meta_offset < seen.meta_offset):
+    return seen.meta_offset < 0 or (meta_offset is not None and meta_offset >= seen.meta_offset)
+
+
+def caught_up(doc: Row | None, rows: list[Row], seen: Seen) -> bool:
+    """Do these projected rows say everything ``seen`` says, as REST would show it?"""
+    if doc is None or not document_caught_up(doc, seen):
         return False
     expected = doc.get("expected_scanners")
     if doc["process_status"] == "done" and expected is not None and len(rows) < expected:
@@ -70,9 +75,13 @@ def caught_up(doc: Row | None, rows: list[Row], seen: Seen) -> bool:
 
 
 async def read_projections(
-    state: GatewayState, tenant: str, doc_id: uuid.UUID
+    state: GatewayState, tenant: str, doc_id: uuid.UUID, seen: Seen | None = None
 ) -> tuple[Row | None, list[Row]]:
+    """The document's row and its verdict rows; with ``seen``, the verdicts are read only
+    once the row has caught up (the status is what lags: it is the last fact of all)."""
     doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
+    if seen is not None and not document_caught_up(doc, seen):
+        return doc, []
     return doc, await read_verdicts(state, doc_id)
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from gateway import db, store
 from gateway.auth import verify_events_token
 from gateway.errors import UNAVAILABLE, fail
+from gateway.history import with_earlier
 from gateway.readafter import Seen, caught_up, read_projections, wait_for_projections
 from gateway.routes import _doc_id, _load, document_view, routes
 from gateway.sse import (
@@ -49,7 +50,7 @@ async def scan_results(request: web.Request) -> web.Response:
         "file_name": doc["file_name"],
         "status": status,
         "summary": summary(rows, doc.get("expected_scanners")),
-        "scan_results": [verdict_view(r) for r in rows],
+        "scan_results": await with_earlier(state, doc["id"], rows),
     }
     if status not in TERMINAL:
         url = f"{state.settings.gateway_url}/docs/{doc['id']}/scan-results"
@@ -102,7 +103,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         stream = EventStream(
-            state, response, cursor, lambda: read_projections(state, tenant, doc_id)
+            state, response, cursor, lambda seen: read_projections(state, tenant, doc_id, seen)
         )
         try:
             await stream.send_snapshot(doc, verdicts)
@@ -126,7 +127,7 @@ class EventStream:
         state: GatewayState,
         response: web.StreamResponse,
         cursor: Cursor,
-        read: Callable[[], Awaitable[Projections]],
+        read: Callable[[Seen], Awaitable[Projections]],
     ) -> None:
         self.state = state
         self.response = response
@@ -230,7 +231,7 @@ class EventStream:
     async def _done(self) -> None:
         """``done``, once the projections say what this stream said (read-after-done)."""
         if not caught_up(*self.snapshot, self.seen):
-            await wait_for_projections(self.read, self.seen)
+            await wait_for_projections(lambda: self.read(self.seen), self.seen)
         done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
         await self.response.write(encode_event("done", done, str(self.cursor)))
 

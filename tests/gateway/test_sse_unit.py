@@ -2,11 +2,13 @@
 
 import asyncio
 import contextlib
+import uuid
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from gateway import streaming
+from gateway import db, streaming
 from gateway.readafter import Seen, caught_up, wait_for_projections
 from gateway.sse import Cursor, Fact, Sequencer
 from gateway.streaming import EventStream, Projections, visible_status
@@ -142,7 +144,7 @@ class _Response:
 def _stream(response: _Response, reads: list[Projections]) -> EventStream:
     state = SimpleNamespace(settings=SimpleNamespace(sse_heartbeat_s=5.0))
 
-    async def read() -> Projections:
+    async def read(_seen: Seen) -> Projections:
         return reads.pop(0) if len(reads) > 1 else reads[0]
 
     return EventStream(state, response, Cursor(), read)  # type: ignore[arg-type]
@@ -198,3 +200,29 @@ async def test_verdicts_whose_status_never_comes_are_sent_after_a_while(
     follow.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await follow
+
+
+async def test_verdicts_are_not_read_while_the_document_row_lags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status is the last fact: while Postgres lags, polling Cassandra is wasted work."""
+    from gateway import readafter
+
+    seen = Seen(status="done", verdicts={"a": "clean"})
+    rows = iter([{"process_status": "in_progress"}, {"process_status": "done"}])
+    verdict_reads: list[int] = []
+
+    async def fake_read(_pool: object, _query: object) -> dict[str, object]:
+        return {**next(rows), "meta_offset": None, "expected_scanners": 1}
+
+    async def fake_verdicts(_state: object, _doc_id: object) -> list[dict[str, object]]:
+        verdict_reads.append(1)
+        return [{"scanner": "a", "verdict": "clean"}]
+
+    monkeypatch.setattr(db, "read", fake_read)
+    monkeypatch.setattr(readafter, "read_verdicts", fake_verdicts)
+    state: Any = SimpleNamespace(pool=None)
+    doc, verdicts = await readafter.read_projections(state, "t", uuid.uuid4(), seen)
+    assert verdicts == [] and not verdict_reads and not caught_up(doc, verdicts, seen)
+    doc, verdicts = await readafter.read_projections(state, "t", uuid.uuid4(), seen)
+    assert verdict_reads == [1] and caught_up(doc, verdicts, seen)
