@@ -75,7 +75,8 @@ class Sequencer:
       expect), so they never come before it;
     - a real verdict after a ``timeout`` of the same scanner replaces it and is marked late;
     - a ``timeout`` after the scanner's real verdict is dropped: the real one stands;
-    - a second real verdict of a scanner (a request scanned again after a crash) is dropped.
+    - a second real verdict of a scanner (a request scanned again after a crash) is dropped,
+      unless it is a rescan's (the scanner judged the document again and changed its mind).
     """
 
     status_rank: int = -1
@@ -105,6 +106,9 @@ class Sequencer:
     def _judge(self, fact: Fact) -> Fact | None:
         scanner, verdict = str(fact.data.get("scanner")), str(fact.data.get("verdict"))
         before = self.verdicts.get(scanner)
+        if fact.data.get("rescan") or fact.data.get("rescan_previous"):
+            self.verdicts[scanner] = verdict  # a rescan changed the scanner's mind: it counts
+            return fact
         if before not in (None, "timeout"):
             # The scanner has answered: a later timeout is dropped, and so is a second real
             # verdict (the same request scanned again after a crash, at-least-once).

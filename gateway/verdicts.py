@@ -3,6 +3,8 @@
 A verdict is ``late`` when it replaced a ``timeout`` given before it: the projection keeps the
 offset of the timeout (``timeout_offset``) beside the verdict that won, so it is late when it
 came after that timeout on the topic.  An event stream marks it from what it has seen itself.
+A verdict is a ``rescan`` when the scanner judged the document again after its signatures
+changed (or an operator asked) and changed its mind; ``previous_verdict`` says from what.
 """
 
 from __future__ import annotations
@@ -22,6 +24,26 @@ async def read_verdicts(state: Any, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     future = state.cassandra.session.execute_async(query, (doc_id,))
     rows = await _wrap(future)
     return [dict(row) for row in rows]
+
+
+async def read_verdict_classes(
+    state: Any, doc_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each document's (scanner, verdict) rows, for a page of documents: one single-partition
+    read per document, all in flight at once.  The driver routes each to a replica of its
+    partition (token-aware); ``IN`` over partition keys would make one coordinator gather
+    them all, and a count kept in Postgres would add a second write per verdict."""
+    if not doc_ids:
+        return {}
+    keyspace = state.settings.cassandra_keyspace
+    query = state.cassandra.prepared(
+        f"SELECT scanner, verdict FROM {keyspace}.verdicts WHERE doc_id = ?"
+    )
+    session = state.cassandra.session
+    pages = await asyncio.gather(*(_wrap(session.execute_async(query, (d,))) for d in doc_ids))
+    return {
+        doc_id: [dict(row) for row in rows] for doc_id, rows in zip(doc_ids, pages, strict=True)
+    }
 
 
 def _wrap(response_future: Any) -> asyncio.Future[Any]:
@@ -68,7 +90,20 @@ def verdict_view(row: dict[str, Any]) -> dict[str, Any]:
         "end_at": _iso(row.get("end_at")),
         "reused": row.get("reused_from") is not None,
         "late": bool(row.get("late")) or replaced_a_timeout(row),
+        "rescan": previous_verdict(row) is not None,
+        "previous_verdict": previous_verdict(row),
+        "signatures_stale": bool(row.get("signatures_stale")),
     }
+
+
+def previous_verdict(row: dict[str, Any]) -> str | None:
+    """What a rescan's verdict replaced (None: not a rescan's): the event's ``rescan`` record
+    or the projection's ``rescan_previous`` column."""
+    rescan = row.get("rescan")
+    if isinstance(rescan, dict):
+        return str(rescan.get("previous_verdict"))
+    previous = row.get("rescan_previous")
+    return None if previous is None else str(previous)
 
 
 def replaced_a_timeout(row: dict[str, Any]) -> bool:

@@ -37,6 +37,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"\nIntelliDox is running: open http://{settings.host}:{settings.gateway_port}/")
         print(f"API key (tenant '{settings.dev_tenant}'): {settings.dev_api_key}")
         print("Try it:  .venv/bin/intellidox upload README.md")
+    if not args.services or "prometheus" in args.services:
+        url = f"http://{settings.host}:{settings.prometheus_port}"
+        print(f"Prometheus (metrics, alerts): {url}/  and  {url}/alerts")
     return 0
 
 
@@ -82,14 +85,13 @@ def cmd_storage_events(_args: argparse.Namespace) -> int:
 
 
 def cmd_scanner(args: argparse.Namespace) -> int:
-    import logging
-
     from scanners.service import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.action == "run":
         from ops.defaults import refuse_repository_defaults
+        from ops.logs import setup_logging
 
+        setup_logging("scanners", get_settings())
         refuse_repository_defaults(get_settings(), "scanner")
         serve(get_settings(), args.specs)
         return 0
@@ -115,11 +117,15 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
     scanner.set_defaults(handler=cmd_scanner)
     from ops.extractor_cli import add_extractor_verb
     from ops.replay import add_ops_verbs
+    from ops.rescan import add_rescan_verb
+    from ops.trace import add_trace_verb
     from ops.upload import add_upload_verb
 
     add_upload_verb(verbs)
     add_extractor_verb(verbs)
     add_ops_verbs(verbs)
+    add_rescan_verb(verbs)
+    add_trace_verb(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,22 +4,22 @@
 them through the same idempotent sinks the materializer uses: ``docs.requested`` first (the
 rows), then the other document topics, then the verdicts.  Safe to run on a live system.
 
-``intellidox dlq list`` shows what went to the dead-letter topics and why; ``dlq replay``
-puts those events back on their source topic once the cause is fixed.
+Dead letters (``intellidox dlq``) are in :mod:`ops.dlq`, a document's history
+(``intellidox trace``) in :mod:`ops.trace`; both read the topics with :func:`read_all`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from typing import Any, cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from ops.cql import CassandraClient
-from ops.kafka import consumer_config, producer_config, topic
+from ops.kafka import consumer_config, partition_of, topic
 from ops.settings import Settings
 from schemas import topics
 from streams.events import decode_event
@@ -30,30 +30,61 @@ BATCH = 500
 DOC_ORDER = (topics.DOCS_REQUESTED, topics.DOCS_CONFIRMED, topics.DOCS_METADATA, topics.DOCS_STATUS)
 
 
-def read_all(settings: Settings, name: str, timeout_s: float = 10.0) -> Iterator[Message]:
-    """Every message of a topic, from the start to the end it had when we began."""
+Place = tuple[str, int]  # (topic, partition)
+
+
+def read_all(
+    settings: Settings,
+    names: str | Sequence[str],
+    timeout_s: float = 10.0,
+    *,
+    key: bytes | None = None,
+    start: Mapping[Place, int] | None = None,
+) -> Iterator[Message]:
+    """Every message of one topic (or several, interleaved), from the start to the end it had
+    when we began.
+
+    ``key``: only the partition that key lands on (its other keys included: filter them);
+    ``start``: begin a (topic, partition) at that offset instead (what was read before)."""
+    names = [names] if isinstance(names, str) else list(names)
     consumer = Consumer(consumer_config(settings, f"intellidox-replay-{time.time_ns()}"))
     try:
-        meta = consumer.list_topics(name, timeout=timeout_s).topics[name]
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout_s)[1]
-            for p in meta.partitions
-        }
-        consumer.assign([TopicPartition(name, p, 0) for p in meta.partitions])
-        done = {p for p, end in ends.items() if end == 0}
+        ends = _ends(consumer, names, key, timeout_s)
+        # Wait for the group coordinator (a look-up of committed offsets needs it): closing
+        # in the middle of its SASL handshake makes librdkafka print an error on stderr.
+        consumer.committed([TopicPartition(t, p) for t, p in list(ends)[:1]], timeout=timeout_s)
+        begin = {place: (start or {}).get(place, 0) for place in ends}
+        consumer.assign([TopicPartition(t, p, begin[(t, p)]) for t, p in ends])
+        done = {place for place, end in ends.items() if begin[place] >= end}
         while len(done) < len(ends):
             message = consumer.poll(timeout_s)
             if message is None:
-                raise TimeoutError(f"reading {name} stalled")
+                raise TimeoutError(f"reading {', '.join(names)} stalled")
             if message.error():
                 continue
-            partition, offset = message.partition() or 0, message.offset() or 0
-            if offset < ends[partition]:
+            place, offset = (message.topic() or "", message.partition() or 0), message.offset() or 0
+            if offset < ends[place]:
                 yield message
-            if offset + 1 >= ends[partition]:
-                done.add(partition)
+            if offset + 1 >= ends[place]:
+                done.add(place)
     finally:
         consumer.close()
+
+
+def _ends(
+    consumer: Consumer, names: list[str], key: bytes | None, timeout_s: float
+) -> dict[Place, int]:
+    """The end offset of every partition to read (only the key's, with a key)."""
+    ends = {}
+    for name in names:
+        chosen = list(consumer.list_topics(name, timeout=timeout_s).topics[name].partitions)
+        if key is not None and chosen:
+            chosen = [partition_of(key, len(chosen))]
+        for p in chosen:
+            ends[(name, p)] = consumer.get_watermark_offsets(
+                TopicPartition(name, p), timeout=timeout_s
+            )[1]
+    return ends
 
 
 def _batches(messages: Iterator[Message]) -> Iterator[list[Message]]:
@@ -96,7 +127,7 @@ def _replay_verdicts(settings: Settings, keyspace: str) -> int:
     try:
         for batch in _batches(read_all(settings, topic(settings, topics.SCAN_VERDICTS))):
             rows = [(record, offset) for _, record, offset in _decoded(batch)]
-            count += cassandra_sink.write(client, keyspace, rows)
+            count += cassandra_sink.write(client, keyspace, rows, settings.topic_prefix)
     finally:
         client.close()
     return count
@@ -111,51 +142,15 @@ def replay(
     return {"document_events": documents, "verdict_events": verdicts}
 
 
-def dead_letters(settings: Settings) -> Iterator[tuple[str, Message]]:
-    for name in topics.FACT_TOPICS:
-        for message in read_all(settings, topic(settings, topics.dlq(name))):
-            yield name, message
-
-
-def headers_of(message: Message) -> dict[str, str]:
-    found: dict[str, str] = {}
-    pairs = cast(list[tuple[str, bytes | None]], message.headers() or [])
-    for key, value in pairs:
-        found[key] = (
-            value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
-        )
-    return found
-
-
-def replay_dead_letters(settings: Settings, source: str) -> int:
-    """Put every dead letter of ``source`` back on it (the consumers are idempotent)."""
-    producer = Producer(producer_config(settings))
-    count = 0
-    for message in read_all(settings, topic(settings, topics.dlq(source))):
-        headers = [*(message.headers() or []), ("x-replayed-at", str(time.time()).encode())]
-        producer.produce(
-            topic(settings, source), key=message.key(), value=message.value(), headers=headers
-        )
-        count += 1
-    producer.flush(30)
-    return count
-
-
 def add_ops_verbs(verbs: Any) -> None:
     """``intellidox replay`` and ``intellidox dlq list|replay TOPIC``."""
     replay_verb = verbs.add_parser("replay", help="rebuild the projections from the topics")
     replay_verb.add_argument("--schema", default="public", help="Postgres schema (public)")
     replay_verb.add_argument("--keyspace", default=None, help="Cassandra keyspace (settings)")
     replay_verb.set_defaults(handler=_cmd_replay)
-    dlq_verb = verbs.add_parser("dlq", help="list dead letters, or put them back on their topic")
-    dlq_verb.add_argument("action", choices=["list", "replay"])
-    dlq_verb.add_argument(
-        "source",
-        nargs="?",
-        choices=topics.FACT_TOPICS,
-        help="with replay: the topic whose dead letters go back",
-    )
-    dlq_verb.set_defaults(handler=_cmd_dlq)
+    from ops.dlq import add_dlq_verb
+
+    add_dlq_verb(verbs)
 
 
 def _cmd_replay(args: Any) -> int:
@@ -167,20 +162,4 @@ def _cmd_replay(args: Any) -> int:
         f"replayed {counts['document_events']} document events and "
         f"{counts['verdict_events']} verdicts in {time.monotonic() - started:.1f}s"
     )
-    return 0
-
-
-def _cmd_dlq(args: Any) -> int:
-    from ops.settings import get_settings
-
-    settings = get_settings()
-    if args.action == "replay":
-        if args.source is None:
-            raise SystemExit("dlq replay needs the source topic, e.g. docs.confirmed")
-        print(f"put {replay_dead_letters(settings, args.source)} events back on {args.source}")
-        return 0
-    for source, message in dead_letters(settings):
-        headers = headers_of(message)
-        key = (message.key() or b"").decode(errors="replace")
-        print(f"{source}\t{key}\t{headers.get('x-error', '?')}")
     return 0

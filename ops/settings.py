@@ -127,6 +127,14 @@ class Settings:
     # Each engine scans in its own process with this address-space ceiling (POSIX; 0: none);
     # a scanner's `memory_mb` option overrides it.
     scanner_memory_mb: int = 1024
+    # Retro-scan (README "Retro-scan"): when a scanner's signatures change, what it scanned in
+    # the last `rescan_window_days` (the reuse window) is scanned again, at most
+    # `rescan_rate_per_s` requests per second per scanner (all workers together), and only
+    # while its engines have room to spare (new documents first).  Workers look for changed
+    # signatures and open rescan jobs every `rescan_check_s`.
+    rescan_window_days: float = 7.0
+    rescan_rate_per_s: float = 5.0
+    rescan_check_s: float = 2.0
     # What `intellidox up` runs: comma-separated scanner specs (see scanners/registry.py).
     scanner_fleet: str = (
         "clamav,yara,office-macros,pdf-active,hash-reputation,type-mismatch,archive-inspector,"

@@ -75,3 +75,9 @@ class Scanner:
 
     def scan(self, path: Path, job: ScanJob) -> Verdict:
         raise NotImplementedError
+
+    def unaffected(self, job: ScanJob, signatures_version: str) -> bool:
+        """True when the engine knows that scanning ``job`` again with its current signatures
+        would say what ``signatures_version`` said (e.g. a hash list whose entry for these
+        bytes did not change): a rescan is then skipped.  Default: it cannot know."""
+        return False

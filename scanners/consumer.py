@@ -59,8 +59,10 @@ class RequestConsumer:
         name: str,
         drain_s: float,
         queued: int | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate  # when it says no, the partitions stay paused (low-priority work)
         self.topic = topic
         self.name = name
         self.drain_s = drain_s
@@ -124,7 +126,11 @@ class RequestConsumer:
     def _flow(self, consumer: Consumer) -> None:
         """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
         prefetched); when that takes longer, pause the partitions (polling on serves the
-        group) and resume once half is done."""
+        group) and resume once half is done.  A closed gate pauses them too."""
+        if self.gate is not None and not self.gate():
+            consumer.pause(consumer.assignment())  # again: a partition assigned meanwhile too
+            self._paused = True
+            return
         if self.flight.full and not self._paused and self.flight.wait_low(FULL_WAIT_S):
             return
         if self.flight.full or (self._paused and not self.flight.low):

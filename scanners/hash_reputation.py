@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ DEFAULT_LIST = Path(__file__).with_name("data") / "known_bad_sha256.txt"
 LINE_VERDICTS = ("malicious", "suspicious")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+VERSIONS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class HashReputation(Scanner):
     mismatch is an ``error`` unless the real hash is known-bad), ``max_file_size`` (bytes,
     default none: only relevant with ``verify=1``), ``deadline_s`` (default 10, or 60 with
     ``verify=1``).
+
+    A rescan is skipped when the document's entry is the same in the list version its
+    verdict was made with and the current one (both loaded by this process since it started).
     """
 
     name = "hash-reputation"
@@ -66,10 +71,29 @@ class HashReputation(Scanner):
         self.deadline_s = self.option("deadline_s", 60.0 if self.verify else 10.0, float)
         self._lock = threading.Lock()
         self._known = _load(self.list_path, _stamp(self.list_path))  # a bad path fails fast
+        # The versions this process has loaded (newest last): what a rescan compares with.
+        self._versions: OrderedDict[str, dict[str, _Entry]] = OrderedDict()
+        self._remember(self._known)
 
     def signatures_version(self) -> str:
+        return _version(self._current())
+
+    def unaffected(self, job: ScanJob, signatures_version: str) -> bool:
+        """The entry for the job's SHA-256 is the same in that version and the current one
+        (verify=1 hashes the file itself: it is always scanned)."""
         known = self._current()
-        return f"{len(known.entries)}-{known.digest[:12]}"
+        with self._lock:
+            before = self._versions.get(signatures_version)
+        if before is None or self.verify:
+            return False
+        sha = job.sha256.strip().lower()
+        return bool(_SHA256.fullmatch(sha)) and before.get(sha) == known.entries.get(sha)
+
+    def _remember(self, known: _KnownBad) -> None:
+        self._versions[_version(known)] = known.entries
+        self._versions.move_to_end(_version(known))
+        while len(self._versions) > VERSIONS_KEPT:
+            self._versions.popitem(last=False)
 
     def scan(self, path: Path, job: ScanJob) -> Verdict:
         known = self._current()
@@ -91,6 +115,7 @@ class HashReputation(Scanner):
                 stamp = _stamp(self.list_path)
                 if stamp != self._known.stamp:
                     self._known = _load(self.list_path, stamp)
+                    self._remember(self._known)
                     log.info(
                         "%s: loaded %d entries from %s",
                         self.name,
@@ -100,6 +125,10 @@ class HashReputation(Scanner):
             except OSError as exc:
                 log.warning("%s: keeping the last good list: %s", self.name, exc)
             return self._known
+
+
+def _version(known: _KnownBad) -> str:
+    return f"{len(known.entries)}-{known.digest[:12]}"
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

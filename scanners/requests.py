@@ -9,6 +9,7 @@ request becomes a :class:`ScanRequest` only when each field fits its pattern; ot
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from schemas import codec
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _SCANNER = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)  # as scanners.registry.parse_spec
+_WORD = re.compile(r"[a-z_]{1,32}", re.ASCII)
+_REASON = re.compile(r"signatures|manual", re.ASCII)
 _URL = re.compile(r"[!-~]{1,8192}", re.ASCII)  # printable ASCII, no spaces
 MAX_FILE_SIZE = 1 << 40
 MAX_TEXT = 255
@@ -31,6 +34,16 @@ MAX_SCANNERS = 1000
 
 class InvalidRequest(ValueError):
     """A scan request with a field that does not fit; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Rescan:
+    """A request to scan a stored document again (``scan.rescans``): what it had before."""
+
+    previous_verdict: str
+    previous_signatures_version: str
+    reason: str  # "signatures" | "manual"
+    job_id: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class ScanRequest:
     download_url: str
     scanners: tuple[str, ...]  # the scanners asked for a verdict
     url_expires_at: float | None = None  # epoch seconds; None when the record has no expiry
+    rescan: Rescan | None = None  # set for a request read off scan.rescans
 
     def job(self) -> ScanJob:
         return ScanJob(
@@ -62,8 +76,35 @@ def parse_encoded(value: bytes) -> ScanRequest:
     """The request in an encoded ``scan_request`` event (ValueError when it is not one).
 
     Every scanner of a process reads the same bytes of each request: recent ones are decoded
-    and checked once (ScanRequest is immutable, so they share the result)."""
-    return parse_request(codec.decode(value, "scan_request"))
+    and checked once (ScanRequest is immutable, so they share the result).  A
+    ``rescan_request`` (topic ``scan.rescans``) becomes a request for its one scanner."""
+    record = codec.decode(value)
+    if codec.schema_of(value) == "rescan_request":
+        return parse_rescan(record)
+    if codec.schema_of(value) != "scan_request":
+        raise InvalidRequest(f"not a scan request: a {codec.schema_of(value)!r} record")
+    return parse_request(record)
+
+
+def parse_rescan(record: Mapping[str, Any]) -> ScanRequest:
+    """The request in a decoded ``rescan_request`` event, or InvalidRequest."""
+    scanner = _match("scanner", record.get("scanner"), _SCANNER, "letters, digits, - _")
+    deadline = {"name": scanner, "deadline_at": record.get("url_expires_at")}
+    request = parse_request({**record, "scanners": [deadline]})
+    rescan = Rescan(
+        previous_verdict=_match(
+            "previous_verdict", record.get("previous_verdict"), _WORD, "a word"
+        ),
+        previous_signatures_version=_version(record.get("previous_signatures_version")),
+        reason=_match("reason", record.get("reason"), _REASON, "signatures or manual"),
+        job_id=_match("job_id", record.get("job_id"), _UUID, "a UUID"),
+    )
+    return dataclasses.replace(request, rescan=rescan)
+
+
+def _version(value: Any) -> str:
+    """A signatures version: text, possibly empty (an engine without signatures)."""
+    return "" if value == "" else _text("previous_signatures_version", value)
 
 
 def parse_request(record: Mapping[str, Any]) -> ScanRequest:

@@ -37,16 +37,19 @@ from typing import Any
 from confluent_kafka import Message
 
 from ops.kafka import consumer_config, topic
+from ops.logs import log_context
 from ops.metrics import DEAD_LETTERS
 from ops.settings import Settings
+from scanners import rescans
 from scanners.base import ScanJob, Scanner, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.downloads import SharedDownloads
 from scanners.isolation import EnginePool, EngineSpec, Outcome
 from scanners.metrics import ENGINE_CRASHES, SCAN_DURATION, VERDICTS
-from scanners.requests import ScanRequest, parse_encoded
+from scanners.requests import Rescan, ScanRequest, parse_encoded
 from scanners.sender import Headers, Record, Sender
 from schemas import codec, topics
+from schemas.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
@@ -110,6 +113,7 @@ class Runner:
         self.crashes = 0
         self._scan_time = SCAN_DURATION.labels(name)  # the label looked up once
         self._consumers: list[RequestConsumer] = []
+        self._rescans: RequestConsumer | None = None  # scan.rescans, low priority
 
     @property
     def sender(self) -> Sender:
@@ -140,9 +144,16 @@ class Runner:
                 )
                 for i in range(self.concurrency)
             ]
+            self._rescans = rescans.rescan_consumer(
+                self._consumer_config(rescans.GROUP_SUFFIX),
+                self.settings,
+                self.name,
+                drain_s,
+                self._engines_to_spare,
+            )
             workers = [
                 threading.Thread(target=self._consume, args=(c, stop), name=c.name)
-                for c in self._consumers
+                for c in [*self._consumers, self._rescans]
             ]
             for worker in workers:
                 worker.start()
@@ -153,11 +164,15 @@ class Runner:
                 self._sender.close(10)
             self.engines.close()
 
-    def _consumer_config(self) -> dict[str, Any]:
+    def _engines_to_spare(self) -> bool:
+        """New documents hold fewer requests than are scanned at once: a rescan may go."""
+        return self.in_flight < self.inflight * self.concurrency
+
+    def _consumer_config(self, group_suffix: str = "") -> dict[str, Any]:
         session_ms = int(self.settings.scanner_session_timeout_s * 1000)
         return consumer_config(
             self.settings,
-            self.settings.topic_prefix + self.name,
+            self.settings.topic_prefix + self.name + group_suffix,
             **{
                 "max.poll.interval.ms": int(max(300.0, self.scanner.deadline_s * 3) * 1000),
                 "session.timeout.ms": session_ms,  # a crashed peer's work moves after this
@@ -177,7 +192,15 @@ class Runner:
 
     def process(self, message: Message, done: Callable[[], None]) -> None:
         """Handle one request on a worker thread; ``done`` once what it sends is acknowledged."""
-        reply = self._reply(message)
+        with log_context(
+            stage="scanner",
+            scanner=self.name,
+            doc_id=(message.key() or b"").decode(errors="replace") or None,
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+        ):
+            reply = self._reply(message)
         if reply.dead_letter is None:
             if reply.verdict is None:
                 done()  # nothing to send: not asked
@@ -217,21 +240,36 @@ class Runner:
             return Reply(dead_letter=self._dead_letter(message, f"{type(exc).__name__}: {exc}"))
         if self.name not in request.scanners:
             return Reply()  # not asked (reused, or this scanner joined after the fan-out)
-        log.info(
-            "%s: scanning %s (partition %s, offset %s)",
-            self.name,
-            request.doc_id,
-            message.partition(),
-            message.offset(),
-        )
-        started = time.monotonic()
-        scan = self.scan_request(request)
-        self._scan_time.observe(time.monotonic() - started)
+        if rescans.unaffected(self.scanner, self.name, request):
+            return Reply()  # a rescan the engine knows cannot change the verdict
+        with log_context(doc_id=request.doc_id, tenant=request.tenant):
+            log.info("%s: scan requested", self.name)
+            started = time.monotonic()
+            scan = self.scan_request(request)
+            took = time.monotonic() - started
+            log.info(
+                "%s: verdict %s",
+                self.name,
+                scan.verdict.verdict,
+                extra={"verdict": scan.verdict.verdict, "duration_ms": int(took * 1000)},
+            )
+        self._scan_time.observe(took)
         VERDICTS.labels(self.name, scan.verdict.verdict).inc()
         verdict = self._verdict(request, scan.verdict, scan.started)
+        if request.rescan is not None:
+            return self._rescan_reply(message, request.rescan, scan, verdict)
         if scan.dead_letter is None:
             return Reply(verdict)
         return Reply(verdict, self._dead_letter(message, scan.dead_letter))
+
+    def _rescan_reply(self, message: Message, rescan: Rescan, scan: Scan, verdict: Record) -> Reply:
+        """Only a changed, conclusive verdict is sent; an inconclusive one is dead-lettered."""
+        decision = rescans.counted(
+            self.name, rescans.decide(rescan, scan.verdict, scan.dead_letter)
+        )
+        if decision.dead_letter is not None:
+            return Reply(dead_letter=self._dead_letter(message, decision.dead_letter))
+        return Reply(verdict) if decision.publish else Reply()
 
     # -- one request ------------------------------------------------------------------------
     def scan_request(self, request: ScanRequest) -> Scan:
@@ -308,6 +346,7 @@ class Runner:
             "start_at": started,
             "end_at": datetime.now(UTC),
             "reused_from": None,
+            **rescans.verdict_fields(request),
         }
         return Record(
             topic(self.settings, topics.SCAN_VERDICTS),
@@ -316,17 +355,20 @@ class Runner:
         )
 
     def _dead_letter(self, message: Message, reason: str) -> Record:
-        log.warning(
-            "%s: scan request at offset %s to the DLQ: %s", self.name, message.offset(), reason
+        log.warning("%s: dead-lettered: %s", self.name, reason, extra={"reason": reason})
+        source = rescans.source_topic(self.settings, message.topic())  # requests or rescans
+        DEAD_LETTERS.labels(source).inc()
+        letter = DeadLetter.now(
+            reason,
+            "scanner",
+            message.topic() or topic(self.settings, source),
+            message.partition(),
+            message.offset(),
+            scanner=self.name,
         )
-        DEAD_LETTERS.labels(topics.SCAN_REQUESTS).inc()
-        headers: Headers = {
-            "x-error": reason[:1000],
-            "x-scanner": self.name,
-            "x-source-offset": str(message.offset()),
-        }
+        headers: Headers = dict(letter.headers())
         return Record(
-            topic(self.settings, topics.dlq(topics.SCAN_REQUESTS)),
+            topic(self.settings, topics.dlq(source)),
             message.key(),
             message.value(),
             headers,

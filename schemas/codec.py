@@ -40,6 +40,8 @@ SCHEMA_IDS: dict[int, str] = {
     9: "docs_reextract",
     10: "docs_confirmed.v2",  # + version_id: the object version pinned at confirm
     11: "docs_reextract.v2",  # + version_id
+    12: "scan_verdict.v2",  # + rescan (what a rescan replaced), signatures_stale (reuse)
+    13: "rescan_request",
 }
 _DIR = Path(__file__).resolve().parent
 

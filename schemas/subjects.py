@@ -19,6 +19,7 @@ TOPIC_FAMILIES: dict[str, str] = {
     topics.SCAN_REQUESTS: "scan_request",
     topics.SCAN_VERDICTS: "scan_verdict",
     topics.DOCS_REEXTRACT: "docs_reextract",
+    topics.SCAN_RESCANS: "rescan_request",
     topics.SCANNERS_REGISTRY: "scanner_heartbeat",
     topics.EXTRACTOR_SCRIPTS: "extractor_script",
 }

@@ -19,6 +19,7 @@ SCAN_VERDICTS = "scan.verdicts"
 SCANNERS_REGISTRY = "scanners.registry"
 EXTRACTOR_SCRIPTS = "extractor.scripts"
 DOCS_REEXTRACT = "docs.reextract"  # re-run extraction on stored documents, no new scan
+SCAN_RESCANS = "scan.rescans"  # scan stored documents again (signatures changed), low priority
 
 FACT_TOPICS = (
     DOCS_REQUESTED,
@@ -28,6 +29,7 @@ FACT_TOPICS = (
     SCAN_REQUESTS,
     SCAN_VERDICTS,
     DOCS_REEXTRACT,
+    SCAN_RESCANS,
 )
 STATE_TOPICS = (SCANNERS_REGISTRY, EXTRACTOR_SCRIPTS)
 

@@ -96,3 +96,4 @@ def load_stages() -> None:
         scripts,
         tracker,
     )
+    from streams.rescan import stage  # noqa: F401

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ops.kafka import topic
+from ops.logs import log_context
 from schemas import topics
 from streams import metrics
 from streams.app import app, settings
@@ -25,6 +26,7 @@ from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
 
 log = logging.getLogger(__name__)
+_DETAILS = ("scanner", "status", "verdict")  # shown on a materialized record's log line
 BATCH = 500
 WRITE_TIMEOUT_S = 60.0
 WITHIN_S = 0.05
@@ -62,17 +64,21 @@ async def _decode_batch(events: list[Any]) -> list[tuple[Item, Any]]:
 
 async def persist(
     decoded: list[tuple[Item, Any]], write: Callable[[list[Item]], Awaitable[Any]]
-) -> None:
+) -> list[tuple[Item, Any]]:
     """Write a batch; never give up on a store outage (Faust acks the batch whatever we do),
-    and isolate a bad record: one by one, the failing one to the dead-letter topic."""
+    and isolate a bad record: one by one, the failing one to the dead-letter topic.  Returns
+    what was written."""
     items = [item for item, _ in decoded]
     if await _retry_outages(lambda: write(items)):
-        return
+        return decoded
+    written = []
     for item, event in decoded:
         try:
             await _retry_outages(functools.partial(write, [item]), raise_other=True)
+            written.append((item, event))
         except Exception as exc:
             await send_to_dlq(app, event, exc)
+    return written
 
 
 async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: bool = False) -> bool:
@@ -97,9 +103,21 @@ async def _materialize(
     stream: Any, write: Callable[[list[Item]], Awaitable[Any]], projection: str
 ) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
-        decoded = await _decode_batch(events)
-        await persist(decoded, write)
-        metrics.MATERIALIZED.labels(projection).inc(len(decoded))
+        with log_context(stage="materializer"):
+            decoded = await _decode_batch(events)
+            written = await persist(decoded, write)
+            metrics.MATERIALIZED.labels(projection).inc(len(decoded))
+            for item, event in written:
+                _log_written(item, event, projection)
+
+
+def _log_written(item: Item, event: Any, projection: str) -> None:
+    schema, record, offset = item
+    message = event.message
+    fields = {"doc_id": record.get("doc_id"), "tenant": record.get("tenant")}
+    fields.update((k, record[k]) for k in _DETAILS if record.get(k) is not None)
+    fields.update(topic=message.topic, partition=message.partition, offset=offset)
+    log.info("materialized %s into %s", schema, projection, extra=fields)
 
 
 @app.agent(_doc_topics)
@@ -123,7 +141,6 @@ async def _write_verdicts(items: list[Item]) -> None:
     # A write caught by Cassandra going away can wait on a connection that never answers;
     # bounded, it becomes an outage to retry instead of an agent stuck forever (a stuck
     # agent stops every agent reading scan.verdicts: Faust delivers each event to all).
-    write = asyncio.to_thread(
-        cassandra_sink.write, ctx.cassandra(), ctx.settings.cassandra_keyspace, rows
-    )
+    keyspace, scope = ctx.settings.cassandra_keyspace, ctx.settings.topic_prefix
+    write = asyncio.to_thread(cassandra_sink.write, ctx.cassandra(), keyspace, rows, scope)
     await asyncio.wait_for(write, WRITE_TIMEOUT_S)

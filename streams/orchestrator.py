@@ -2,7 +2,9 @@
 
 Within the reuse window, conclusive verdicts (not timeout or error) of this tenant's newest
 finished document with the same SHA-256 are copied, each marked as reused and keeping the
-time of the original scan.  Scanners without such a verdict are asked to scan.
+time of the original scan.  Scanners without such a verdict are asked to scan.  A verdict
+made with signatures older than the engine's current ones is reused only while no newer one
+exists, and then marked ``signatures_stale``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,9 +24,10 @@ from streams.app import app, settings
 from streams.context import WorkerContext
 from streams.events import encode_event
 from streams.objects import object_ref
+from streams.rescan.plan import choose_reusable, settled
 
 log = logging.getLogger(__name__)
-INCONCLUSIVE = frozenset({"timeout", "error"})
+REUSE_CANDIDATES = 5  # same-content documents read at most, looking for current signatures
 URL_MARGIN_S = 120
 
 requests_topic = app.topic(topic(settings, topics.SCAN_REQUESTS), key_type=bytes, value_type=bytes)
@@ -33,19 +37,28 @@ verdicts_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes
 async def find_reusable(
     ctx: WorkerContext, doc_id: str, tenant: str, sha256: str
 ) -> list[dict[str, Any]]:
-    """Conclusive verdict rows of the newest finished same-content document, or []."""
+    """Reusable verdict rows of the newest finished same-content documents, or [].
+
+    Per scanner, a verdict made with the engine's current signatures (its latest heartbeat)
+    wins; when none exists yet, the newest is reused marked ``signatures_stale`` (a rescan is
+    on its way: streams/rescan/).  Older documents are read only while a pick is stale."""
     window = timedelta(days=ctx.settings.reuse_window_days)
     async with (await ctx.pool()).connection() as conn:
         cur = await conn.execute(
             "SELECT id FROM documents WHERE tenant = %s AND sha256 = %s AND id <> %s"
-            " AND process_status = 'done' AND updated_at >= %s ORDER BY updated_at DESC LIMIT 1",
-            (tenant, sha256, uuid.UUID(doc_id), datetime.now(UTC) - window),
+            " AND process_status = 'done' AND updated_at >= %s ORDER BY updated_at DESC LIMIT %s",
+            (tenant, sha256, uuid.UUID(doc_id), datetime.now(UTC) - window, REUSE_CANDIDATES),
         )
-        row = await cur.fetchone()
-    if row is None:
-        return []
-    rows = await asyncio.to_thread(_verdict_rows, ctx, row[0])
-    return [r for r in rows if r["verdict"] not in INCONCLUSIVE]
+        found = [row[0] for row in await cur.fetchall()]
+    current = {name: str(beat["signatures_version"]) for name, beat in registry.scanners.items()}
+    docs: list[list[dict[str, Any]]] = []
+    chosen: list[tuple[Mapping[str, Any], bool]] = []
+    for candidate in found:
+        docs.append(await asyncio.to_thread(_verdict_rows, ctx, candidate))
+        chosen = choose_reusable(docs, current)
+        if settled(chosen):
+            break
+    return [{**row, "signatures_stale": stale} for row, stale in chosen]
 
 
 def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -69,6 +82,7 @@ def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> dict[str, A
         "start_at": row["start_at"].replace(tzinfo=UTC),
         "end_at": row["end_at"].replace(tzinfo=UTC),
         "reused_from": str(row["reused_from"] or row["doc_id"]),
+        "signatures_stale": bool(row.get("signatures_stale")),
     }
 
 
@@ -146,5 +160,16 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
     metrics.SCAN_REQUESTS.inc()
+    log.info(
+        "fanned out to %d scanner(s), %d verdict(s) reused",
+        len(scanners),
+        len(reused),
+        extra={
+            "stage": "fan-out",
+            "scanners": [s["name"] for s in scanners],
+            "reused": [r["scanner"] for r in reused],
+            "reused_from": request["reused_from"],
+        },
+    )
     for verdict in reused:
         metrics.VERDICTS_REUSED.labels(verdict["scanner"]).inc()

@@ -53,13 +53,18 @@ EXTRACTOR_ADMIN_GROUPS = "extractor-admin-"  # ops/extractor_store.py reads with
 RESERVED_GROUPS = ("intellidox-", ANALYST_GROUPS, EXTRACTOR_ADMIN_GROUPS)
 
 READS: dict[str, tuple[str, ...]] = {
-    SCANNER: (t.SCAN_REQUESTS,),
+    SCANNER: (t.SCAN_REQUESTS, t.SCAN_RESCANS),
     GATEWAY: (t.DOCS_STATUS, t.DOCS_METADATA, t.SCAN_VERDICTS, t.EXTRACTOR_SCRIPTS),
     WORKER: (*t.FACT_TOPICS, *t.STATE_TOPICS),
     ANALYST: (*DOC_FACTS, t.SCAN_VERDICTS),
 }
 WRITES: dict[str, tuple[str, ...]] = {
-    SCANNER: (t.SCAN_VERDICTS, t.SCANNERS_REGISTRY, t.dlq(t.SCAN_REQUESTS)),
+    SCANNER: (
+        t.SCAN_VERDICTS,
+        t.SCANNERS_REGISTRY,
+        t.dlq(t.SCAN_REQUESTS),
+        t.dlq(t.SCAN_RESCANS),
+    ),
     GATEWAY: (  # the outbox, and the extractor admin API
         t.DOCS_REQUESTED,
         t.DOCS_CONFIRMED,
@@ -72,6 +77,7 @@ WRITES: dict[str, tuple[str, ...]] = {
         t.SCAN_REQUESTS,
         t.SCAN_VERDICTS,
         t.DOCS_STATUS,
+        t.SCAN_RESCANS,
         *(t.dlq(name) for name in t.FACT_TOPICS),
     ),
     ANALYST: (),

@@ -5,6 +5,10 @@ whatever order events are replayed in; a ``timeout`` is written a few hours in t
 real verdict always replaces it, whichever comes first on the topic.  A timeout also writes
 its own offset to ``timeout_offset``, a column no real verdict touches: the gateway shows a
 verdict that came after it as ``late``.
+
+Each verdict is also kept in ``verdict_history`` (every verdict a document was given, for
+scan-results' earlier verdicts) and, unless a timeout, listed in ``verdicts_by_scanner`` by
+hour under the deployment's ``scope`` (what a rescan job reads; streams/rescan/).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.query import UNSET_VALUE
 
 from ops.cql import CassandraClient
@@ -26,9 +30,26 @@ def insert_query(keyspace: str) -> str:
     return (
         f"INSERT INTO {keyspace}.verdicts (doc_id, scanner, scanner_name, vendor, scan_result,"
         " verdict, engine_version, signatures_version, start_at, end_at, reused_from, tenant,"
-        " updated_at, kafka_offset, timeout_offset)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " updated_at, kafka_offset, timeout_offset, rescan_previous, rescan_reason,"
+        " signatures_stale)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " USING TIMESTAMP ?"
+    )
+
+
+def history_query(keyspace: str) -> str:
+    return (
+        f"INSERT INTO {keyspace}.verdict_history (doc_id, scanner, end_at, start_at, vendor,"
+        " verdict, scan_result, engine_version, signatures_version, reused_from,"
+        " rescan_previous, rescan_reason, signatures_stale, kafka_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+
+
+def index_query(keyspace: str) -> str:
+    return (
+        f"INSERT INTO {keyspace}.verdicts_by_scanner (scope, scanner, hour, end_at, doc_id,"
+        " tenant, verdict, signatures_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
 
@@ -41,6 +62,7 @@ def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
     timeout = record["verdict"] == "timeout"
     stamp = _us(end_at) - (TIMEOUT_PENALTY_US if timeout else 0)
     reused = record.get("reused_from")
+    rescan = record.get("rescan") or {}
     return (
         uuid.UUID(record["doc_id"]),
         record["scanner"],
@@ -57,7 +79,48 @@ def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
         datetime.now(UTC),
         offset,
         offset if timeout else UNSET_VALUE,  # a real verdict leaves it as it was
+        rescan.get("previous_verdict"),
+        rescan.get("reason"),
+        bool(record.get("signatures_stale")),
         stamp,
+    )
+
+
+def history_row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
+    reused, rescan = record.get("reused_from"), record.get("rescan") or {}
+    return (
+        uuid.UUID(record["doc_id"]),
+        record["scanner"],
+        record["end_at"],
+        record["start_at"],
+        record["vendor"],
+        record["verdict"],
+        record["result"],
+        record["engine_version"],
+        record["signatures_version"],
+        uuid.UUID(reused) if reused else None,
+        rescan.get("previous_verdict"),
+        rescan.get("reason"),
+        bool(record.get("signatures_stale")),
+        offset,
+    )
+
+
+def index_row(record: dict[str, Any], scope: str) -> tuple[Any, ...] | None:
+    """The row listing this verdict by scanner and hour; None for a timeout (not scanned)."""
+    if record["verdict"] == "timeout":
+        return None
+    end_at: datetime = record["end_at"]
+    hour = end_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return (
+        scope,
+        record["scanner"],
+        hour,
+        end_at,
+        uuid.UUID(record["doc_id"]),
+        record["tenant"],
+        record["verdict"],
+        record["signatures_version"],
     )
 
 
@@ -72,8 +135,9 @@ def waves(batch: list[Item]) -> list[list[Item]]:
     return [[items[k] for items in per_doc.values() if k < len(items)] for k in range(depth)]
 
 
-def write(client: CassandraClient, keyspace: str, batch: list[Item]) -> int:
-    """Write a batch (blocking: run it in a thread); raises on any failure."""
+def write(client: CassandraClient, keyspace: str, batch: list[Item], scope: str = "") -> int:
+    """Write a batch (blocking: run it in a thread); raises on any failure.  ``scope``: the
+    deployment's topic prefix (see :func:`index_row`)."""
     statement = client.prepared(insert_query(keyspace))
     for wave in waves(batch):
         execute_concurrent_with_args(
@@ -83,4 +147,11 @@ def write(client: CassandraClient, keyspace: str, batch: list[Item]) -> int:
             concurrency=64,
             raise_on_first_error=True,
         )
+    history, index = (
+        client.prepared(history_query(keyspace)),
+        client.prepared(index_query(keyspace)),
+    )
+    extra = [(history, history_row(r, o)) for r, o in batch]
+    extra += [(index, listed) for r, _ in batch if (listed := index_row(r, scope)) is not None]
+    execute_concurrent(client.session, extra, concurrency=64, raise_on_first_error=True)
     return len(batch)

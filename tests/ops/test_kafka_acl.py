@@ -115,7 +115,13 @@ def test_scanner_reads_requests_and_writes_verdicts_registry_and_its_dlq(
     settings: Settings, prefix: str
 ) -> None:
     assert consume(settings, SCANNER, prefix + t.SCAN_REQUESTS, prefix + "sim-a") is None
-    for name in (t.SCAN_VERDICTS, t.SCANNERS_REGISTRY, t.dlq(t.SCAN_REQUESTS)):
+    assert consume(settings, SCANNER, prefix + t.SCAN_RESCANS, prefix + "sim-a.rescans") is None
+    for name in (
+        t.SCAN_VERDICTS,
+        t.SCANNERS_REGISTRY,
+        t.dlq(t.SCAN_REQUESTS),
+        t.dlq(t.SCAN_RESCANS),
+    ):
         assert produce(settings, SCANNER, prefix + name) is None, name
 
 
@@ -250,12 +256,13 @@ def _names(prefix: str, user: str, operation: str) -> set[str]:
     }
 
 
-def test_a_scanner_is_granted_its_four_topics_only() -> None:
-    assert _names("p.", SCANNER, "read") == {t.SCAN_REQUESTS}
+def test_a_scanner_is_granted_its_six_topics_only() -> None:
+    assert _names("p.", SCANNER, "read") == {t.SCAN_REQUESTS, t.SCAN_RESCANS}
     assert _names("p.", SCANNER, "write") == {
         t.SCAN_VERDICTS,
         t.SCANNERS_REGISTRY,
         t.dlq(t.SCAN_REQUESTS),
+        t.dlq(t.SCAN_RESCANS),
     }
 
 

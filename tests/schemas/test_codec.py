@@ -188,3 +188,16 @@ def test_unknown_schema_name_and_bad_record_are_value_errors() -> None:
         codec.encode("nope", {})
     with pytest.raises(ValueError, match="does not match"):
         codec.encode("docs_requested", {**REQUESTED, "file_size": "big"})
+
+
+def test_an_old_verdict_decodes_as_no_rescan_and_not_stale() -> None:
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, 3))  # scan_verdict v1, as scanners wrote it before v2
+    fastavro.schemaless_writer(out, codec.parsed_by_id(3), VERDICT)
+    decoded = codec.decode(out.getvalue(), expected="scan_verdict")
+    assert decoded["rescan"] is None and decoded["signatures_stale"] is False
+    assert codec.schema_id("scan_verdict") == 12
+    rescan = {"previous_verdict": "clean", "previous_signatures_version": "1"}
+    rescan |= {"reason": "signatures", "job_id": "j"}
+    again = codec.decode(codec.encode("scan_verdict", {**VERDICT, "rescan": rescan}))
+    assert again["rescan"] == rescan

@@ -84,3 +84,67 @@ def test_a_verdict_after_a_timeout_keeps_the_timeouts_offset_and_reads_as_late(
     assert [(r.verdict, r.kafka_offset, r.timeout_offset) for r in racing] == [("clean", 3, 4)]
     assert verdict_view(late[0]._asdict())["late"] is True
     assert verdict_view(racing[0]._asdict())["late"] is False
+
+
+def test_a_rescan_replaces_the_verdict_and_every_verdict_stays_in_the_history(
+    cassandra_session: Session, cassandra_keyspace: str
+) -> None:
+    client = CassandraClient(cassandra_session.cluster, cassandra_session)
+    ks, doc_id = cassandra_keyspace, str(uuid7())
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = _verdict(doc_id, "clean", now - timedelta(minutes=5))
+    rescan = {
+        **_verdict(doc_id, "malicious", now),
+        "signatures_version": "3",
+        "rescan": {
+            "previous_verdict": "clean",
+            "previous_signatures_version": "2",
+            "reason": "signatures",
+            "job_id": str(uuid.uuid4()),
+        },
+    }
+    timeout = {**_verdict(doc_id, "timeout", now), "scanner": "yara"}
+    write(client, ks, [(first, 1), (timeout, 2)], scope="s1.")
+    write(client, ks, [(rescan, 9)], scope="s1.")
+    write(client, ks, [(rescan, 9)], scope="s1.")  # redelivered: nothing new
+    row = cassandra_session.execute(
+        f"SELECT * FROM {ks}.verdicts WHERE doc_id = %s AND scanner = 'clamav'",
+        (uuid.UUID(doc_id),),
+    ).one()
+    view = verdict_view(row._asdict())
+    assert (view["verdict"], view["rescan"], view["previous_verdict"]) == (
+        "malicious",
+        True,
+        "clean",
+    )
+    history = list(
+        cassandra_session.execute(
+            f"SELECT scanner, verdict, rescan_previous FROM {ks}.verdict_history WHERE doc_id = %s",
+            (uuid.UUID(doc_id),),
+        )
+    )
+    assert [(h.scanner, h.verdict, h.rescan_previous) for h in history] == [
+        ("clamav", "malicious", "clean"),
+        ("clamav", "clean", None),
+        ("yara", "timeout", None),
+    ]
+    hours = {first["end_at"].replace(minute=0, second=0), now.replace(minute=0, second=0)}
+    listed = [
+        r
+        for hour in hours
+        for r in cassandra_session.execute(
+            f"SELECT scanner, hour, verdict, signatures_version FROM {ks}.verdicts_by_scanner"
+            " WHERE scope = 's1.' AND scanner = 'clamav' AND hour = %s",
+            (hour,),
+        )
+    ]
+    assert sorted((r.verdict, r.signatures_version) for r in listed) == [
+        ("clean", "2"),
+        ("malicious", "3"),
+    ]
+    nothing = cassandra_session.execute(
+        f"SELECT * FROM {ks}.verdicts_by_scanner WHERE scope = 's1.' AND scanner = 'yara'"
+        " AND hour = %s",
+        (now.replace(minute=0, second=0),),
+    ).all()
+    assert nothing == []  # a timeout judged nothing
