@@ -122,8 +122,10 @@ def _faster_loop() -> None:
 
 
 def run(settings: Settings | None = None) -> None:
+    from ops.logs import setup_logging
+
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging("gateway", settings)
     _faster_loop()
     web.run_app(
         create_app(settings),

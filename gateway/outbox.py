@@ -55,6 +55,7 @@ def _publish(producer: Producer, rows: list[Row]) -> Sent:
         def on_delivery(err: KafkaError | None, message: Any) -> None:
             if err is None:
                 sent.delivered.append(row_id)
+                _log_published(message)
             elif err.code() in PERMANENT:
                 sent.dead[row_id] = str(err)
             else:
@@ -78,6 +79,19 @@ def _publish(producer: Producer, rows: list[Row]) -> Sent:
         raise KafkaException(f"outbox publish: {unsent} rows unacknowledged after 30 s")
     _sort_failures(producer, failed, sent)
     return sent
+
+
+def _log_published(message: Any) -> None:
+    log.info(
+        "published",
+        extra={
+            "stage": "outbox",
+            "doc_id": (message.key() or b"").decode(errors="replace"),
+            "topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+        },
+    )
 
 
 def _sort_failures(

@@ -227,9 +227,10 @@ class EnginePool:
 # -- the child ---------------------------------------------------------------------------------
 def serve_engine(spec: EngineSpec, conn: Connection) -> None:
     """The child's main: build the engine, then answer ``(path, job)`` requests until EOF."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [engine] %(name)s %(message)s"
-    )
+    from ops.logs import setup_logging
+    from ops.settings import get_settings
+
+    setup_logging("engine", get_settings())  # JSON lines, secrets scrubbed, as its host's
     limit_memory(spec.memory_mb)
     try:
         scanner = spec.engine(spec.options)

@@ -8,8 +8,10 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ops.logs import current_context, log_context
 from ops.metrics import DEAD_LETTERS
 from ops.settings import get_settings
+from schemas.dead_letters import DeadLetter
 from schemas.topics import dlq
 from streams.events import decode_event
 
@@ -17,26 +19,31 @@ log = logging.getLogger(__name__)
 
 
 def dlq_headers(
-    source_topic: str, partition: int, offset: int, exc: BaseException
+    source_topic: str, partition: int, offset: int, exc: BaseException, stage: str = "worker"
 ) -> dict[str, bytes]:
-    return {
-        "x-error": f"{type(exc).__name__}: {exc}"[:1000].encode(),
-        "x-source-topic": source_topic.encode(),
-        "x-source-partition": str(partition).encode(),
-        "x-source-offset": str(offset).encode(),
-        "x-trace": "".join(traceback.format_exception(exc))[-2000:].encode(),
-    }
+    trace = "".join(traceback.format_exception(exc))
+    error = f"{type(exc).__name__}: {exc}"
+    return DeadLetter.now(error, stage, source_topic, partition, offset, trace=trace).headers()
 
 
 async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
     message = event.message
-    log.warning("poison event %s[%d]@%d: %s", message.topic, message.partition, message.offset, exc)
+    stage = str(current_context().get("stage", "worker"))
+    doc_id = (message.key or b"").decode(errors="replace") or None
+    with log_context(
+        stage=stage,
+        doc_id=doc_id,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    ):
+        log.warning("dead-lettered: %s", exc, extra={"reason": f"{type(exc).__name__}: {exc}"})
     DEAD_LETTERS.labels(message.topic.removeprefix(get_settings().topic_prefix)).inc()
     target = app.topic(dlq(message.topic), key_type=bytes, value_type=bytes)
     await target.send(
         key=message.key,
         value=message.value,
-        headers=dlq_headers(message.topic, message.partition, message.offset, exc),
+        headers=dlq_headers(message.topic, message.partition, message.offset, exc, stage),
     )
 
 
@@ -79,14 +86,31 @@ async def handle_or_dead_letter(
     event: Any,
     handler: Callable[[dict[str, Any]], Awaitable[None]],
     transient: tuple[type[BaseException], ...] | None = None,
+    stage: str = "worker",
 ) -> None:
     """Decode and handle one event.  Transient errors (a store away) are retried until they
-    pass; anything else gets a few tries, then the event goes to the dead-letter topic."""
-    try:
-        record = decode_event(event.value)
-    except ValueError as exc:
-        await send_to_dlq(app, event, exc)
-        return
+    pass; anything else gets a few tries, then the event goes to the dead-letter topic.
+    Whatever is logged meanwhile carries the stage, the document and the event's place."""
+    message = event.message
+    with log_context(
+        stage=stage, topic=message.topic, partition=message.partition, offset=message.offset
+    ):
+        try:
+            record = decode_event(event.value)
+        except ValueError as exc:
+            await send_to_dlq(app, event, exc)
+            return
+        with log_context(doc_id=record.get("doc_id"), tenant=record.get("tenant")):
+            await _handle(app, event, record, handler, transient)
+
+
+async def _handle(
+    app: Any,
+    event: Any,
+    record: dict[str, Any],
+    handler: Callable[[dict[str, Any]], Awaitable[None]],
+    transient: tuple[type[BaseException], ...] | None,
+) -> None:
     transient = OUTAGES if transient is None else transient
     attempt = 0
     while True:

@@ -99,6 +99,17 @@ async def extract_document(
     return _finish(record, started)
 
 
+def _log_extracted(record: dict[str, Any]) -> None:
+    fields = {
+        name: record[name]
+        for name in ("sha256", "file_type", "file_size", "script_version", "duration_ms")
+    }
+    if record["failed"]:
+        log.warning("extraction failed: %s", record["error"], extra=fields)
+    else:
+        log.info("extracted: %s", record["file_type"], extra={**fields, "error": record["error"]})
+
+
 def _finish(record: dict[str, Any], started: float) -> dict[str, Any]:
     record["duration_ms"] = int((time.monotonic() - started) * 1000)
     record["at"] = int(time.time() * 1000)
@@ -108,7 +119,9 @@ def _finish(record: dict[str, Any], started: float) -> dict[str, Any]:
 @app.agent(source(topics.DOCS_CONFIRMED), concurrency=4)
 async def extraction_agent(stream: Any) -> None:
     async for event in stream.events():
-        await handle_or_dead_letter(app, event, lambda record: handle_confirmed(context(), record))
+        await handle_or_dead_letter(
+            app, event, lambda record: handle_confirmed(context(), record), stage="extraction"
+        )
 
 
 def _already_fanned_out(doc_id: str) -> bool:
@@ -124,10 +137,12 @@ async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> Non
         # its changelog, already holds this document's scan request, so extracting and fanning
         # out again would only make every scanner scan it twice.
         metrics.CONFIRMATIONS_REPLAYED.inc()
+        log.info("confirmation redelivered; already fanned out, skipped")
         return
     record = await extract_document(ctx, confirmed)
     key = confirmed["doc_id"].encode()
     await metadata_topic.send(key=key, value=encode_event("docs_metadata", record))
+    _log_extracted(record)
     metrics.observe_extraction(record, record["duration_ms"] / 1000)
     if not record["failed"]:
         await orchestrator.fan_out(ctx, confirmed, record)

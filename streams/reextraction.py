@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 @app.agent(source(topics.DOCS_REEXTRACT), concurrency=2)
 async def reextraction_agent(stream: Any) -> None:
     async for event in stream.events():
-        await handle_or_dead_letter(app, event, lambda record: handle_reextract(context(), record))
+        await handle_or_dead_letter(
+            app, event, lambda record: handle_reextract(context(), record), stage="reextraction"
+        )
 
 
 async def requested_script(ctx: WorkerContext, request: dict[str, Any]) -> tuple[Path, str] | None:
@@ -42,10 +44,11 @@ async def requested_script(ctx: WorkerContext, request: dict[str, Any]) -> tuple
 async def handle_reextract(ctx: WorkerContext, request: dict[str, Any]) -> None:
     record = await extract_document(ctx, request, await requested_script(ctx, request))
     if record["failed"]:
-        log.warning("re-extraction of %s skipped: %s", request["doc_id"], record["error"])
+        log.warning("re-extraction skipped: %s", record["error"])
         metrics.REEXTRACTIONS_SKIPPED.inc()
         return
     await metadata_topic.send(
         key=request["doc_id"].encode(), value=encode_event("docs_metadata", record)
     )
     metrics.REEXTRACTED.inc()
+    log.info("re-extracted with script %s", record["script_version"])

@@ -9,6 +9,7 @@ a key's changelog partition is the same as its source partition (``use_partition
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from streams.dlq import handle_or_dead_letter
 from streams.events import encode_event
 from streams.orchestrator import verdicts_topic
 
+log = logging.getLogger(__name__)
 FORGET_AFTER_MS = 10 * 60 * 1000
 TICK_S = 1.0
 
@@ -59,6 +61,7 @@ async def apply(step: Step, record: dict[str, Any]) -> None:
     for status in emitted:
         await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
         metrics.STATUSES.labels(status["status"]).inc()
+        log.info("status %s", status["status"], extra={"reason": status.get("reason")})
     metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
     table[doc_id] = state.to_json()
 
@@ -69,7 +72,7 @@ def _now_ms() -> int:
 
 async def _track(stream: Any, step: Step) -> None:
     async for event in stream.events():
-        await handle_or_dead_letter(app, event, lambda record: apply(step, record))
+        await handle_or_dead_letter(app, event, lambda record: apply(step, record), stage="tracker")
 
 
 @app.agent(source(topics.DOCS_CONFIRMED))
@@ -140,4 +143,14 @@ async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now:
         verdict = timeout_verdict(doc_id, state, scanner, now)
         await verdicts_topic.send(key=doc_id.encode(), value=encode_event("scan_verdict", verdict))
         metrics.VERDICTS_TIMED_OUT.labels(scanner).inc()
+        log.warning(
+            "timeout verdict: %s",
+            verdict["result"],
+            extra={
+                "stage": "tracker",
+                "doc_id": doc_id,
+                "tenant": state.tenant,
+                "scanner": scanner,
+            },
+        )
     state.timed_out = state.timed_out + late

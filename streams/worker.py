@@ -7,11 +7,15 @@ import sys
 
 def main(log_level: str = "info") -> None:
     from ops.defaults import refuse_repository_defaults
+    from ops.logs import logging_config, setup_logging
     from ops.settings import get_settings
 
+    setup_logging("worker", get_settings())
     refuse_repository_defaults(get_settings(), "worker")  # before connecting anywhere
     from streams.app import app, load_stages
 
     load_stages()
-    sys.argv = ["intellidox-worker", "worker", "-l", log_level]  # Faust reads its own argv
+    # Faust sets logging up again when the worker starts: JSON lines there too, and no banner.
+    app.conf.logging_config = logging_config("worker", get_settings(), log_level.upper())
+    sys.argv = ["intellidox-worker", "--quiet", "worker", "-l", log_level]  # Faust's own argv
     app.main()

@@ -1,20 +1,16 @@
-"""Operators rebuild projections from the topics, and see and replay dead letters."""
+"""Operators rebuild projections from the topics (dead letters: tests/ops/test_dlq.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
 from cassandra.cluster import Session
-from confluent_kafka import Producer
 
-from ops.kafka import producer_config, topic
-from ops.replay import dead_letters, headers_of, replay, replay_dead_letters
-from schemas import topics
+from ops.replay import replay
 from tests.gateway.client import Api
 from tests.plugins.pipeline import Pipeline
 
@@ -50,24 +46,3 @@ async def test_replay_rebuilds_both_projections_from_the_topics(
     )
     rebuilt = sorted((r.scanner, r.verdict) for r in verdicts)
     assert rebuilt == sorted((r["scanner"], r["verdict"]) for r in live["scan_results"])
-
-
-def test_poison_is_listed_with_its_reason_and_can_be_put_back(pipeline: Pipeline) -> None:
-    key = f"poison-{uuid.uuid4().hex[:8]}"
-    producer = Producer(producer_config(pipeline.settings))
-    producer.produce(
-        topic(pipeline.settings, topics.DOCS_CONFIRMED), key=key.encode(), value=b"junk"
-    )
-    producer.flush(10)
-    found = None
-    for _ in range(40):  # the worker sends it to docs.confirmed.dlq
-        found = next(
-            (m for s, m in dead_letters(pipeline.settings) if (m.key() or b"").decode() == key),
-            None,
-        )
-        if found is not None:
-            break
-        time.sleep(0.25)
-    assert found is not None, "the poison event never reached the dead-letter topic"
-    assert "not a Confluent Avro message" in headers_of(found)["x-error"]
-    assert replay_dead_letters(pipeline.settings, topics.DOCS_CONFIRMED) >= 1
