@@ -17,8 +17,10 @@ from gateway.auth import ApiKeys
 from gateway.cache import DocumentCache
 from gateway.errors import json_errors
 from gateway.hub import running_hub
+from gateway.listing import listing_routes
 from gateway.metrics import UNDECODABLE, count_streams, measure, probe_outbox
 from gateway.outbox import own_topics, run_relay
+from gateway.page import page_routes
 from gateway.ratelimit import limiter_context, rate_limit
 from gateway.registry import registry_routes
 from gateway.routes import routes
@@ -88,11 +90,6 @@ async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(json.loads(spec))
 
 
-async def index(_request: web.Request) -> web.Response:
-    page = resources.files("gateway").joinpath("static/index.html").read_text()
-    return web.Response(text=page, content_type="text/html")
-
-
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
@@ -104,11 +101,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(routes)
     app.add_routes(admin_routes)
     app.add_routes(registry_routes)
+    app.add_routes(listing_routes)
+    app.add_routes(page_routes)  # /, /d/{id}, /static/*, /favicon.ico, /ui/config
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/", index)
     return app
 
 

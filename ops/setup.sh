@@ -11,6 +11,7 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v clamd >/dev/null || missing+=(clamav clamav-daemon)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # python3 -m venv needs it
 command -v bwrap >/dev/null || missing+=(bubblewrap)  # the extractor script sandbox
+command -v chromium >/dev/null || missing+=(chromium)  # the page's browser tests (Playwright drives it)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
