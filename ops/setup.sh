@@ -12,6 +12,7 @@ command -v clamd >/dev/null || missing+=(clamav clamav-daemon)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # python3 -m venv needs it
 command -v bwrap >/dev/null || missing+=(bubblewrap)  # the extractor script sandbox
 command -v chromium >/dev/null || missing+=(chromium)  # the page's browser tests (Playwright drives it)
+command -v prometheus >/dev/null || missing+=(prometheus)  # metrics and alerts (we run it, not systemd)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

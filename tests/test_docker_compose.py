@@ -46,3 +46,14 @@ def test_compose_services_on_the_host_network_bind_loopback() -> None:
     )
     clamd = (COMPOSE.parent / "ops" / "compose" / "clamd.conf").read_text()
     assert "TCPAddr 127.0.0.1" in clamd
+
+
+def test_compose_prometheus_scrapes_what_intellidox_up_scrapes() -> None:
+    from ops.services.prometheus import prometheus_config
+    from ops.settings import Settings
+
+    compose = COMPOSE.parent / "ops" / "compose"
+    config = yaml.safe_load((compose / "prometheus.yml").read_text())
+    etc = Path("/etc/prometheus")
+    assert config == prometheus_config(Settings(), etc / "metrics.token", etc / "rules.yml")
+    assert (compose / "metrics.token").read_text() == Settings().metrics_token

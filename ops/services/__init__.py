@@ -6,8 +6,9 @@ from ops.services.base import Service
 from ops.settings import Settings
 
 # Start order: storage first, ClamAV last (it is slowest to load signatures on big databases,
-# but ours is tiny).  Names are what `intellidox up NAME` and `status` use.
-SERVICE_NAMES = ("postgres", "seaweedfs", "kafka", "cassandra", "clamav")
+# but ours is tiny), then Prometheus, which scrapes our processes once they are up.  Names are
+# what `intellidox up NAME` and `status` use.
+SERVICE_NAMES = ("postgres", "seaweedfs", "kafka", "cassandra", "clamav", "prometheus")
 PROCESS_NAMES = ("worker", "gateway", "storage-events", "scanners")
 ALL_NAMES = SERVICE_NAMES + PROCESS_NAMES
 
@@ -18,6 +19,7 @@ def build_services(settings: Settings) -> list[Service]:
     from ops.services.kafka import Kafka
     from ops.services.postgres import Postgres
     from ops.services.processes import own_processes
+    from ops.services.prometheus import Prometheus
     from ops.services.seaweedfs import SeaweedFS
 
     backing: list[Service] = [
@@ -26,5 +28,6 @@ def build_services(settings: Settings) -> list[Service]:
         Kafka(settings),
         Cassandra(settings),
         ClamAV(settings),
+        Prometheus(settings),
     ]
     return [*backing, *own_processes(settings)]
