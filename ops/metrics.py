@@ -92,21 +92,3 @@ def total(text: str, sample: str, **labels: str) -> float:
         for name, have, value in found
         if name == sample and labels.items() <= have.items()
     )
-
-
-class NamedCounters:
-    """Counters by name, made on first use (``<prefix>_<name>_total``): a quick counter for
-    code that has no metric of its own yet.  Prefer a declared ``Counter`` with help text."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def inc(self, name: str, amount: float = 1) -> None:
-        full = f"{self.prefix}_{name}"
-        counter = _NAMED.get(full)
-        if counter is None:
-            counter = _NAMED[full] = Counter(full, f"{full} (a named counter)")
-        counter.inc(amount)
-
-
-_NAMED: dict[str, Counter] = {}  # one per name and process, whichever instance made it

@@ -10,7 +10,6 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from ops.cql import CassandraClient
-from ops.metrics import NamedCounters
 from ops.s3 import s3_client
 from ops.settings import Settings, get_settings
 from streams.extractor import Limits
@@ -23,8 +22,6 @@ DEFAULT_VERSION = "default-1"
 class WorkerContext:
     settings: Settings
     s3: Any
-    # Quick named counters (intellidox_worker_<name>_total); streams/metrics.py declares the rest.
-    metrics: NamedCounters = field(default_factory=lambda: NamedCounters("intellidox_worker"))
     limits: Limits = field(default_factory=Limits)
     script: Path = DEFAULT_SCRIPT
     script_version: str = DEFAULT_VERSION

@@ -6,7 +6,7 @@ import uuid
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from ops.metrics import NamedCounters, authorized, expose, families, total
+from ops.metrics import authorized, expose, families, total
 
 
 def test_only_the_exact_bearer_token_opens_the_page() -> None:
@@ -39,10 +39,3 @@ def test_the_default_registry_is_served_so_other_modules_metrics_appear() -> Non
         assert total(expose("Bearer t", "t").body.decode(), f"{name}_total") == 1.0
     finally:
         REGISTRY.unregister(REGISTRY._names_to_collectors[name])
-
-
-def test_named_counters_share_one_counter_per_name() -> None:
-    prefix = f"intellidox_test_{uuid.uuid4().hex[:8]}"
-    NamedCounters(prefix).inc("swaps")
-    NamedCounters(prefix).inc("swaps", 2)  # another instance, same process: same counter
-    assert REGISTRY.get_sample_value(f"{prefix}_swaps_total") == 3.0
