@@ -102,3 +102,23 @@ async def test_older_metadata_never_replaces_newer(
     older = ("docs_metadata", {**events[2][1], "meta": {"pdf_pages": 99}}, 3)
     await _apply(pg_conninfo, schema, [older])
     assert (await _row(pg_conninfo, schema, doc_id))[3]["pdf_pages"] == 2
+
+
+async def test_a_storage_events_uploaded_status_carries_uploaded_at_and_confirm_keeps_it(
+    pg_conninfo: str, pg_schema: tuple[Any, str]
+) -> None:
+    """Replay of a document uploaded by a storage event, then confirmed: the event's time."""
+    _, schema = pg_schema
+    doc_id = str(uuid7())
+    requested, confirmed = _events(doc_id)[:2]
+    landed = datetime(2026, 11, 28, 12, 0, 1, tzinfo=UTC)
+    base = {"doc_id": doc_id, "tenant": "t", "reason": None, "expected": None}
+    uploaded = ("docs_status", {**base, "status": "uploaded", "at": landed}, 0)
+    await _apply(pg_conninfo, schema, [requested, uploaded])
+    async with await psycopg.AsyncConnection.connect(
+        pg_conninfo, options=f"-c search_path={schema}"
+    ) as conn:
+        read = "SELECT process_status, uploaded_at FROM documents WHERE id = %s"
+        assert await (await conn.execute(read, (doc_id,))).fetchone() == ("uploaded", landed)
+        await write(conn, [confirmed])  # confirm's later time does not replace it
+        assert await (await conn.execute(read, (doc_id,))).fetchone() == ("uploaded", landed)
