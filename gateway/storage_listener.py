@@ -209,8 +209,10 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def run(settings: Settings | None = None) -> None:
+    from ops.logs import setup_logging
+
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging("storage-events", settings)
     web.run_app(
         create_app(settings),
         host=settings.host,

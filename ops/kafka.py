@@ -10,6 +10,7 @@ Every client authenticates (SASL/SCRAM) as the principal of its process's role
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ SCANNER = "scanner"  # every scanner host
 ANALYST = "analyst"  # read-only consumers of the facts
 ROLES = (ADMIN, GATEWAY, WORKER, SCANNER, ANALYST)
 SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ def client_config(settings: Settings, role: str | None = None, **extra: Any) -> 
         # librdkafka backs off up to 10 s between reconnects: after an outage, clients came
         # back that long after the broker did.  1 s is cheap for a handful of brokers.
         "reconnect.backoff.max.ms": 1000,
+        # librdkafka's own lines (broker down, auth failed) through Python logging, so a
+        # service writes them as JSON like the rest (served by poll(), as delivery reports).
+        "logger": LIBRDKAFKA_LOG,
     }
     config.update(kafka_auth(settings, role).confluent())
     config.update(extra)

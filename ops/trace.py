@@ -171,7 +171,8 @@ def _verdict(r: dict[str, Any]) -> tuple[str, str]:
 
 
 def _status(r: dict[str, Any]) -> tuple[str, str]:
-    # The gateway announces uploaded and rejected itself; the tracker does the rest.
+    # The gateway (its confirm or its storage-events listener) announces uploaded and
+    # rejected; the tracker does the rest.
     stage = "gateway" if r["status"] in ("uploaded", "rejected") else "worker:tracker"
     reason = f": {r['reason']}" if r.get("reason") else ""
     return stage, f"status {r['status']}{reason}"

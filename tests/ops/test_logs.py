@@ -230,6 +230,8 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
             assert secret not in text, f"{label} in {name}"
         for marker in LEAK_MARKERS:
             assert marker.lower() not in text.lower(), f"{marker} in {name}"
+        for line in text.splitlines():  # one JSON object per line, librdkafka's included
+            assert isinstance(json.loads(line), dict), f"{name}: {line}"
 
     ours = [
         json.loads(line) for text in logs.values() for line in text.splitlines() if doc_id in line
@@ -246,8 +248,26 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
         ("scanners", "scanner", "clamav"),
     ]:
         assert expected in stages, f"{expected} not among {sorted(map(str, stages))}"
-    assert all(e["tenant"] == pipeline.settings.dev_tenant for e in ours if e["stage"] != "outbox")
-    consumed = [e for e in ours if e["stage"] in ("extraction", "scanner", "materializer")]
+    staged = [e for e in ours if e.get("stage") not in (None, "outbox")]
+    assert all(e["tenant"] == pipeline.settings.dev_tenant for e in staged)
+    consumed = [e for e in ours if e.get("stage") in ("extraction", "scanner", "materializer")]
     assert all(isinstance(e["partition"], int) and isinstance(e["offset"], int) for e in consumed)
-    verdicts = [e for e in ours if e.get("verdict") and e["stage"] == "scanner"]
+    verdicts = [e for e in ours if e.get("verdict") and e.get("stage") == "scanner"]
     assert {e["scanner"] for e in verdicts} == {"clamav", "sim-a", "sim-b"}
+
+
+def test_librdkafka_lines_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """librdkafka writes straight to stderr unless given a logger: not JSON, not scrubbed."""
+    settings = Settings().with_overrides(kafka_port=1)  # nothing listens there
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("scanners", settings)
+        Producer(producer_config(settings)).poll(2)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    found = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(
+        e["logger"] == "librdkafka" and "Connection refused" in str(e["message"]) for e in found
+    )

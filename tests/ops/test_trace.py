@@ -46,8 +46,9 @@ async def test_trace_tells_the_whole_history_in_order_with_stages(
         await asyncio.sleep(0.25)
 
     kinds = [(e.kind, e.stage) for e in events]
-    assert kinds[:2] == [("docs_requested", "gateway"), ("docs_confirmed", "gateway")]
-    assert ("docs_status", "gateway") in kinds  # uploaded
+    assert kinds[0] == ("docs_requested", "gateway")
+    # 'uploaded' comes from the storage-events listener or the confirm, whichever is first.
+    assert ("docs_confirmed", "gateway") in kinds and ("docs_status", "gateway") in kinds
     assert ("docs_metadata", "worker:extraction") in kinds
     assert ("scan_request", "worker:fan-out") in kinds
     verdicts = {e.stage for e in events if e.kind == "scan_verdict"}
