@@ -239,7 +239,9 @@ export class DocumentView {
     const rows = sorted.map((v) => el("tr", { dataset: { scanner: v.scanner, verdict: v.verdict } },
       el("td", { "data-label": "Engine" }, el("strong", {}, v.scanner), v.vendor ? el("span", { class: "muted" }, ` ${v.vendor}`) : null),
       el("td", { "data-label": "Verdict" }, verdictBadge(v.verdict),
-        v.reused ? el("span", { class: "note" }, " reused") : null, v.late ? el("span", { class: "note" }, " late") : null),
+        v.reused ? el("span", { class: "note" }, " reused") : null, v.late ? el("span", { class: "note" }, " late") : null,
+        v.rescan ? el("span", { class: "note" }, ` rescanned (was ${v.previous_verdict})`) : null,
+        v.signatures_stale ? el("span", { class: "note" }, " old signatures") : null),
       el("td", { "data-label": "Result", class: "result" }, v.result || "–"),
       el("td", { "data-label": "Versions", class: "muted" }, [v.engine_version, v.signatures_version].filter(Boolean).join(" · ") || "–"),
       el("td", { "data-label": "Time" }, duration(v))));
