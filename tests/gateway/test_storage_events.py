@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 
+from ops.filer_meta import filer_address
 from ops.ids import uuid7
 from ops.metrics import scrape, total
 from ops.s3 import s3_client
+from ops.settings import PREFIX
 from ops.stack import free_port
 from tests.gateway.client import Api, SseEvent, parse_sse
 from tests.plugins.pipeline import Pipeline
+from tests.plugins.tcp_proxy import CuttableProxy
 
 pytestmark = pytest.mark.integration
 WITHIN_S = 2.0  # the issue's bound: PUT → 'uploaded' on the stream
@@ -262,3 +265,44 @@ async def _until(check: Any, what: str, timeout_s: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not seen within {timeout_s}s")
         await asyncio.sleep(0.2)
+
+
+async def test_no_upload_is_lost_while_postgres_or_the_filer_is_away(
+    api: Api, pipeline: Pipeline
+) -> None:
+    """The listener keeps its place: what lands during an outage is marked once it is over."""
+    settings = pipeline.settings
+    postgres = CuttableProxy(settings.host, settings.postgres_port)
+    filer_host, filer_port = filer_address(settings).rsplit(":", 1)
+    filer = CuttableProxy(filer_host, int(filer_port))
+    port = free_port()
+    env = {
+        **pipeline.env,
+        f"{PREFIX}STORAGE_EVENTS_PORT": str(port),
+        f"{PREFIX}POSTGRES_PORT": str(postgres.port),
+        f"{PREFIX}FILER_GRPC": f"127.0.0.1:{filer.port}",
+    }
+    pipeline.stop("storage-events")  # only the listener behind the proxies may mark
+    try:
+        await asyncio.to_thread(
+            pipeline.start, "storage-events-proxied", "storage-events", ready_port=port, env=env
+        )
+        for proxy in (postgres, filer):
+            data = b"during an outage " + uuid.uuid4().hex.encode()
+            ticket = (await api.request_upload("outage.txt", data)).body
+            async with live(api, ticket["urls"]["events"]) as stream:
+                proxy.cut()
+                assert await api.put(ticket["upload"], data) == 200
+                await asyncio.sleep(WITHIN_S)
+                assert stream.statuses() == ["requested"]
+                proxy.restore()
+                await stream.wait_status("uploaded", timeout_s=20)
+                assert stream.statuses() == ["requested", "uploaded"]
+    finally:
+        postgres.restore()
+        filer.restore()
+        if "storage-events-proxied" in pipeline.procs:
+            pipeline.stop("storage-events-proxied")
+        postgres.close()
+        filer.close()
+        pipeline.restart("storage-events")
