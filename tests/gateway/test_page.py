@@ -282,7 +282,17 @@ def test_the_history_pages_by_cursor_and_filters(
     search.fill("batch-0")
     search.press("Enter")
     expect(items).to_have_count(9)  # batch-00..09 but batch-04
-    tab.clean()
+
+    # Another tenant's deep link shows nothing of it.
+    theirs = api.post(
+        f"{page_stack.url}/docs/request-upload",
+        data={"file_name": "not-yours.txt", "file_size": 10},
+        headers={"Authorization": f"Bearer {page_stack.settings.dev_api_key}"},
+    ).json()["id"]
+    tab.open(f"/d/{theirs}")
+    expect(tab.page.locator(".doc .error")).to_have_text("No such document for this API key.")
+    expect(tab.page.locator("body")).not_to_contain_text("not-yours.txt")
+    tab.clean(allowed=(f"404 GET {tab.origin}/docs/{theirs}/meta", "status of 404"))
 
 
 def _fail_part_twice(part: int, attempts: list[float], origin: str) -> Any:
