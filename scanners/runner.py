@@ -243,7 +243,7 @@ class Runner:
         if rescans.unaffected(self.scanner, self.name, request):
             return Reply()  # a rescan the engine knows cannot change the verdict
         with log_context(doc_id=request.doc_id, tenant=request.tenant):
-            log.info("%s: scan requested", self.name)
+            log.debug("%s: scan requested", self.name)  # the verdict line says the rest
             started = time.monotonic()
             scan = self.scan_request(request)
             took = time.monotonic() - started

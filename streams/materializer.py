@@ -107,8 +107,9 @@ async def _materialize(
             decoded = await _decode_batch(events)
             written = await persist(decoded, write)
             metrics.MATERIALIZED.labels(projection).inc(len(decoded))
-            for item, event in written:
-                _log_written(item, event, projection)
+            if log.isEnabledFor(logging.DEBUG):  # one line per record: costly at full rate
+                for item, event in written:
+                    _log_written(item, event, projection)
 
 
 def _log_written(item: Item, event: Any, projection: str) -> None:
@@ -117,7 +118,7 @@ def _log_written(item: Item, event: Any, projection: str) -> None:
     fields = {"doc_id": record.get("doc_id"), "tenant": record.get("tenant")}
     fields.update((k, record[k]) for k in _DETAILS if record.get(k) is not None)
     fields.update(topic=message.topic, partition=message.partition, offset=offset)
-    log.info("materialized %s into %s", schema, projection, extra=fields)
+    log.debug("materialized %s into %s", schema, projection, extra=fields)
 
 
 @app.agent(_doc_topics)

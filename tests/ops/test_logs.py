@@ -221,7 +221,7 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
     )
     producer.flush(10)
     await wait_for_line(pipeline, poison_key, "dead-lettered")
-    await wait_for_line(pipeline, doc_id, "materialized scan_verdict")
+    await wait_for_line(pipeline, doc_id, "status done")
 
     logs = process_logs(pipeline)
     assert {"gateway.log", "worker.log", "scanners.log"} <= set(logs)
@@ -244,13 +244,13 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
         ("worker", "extraction", "extracted"),
         ("worker", "fan-out", "fanned out to 3 scanner(s), 0 verdict(s) reused"),
         ("worker", "tracker", "status done"),
-        ("worker", "materializer", "materialized docs_metadata into documents"),
         ("scanners", "scanner", "clamav"),
     ]:
         assert expected in stages, f"{expected} not among {sorted(map(str, stages))}"
     staged = [e for e in ours if e.get("stage") not in (None, "outbox")]
     assert all(e["tenant"] == pipeline.settings.dev_tenant for e in staged)
-    consumed = [e for e in ours if e.get("stage") in ("extraction", "scanner", "materializer")]
+    # (the materializer's line per record is DEBUG: ten a document cost the worker ~4 % CPU)
+    consumed = [e for e in ours if e.get("stage") in ("extraction", "scanner")]
     assert all(isinstance(e["partition"], int) and isinstance(e["offset"], int) for e in consumed)
     verdicts = [e for e in ours if e.get("verdict") and e.get("stage") == "scanner"]
     assert {e["scanner"] for e in verdicts} == {"clamav", "sim-a", "sim-b"}
