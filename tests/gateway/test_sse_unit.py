@@ -226,3 +226,19 @@ async def test_verdicts_are_not_read_while_the_document_row_lags(
     assert verdicts == [] and not verdict_reads and not caught_up(doc, verdicts, seen)
     doc, verdicts = await readafter.read_projections(state, "t", uuid.uuid4(), seen)
     assert verdict_reads == [1] and caught_up(doc, verdicts, seen)
+
+
+async def test_waiting_for_a_lagging_projection_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads come quickly at first, then further apart, up to the cap."""
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def lagging() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
+        return None, []
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    seen = Seen(status="done")
+    assert not await wait_for_projections(lagging, seen, wait_s=0.05, poll_s=0.025)
+    assert pauses[:5] == [0.025, 0.05, 0.1, 0.2, 0.25] and max(pauses) == 0.25
