@@ -10,9 +10,8 @@ subscription resumes from any time in the filer's persisted metadata log, so wit
 cursor (``storage_event_cursors``) nothing is lost while this process, Postgres or the filer
 is away; the filer needs no configuration; and what we write goes through the same outbox
 as confirm, published by the gateway's relay with the gateway's Kafka principal, so this
-process holds no Kafka credential at all.  Its trust boundary is the filer's gRPC port: bound
-to loopback here (ops/services/seaweedfs.py), behind SeaweedFS's gRPC mTLS in production
-(README "Storage events").
+process holds no Kafka credential at all.  It shows the filer a client certificate: the
+filer's gRPC wants mutual TLS (ops/services/seaweedfs_tls.py; README "Storage events").
 
 Why a process of its own (started by ``intellidox up`` and the test stacks), not the gateway
 or the worker?  Every subscriber receives every event (there are no consumer groups), so
@@ -40,7 +39,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway import db, storage_events
 from ops.defaults import refuse_repository_defaults
-from ops.filer_meta import MetaEvent, WireError, filer_address, subscribe
+from ops.filer_meta import MetaEvent, WireError, filer_address, subscribe, tls_files
 from ops.metrics import expose
 from ops.settings import Settings, get_settings
 
@@ -83,8 +82,9 @@ class Listener:
         client_id = int.from_bytes(os.urandom(3), "big")  # tells our subscriptions apart
         prefix = storage_events.path_prefix(self.settings)
         address = filer_address(self.settings)
+        tls = tls_files(self.settings)
         async for event in subscribe(
-            address, self.name, prefix, since_ns, client_id, self.connected
+            address, self.name, prefix, since_ns, client_id, self.connected, tls
         ):
             await self.apply(event)
             self.position_ns = max(self.position_ns, event.ts_ns)
@@ -181,6 +181,11 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     refuse_repository_defaults(settings, "storage-events")
+    if not settings.dev_mode and tls_files(settings) is None:
+        raise SystemExit(
+            "intellidox storage-events: refusing a filer connection without mutual TLS outside"
+            " the local dev runtime: set INTELLIDOX_FILER_GRPC_CA, _CERT and _KEY"
+        )
     app = web.Application()
 
     async def context(app: web.Application) -> AsyncIterator[None]:

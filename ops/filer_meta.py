@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -58,6 +59,34 @@ class MetaEvent:
         return self.new_parent_path or self.directory
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for mutual TLS with the filer: its CA, our certificate and key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            self.ca.read_bytes(), self.key.read_bytes(), self.cert.read_bytes()
+        )
+
+
+def tls_files(settings: Settings) -> TlsFiles | None:
+    """Configured files, else the local runtime's (made when SeaweedFS starts, with its
+    mutual TLS: ops/services/seaweedfs_tls.py), else None (a filer without TLS)."""
+    if settings.filer_grpc_ca or settings.filer_grpc_cert or settings.filer_grpc_key:
+        given = (settings.filer_grpc_ca, settings.filer_grpc_cert, settings.filer_grpc_key)
+        return TlsFiles(*(Path(p) for p in given))
+    local = settings.var_dir / "seaweedfs" / "grpc-tls"
+    found = TlsFiles(local / "ca.crt", local / f"{LISTENER}.crt", local / f"{LISTENER}.key")
+    return found if found.cert.exists() else None
+
+
+LISTENER = "intellidox-storage-events"  # the certificate's name (its common name)
+
+
 def filer_address(settings: Settings) -> str:
     """``host:port`` of the filer's gRPC (the local runtime's, unless configured)."""
     return settings.filer_grpc or f"{settings.host}:{settings.s3_port + LOCAL_FILER_GRPC_OFFSET}"
@@ -75,21 +104,44 @@ async def subscribe(
     since_ns: int,
     client_id: int,
     connected: asyncio.Event | None = None,
+    tls: TlsFiles | None = None,
 ) -> AsyncIterator[MetaEvent]:
     """Events under ``path_prefix`` from ``since_ns`` on, until the stream breaks (then
     grpc.aio raises :class:`grpc.RpcError`; subscribe again from the last event's time).
     ``connected`` is set once the filer accepted the connection."""
     request = encode_request(client_name, path_prefix, since_ns, client_id)
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel = (
+        grpc.aio.secure_channel(address, tls.credentials())
+        if tls is not None
+        else grpc.aio.insecure_channel(address)
+    )
+    async with channel:
         call = channel.unary_stream(
             METHOD, request_serializer=_identity, response_deserializer=_identity
         )(request)
-        await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
-        if connected is not None:
+        if await _connected(channel, call) and connected is not None:
             connected.set()
-        async for message in call:
+        async for message in call:  # raises the RpcError of a call that failed
             for event in decode_response(message):
                 yield event
+
+
+async def _connected(channel: grpc.aio.Channel, call: grpc.aio.UnaryStreamCall) -> bool:
+    """True once the channel is up; False as soon as the call ended instead (a refused TLS
+    handshake, say: the caller's read raises why).  The filer sends nothing before the first
+    event, so waiting for the call's first answer could take forever."""
+    ready = asyncio.ensure_future(channel.channel_ready())
+    ended = asyncio.ensure_future(call.code())
+    try:
+        finished, _ = await asyncio.wait(
+            {ready, ended}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        ready.cancel()
+        ended.cancel()
+    if not finished:
+        raise TimeoutError(f"no connection to the filer within {CONNECT_TIMEOUT_S:.0f}s")
+    return ready in finished
 
 
 def _identity(data: bytes) -> bytes:

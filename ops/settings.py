@@ -75,6 +75,11 @@ class Settings:
     # The SeaweedFS filer's gRPC (``host:port``), where `intellidox storage-events` reads the
     # metadata events that mark uploads "uploaded".  Empty: the local runtime's filer.
     filer_grpc: str = ""
+    # Its mutual TLS (PEM paths): the CA of the filer's certificate, and the listener's own
+    # certificate and key.  Empty: the local runtime's (ops/services/seaweedfs_tls.py).
+    filer_grpc_ca: str = ""
+    filer_grpc_cert: str = ""
+    filer_grpc_key: str = ""
     storage_events_port: int = 6070  # its /healthz, /readyz and /metrics
 
     clamd_port: int = 13310

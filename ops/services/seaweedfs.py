@@ -9,7 +9,10 @@ Only S3 checks credentials; the filer and volume servers would hand out (and tak
 object to anyone who can reach them.  So everything binds to ``settings.host`` (loopback by
 default), and a ``security.toml`` in the working directory makes the filer and the volume
 servers demand JWTs signed with keys derived from the S3 secret, which only this process
-knows: a read or write that bypasses S3 is refused (401) even from loopback.
+knows: a read or write that bypasses S3 is refused (401) even from loopback.  The gRPC ports
+want mutual TLS with certificates of a CA made for this runtime (ops/services/seaweedfs_tls.py):
+the components show theirs to each other, and the filer also admits the storage-events
+listener's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from ops.s3 import bucket_for, s3_client
 from ops.services.base import Launch, PrerequisiteMissing, Service
+from ops.services.seaweedfs_tls import Pki
 
 # Offsets from settings.s3_port (18333 by default); gRPC ports are HTTP port + 10000,
 # SeaweedFS's own convention, set explicitly so no default can leak through.
@@ -62,6 +66,10 @@ class SeaweedFS(Service):
     def security_file(self) -> Path:
         return self.home / "security.toml"  # weed reads it from its working directory
 
+    @property
+    def pki(self) -> Pki:
+        return Pki(self.home / "grpc-tls")
+
     def port_flags(self) -> dict[str, int]:
         """``-flag=port`` for every listening port weed mini opens."""
         base = self.settings.s3_port
@@ -99,21 +107,24 @@ class SeaweedFS(Service):
         # Rewritten every start so a changed key applies; it holds a secret, so 0600.
         self.identities_file.write_text(json.dumps(identities, indent=2))
         self.identities_file.chmod(0o600)
+        self.pki.ensure(self.settings.host)
         self.security_file.write_text(self.security_toml())
         self.security_file.chmod(0o600)
 
     def security_toml(self) -> str:
-        """JWT keys for the filer's and the volume servers' reads and writes."""
+        """JWT keys for the filer's and the volume servers' reads and writes; mutual TLS on
+        every gRPC port."""
         sections = (
             "jwt.signing",
             "jwt.signing.read",
             "jwt.filer_signing",
             "jwt.filer_signing.read",
         )
-        return "".join(
+        jwt = "".join(
             f'[{name}]\nkey = "{self._derived_key(name)}"\nexpires_after_seconds = 10\n\n'
             for name in sections
         )
+        return jwt + self.pki.security_toml()
 
     def _derived_key(self, purpose: str) -> str:
         secret = self.settings.s3_secret_key.encode()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from gateway.storage_events import DELETE_MARKER, Landed, landed, path_prefix
+from gateway.storage_listener import create_app
 from ops.filer_meta import FilerEntry, MetaEvent
 from ops.ids import uuid7
 from ops.settings import Settings
@@ -75,3 +77,10 @@ def test_folders_deletions_and_delete_markers_are_not_uploads() -> None:
 
 def test_the_subscription_covers_only_this_deployments_buckets() -> None:
     assert path_prefix(SETTINGS) == "/buckets/idx-"
+
+
+def test_outside_dev_mode_the_listener_refuses_a_filer_without_mutual_tls(tmp_path: Path) -> None:
+    production = Settings(var_dir=tmp_path, postgres_password="p", metrics_token="m")
+    with pytest.raises(SystemExit, match="mutual TLS"):
+        create_app(production)
+    create_app(Settings(var_dir=tmp_path, dev_mode=True))  # the local runtime may, for now

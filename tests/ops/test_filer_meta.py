@@ -3,16 +3,20 @@ tests/gateway/test_storage_events.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ops.filer_meta import (
     FilerEntry,
     MetaEvent,
+    TlsFiles,
     WireError,
     _encode_varint,
     decode_response,
     encode_request,
     filer_address,
+    tls_files,
 )
 from ops.services.seaweedfs import SeaweedFS
 from ops.settings import Settings
@@ -84,3 +88,32 @@ def test_the_default_address_is_the_local_filers_grpc_port() -> None:
     port = SeaweedFS(settings).port_flags()["filer.port.grpc"]
     assert filer_address(settings) == f"127.0.0.1:{port}"
     assert filer_address(Settings(filer_grpc="filer.internal:18888")) == "filer.internal:18888"
+
+
+def test_the_listener_finds_the_local_runtimes_certificate_or_the_configured_one(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(var_dir=tmp_path)
+    assert tls_files(settings) is None  # a runtime from before mutual TLS: plaintext
+    pki = SeaweedFS(settings).pki
+    pki.ensure(settings.host)
+    found = tls_files(settings)
+    assert found == TlsFiles(pki.ca.cert, pki.listener.cert, pki.listener.key)
+    assert found.credentials() is not None
+    given = Settings(
+        var_dir=tmp_path, filer_grpc_ca="/a", filer_grpc_cert="/b", filer_grpc_key="/c"
+    )
+    assert tls_files(given) == TlsFiles(Path("/a"), Path("/b"), Path("/c"))
+
+
+def test_the_pki_is_kept_across_starts_and_the_security_toml_names_it(tmp_path: Path) -> None:
+    pki = SeaweedFS(Settings(var_dir=tmp_path)).pki
+    pki.ensure("127.0.0.1")
+    first = pki.server.cert.read_bytes()
+    pki.ensure("127.0.0.1")
+    assert pki.server.cert.read_bytes() == first  # running clients keep working
+    assert {p.key.stat().st_mode & 0o777 for p in (pki.ca, pki.server, pki.listener)} == {0o600}
+    toml = pki.security_toml()
+    assert f'ca = "{pki.ca.cert}"' in toml
+    assert 'allowed_commonNames = "seaweedfs,intellidox-storage-events"' in toml  # the filer
+    assert toml.count("intellidox-storage-events") == 1  # and no other component

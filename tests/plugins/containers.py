@@ -47,7 +47,7 @@ def container_settings(base: Settings) -> Iterator[Settings]:
         s3 = stack.enter_context(
             DockerContainer("chrislusf/seaweedfs:latest")
             .with_command("server -s3")
-            .with_exposed_ports(8333)
+            .with_exposed_ports(8333, 18888)  # S3, and the filer's gRPC (storage events)
         )
         clamd = stack.enter_context(DockerContainer("clamav/clamav:1.4").with_exposed_ports(3310))
         host = kafka.get_container_host_ip()
@@ -57,5 +57,6 @@ def container_settings(base: Settings) -> Iterator[Settings]:
             postgres_port=int(pg.get_exposed_port(5432)),
             cassandra_port=int(cassandra.get_exposed_port(9042)),
             s3_port=int(s3.get_exposed_port(8333)),
+            filer_grpc=f"{host}:{s3.get_exposed_port(18888)}",
             clamd_port=int(clamd.get_exposed_port(3310)),
         )
