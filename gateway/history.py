@@ -2,9 +2,9 @@
 
 The projection keeps one verdict per (document, scanner); ``verdict_history`` keeps every one
 (written by the materializer, keyed by the verdict's end time).  scan-results shows them as
-``earlier`` (newest first) beside each current verdict.  Only a document whose current verdicts
-replaced something (a rescan that changed a verdict, a real verdict after a timeout) has
-earlier ones worth a read, so the others cost no second query.
+``earlier`` (newest first) beside each current verdict that has any.  Only a document whose
+current verdicts replaced something (a rescan that changed a verdict, a real verdict after a
+timeout) has earlier ones worth a read, so the others cost no second query.
 """
 
 from __future__ import annotations
@@ -55,8 +55,13 @@ async def read_history(state: Any, doc_id: uuid.UUID) -> list[Row]:
 
 
 async def with_earlier(state: Any, doc_id: uuid.UUID, rows: list[Row]) -> list[dict[str, Any]]:
-    """The public view of each current verdict, with its ``earlier`` ones."""
-    earlier = {}
-    if any(replaced_something(r) for r in rows):
-        earlier = earlier_by_scanner(rows, await read_history(state, doc_id))
-    return [{**verdict_view(r), "earlier": earlier.get(str(r["scanner"]), [])} for r in rows]
+    """The public view of each current verdict, with its ``earlier`` ones when it has any (so
+    a verdict with none reads exactly as its event on a stream)."""
+    views = [verdict_view(r) for r in rows]
+    if not any(replaced_something(r) for r in rows):
+        return views
+    earlier = earlier_by_scanner(rows, await read_history(state, doc_id))
+    for view in views:
+        if str(view["scanner"]) in earlier:
+            view["earlier"] = earlier[str(view["scanner"])]
+    return views

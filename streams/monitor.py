@@ -66,7 +66,9 @@ look = Look()
 def consumer_groups(settings: Settings, scanner_names: list[str]) -> dict[str, list[str]]:
     """Group id -> the topics it reads: the worker's group, and one group per scanner."""
     prefix = settings.topic_prefix
-    groups = {prefix + WORKER_GROUP: [prefix + name for name in topics.FACT_TOPICS]}
+    # scan.rescans is the scanners' (their <name>.rescans groups, a backlog by design).
+    read = [name for name in topics.FACT_TOPICS if name != topics.SCAN_RESCANS]
+    groups = {prefix + WORKER_GROUP: [prefix + name for name in read]}
     for name in scanner_names:
         groups[prefix + name] = [prefix + topics.SCAN_REQUESTS]
     return groups

@@ -118,25 +118,28 @@ async def _handle_page(state: JobRun, hour: datetime, rows: list[IndexRow]) -> b
         [r.doc_id for r in looked],
     )
     chosen = [r for r in looked if needs_rescan(r, current.get(r.doc_id), job)]
-    state.selected += len(chosen)
     async with state.pool.connection() as conn:
         docs = await documents(conn, [r.doc_id for r in chosen])
-    picked = {r.doc_id for r in chosen}
+    picked = {r.doc_id for r in chosen if _wanted(job, r, docs.get(r.doc_id))}
+    state.selected += len(picked)
     for row in rows:
         if row.doc_id in picked:
-            await _request(state, row, docs.get(row.doc_id), current[row.doc_id])
+            await _request(state, docs[row.doc_id], current[row.doc_id])
         state.position = Position(hour, row.end_at, row.doc_id)
         if not await _save_due(state):
             return False
     return True
 
 
-async def _request(state: JobRun, row: IndexRow, doc: Document | None, current: Current) -> None:
-    job = state.job
+def _wanted(job: RescanJob, row: IndexRow, doc: Document | None) -> bool:
+    """Stored (still), of the tenant the verdict says, with the bytes the job asks for."""
     if doc is None or doc.tenant != row.tenant:
-        return  # not stored (any more), or not the tenant the verdict says: leave it
-    if job.sha256 is not None and doc.sha256 != job.sha256:
-        return
+        return False
+    return job.sha256 is None or doc.sha256 == job.sha256
+
+
+async def _request(state: JobRun, doc: Document, current: Current) -> None:
+    job = state.job
     content = (doc.tenant, doc.sha256)
     if content in state.seen:
         return  # the same bytes are being rescanned: the changed verdict is copied
