@@ -90,7 +90,11 @@ class Listener:
             self.position_ns = max(self.position_ns, event.ts_ns)
 
     async def apply(self, event: MetaEvent) -> None:
-        upload = storage_events.landed(self.settings, event)
+        try:
+            upload = storage_events.landed(self.settings, event)
+        except (ValueError, OverflowError, OSError) as exc:  # a time no clock can hold, say
+            log.warning("ignored a filer event that makes no sense: %s", exc)
+            upload = None
         if upload is None:
             EVENTS.labels("ignored").inc()
             return
@@ -134,6 +138,8 @@ async def run_listener(listener: Listener, stop: asyncio.Event) -> None:
             await listener.follow(since_ns)
         except _OUTAGES as exc:
             log.warning("storage events interrupted (%s); resuming in %.0fs", _brief(exc), RETRY_S)
+        except Exception:  # a bug or a schema not migrated: say so loudly, keep trying
+            log.exception("storage events failed; resuming in %.0fs", RETRY_S)
         listener.connected.clear()
         if since_ns is not None:
             since_ns = max(since_ns, listener.position_ns)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.storage_events import DELETE_MARKER, Landed, landed, path_prefix
-from gateway.storage_listener import create_app
+from gateway.storage_listener import Listener, create_app
 from ops.filer_meta import FilerEntry, MetaEvent
 from ops.ids import uuid7
 from ops.settings import Settings
@@ -84,3 +84,9 @@ def test_outside_dev_mode_the_listener_refuses_a_filer_without_mutual_tls(tmp_pa
     with pytest.raises(SystemExit, match="mutual TLS"):
         create_app(production)
     create_app(Settings(var_dir=tmp_path, dev_mode=True))  # the local runtime may, for now
+
+
+async def test_an_event_with_an_impossible_time_is_ignored_not_fatal() -> None:
+    listener = Listener(SETTINGS, pool=None)  # type: ignore[arg-type]  # never reached
+    impossible = MetaEvent(f"/buckets/idx-2026/{DOC}.versions", 10**30, None, FilerEntry("v_1"))
+    await listener.apply(impossible)
