@@ -23,7 +23,7 @@ from gateway.sse import Fact
 from ops.kafka import aio_client_kwargs, aio_partitions, topic
 from ops.settings import Settings
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 
 log = logging.getLogger(__name__)
 RECENT_S = 120.0

@@ -18,7 +18,7 @@ from gateway.validation import Invalid, parse_upload_request
 from ops.ids import created_at_of, parse_doc_id, uuid7
 from ops.kafka import topic
 from schemas import topics
-from streams.events import encode_event
+from schemas.events import encode_event
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from ops.ids import created_at_of, parse_doc_id
 from ops.kafka import topic
 from ops.settings import Settings
 from schemas import topics
-from streams.events import encode_event
+from schemas.events import encode_event
 
 DELETE_MARKER = "Seaweed-X-Amz-Delete-Marker"  # the extended attribute of a delete marker
 _VERSIONS = ".versions"  # a versioned object's folder: <key>.versions/v_<version>

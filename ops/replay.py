@@ -22,7 +22,7 @@ from ops.cql import CassandraClient
 from ops.kafka import consumer_config, partition_of, topic
 from ops.settings import Settings
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
 

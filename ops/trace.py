@@ -27,7 +27,7 @@ from ops.logs import redact
 from ops.replay import read_all
 from ops.settings import Settings
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 
 HIDDEN = frozenset({"download_url", "_schema"})  # secrets, and our own bookkeeping
 DEAD_LETTER = "dead_letter"

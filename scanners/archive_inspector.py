@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
 from ops import zipinfo
+from ops.filetype import HEAD_BYTES, detect
 from scanners.base import ScanJob, Scanner, Verdict
-from streams.filetype import HEAD_BYTES, detect
 
 ARCHIVES = frozenset({"zip", "docx", "xlsx", "pptx", "gzip", "tar"})
 _SEVERITY = {"clean": 0, "suspicious": 1, "malicious": 2}

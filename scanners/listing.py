@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from ops.kafka import consumer_config, topic
 from ops.settings import Settings
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 
 
 def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[str, Any]]:

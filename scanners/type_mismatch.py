@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from ops.filetype import HEAD_BYTES, detect
 from scanners.base import ScanJob, Scanner, Verdict
-from streams.filetype import HEAD_BYTES, detect
 
 EXECUTABLE = frozenset({"pe", "elf"})
 _OOXML = frozenset({"docx", "xlsx", "pptx"})
 _ZIPS = frozenset({"zip"}) | _OOXML
 _TEXT = frozenset({"text"})
 
-# Declared extension -> detected types (streams.filetype.detect) that are consistent with it.
+# Declared extension -> detected types (ops.filetype.detect) that are consistent with it.
 # Detection runs with the file's path, so a genuine OOXML file is always "docx"/"xlsx"/"pptx":
 # a ".docx" that is a plain zip (no [Content_Types].xml, no word/) is a mismatch. Zip-based
 # formats filetype does not tell apart (OpenDocument, epub, jar, apk) accept "zip".
@@ -105,7 +105,7 @@ class TypeMismatch(Scanner):
     """Flags a file whose bytes are not what its name and declared content type say.
 
     The type is re-detected here from the file's first bytes (and zip directory) with
-    :func:`streams.filetype.detect`, not taken from ``job.file_type``. The extension of
+    :func:`ops.filetype.detect`, not taken from ``job.file_type``. The extension of
     ``job.file_name`` is checked against :data:`EXTENSIONS`, ``job.content_type`` (any
     ``text/*``, plus the types in :data:`CONTENT_TYPES`) likewise:
 

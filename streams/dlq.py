@@ -12,8 +12,8 @@ from ops.logs import current_context, log_context
 from ops.metrics import DEAD_LETTERS
 from ops.settings import get_settings
 from schemas.dead_letters import DeadLetter
+from schemas.events import decode_event
 from schemas.topics import dlq
-from streams.events import decode_event
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ops.filetype import detect
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import encode_event
 from streams import metrics, orchestrator, scripts
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
-from streams.events import encode_event
 from streams.extractor import run_script
 from streams.fetch import Download, download
-from streams.filetype import detect
 from streams.objects import ObjectRef, is_storage_outage, object_ref
 
 log = logging.getLogger(__name__)

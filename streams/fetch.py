@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.filetype import HEAD_BYTES
+from ops.filetype import HEAD_BYTES
 from streams.objects import ObjectRef
 
 STREAM_CHUNK = 8 << 20

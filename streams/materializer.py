@@ -17,11 +17,11 @@ from typing import Any
 from ops.kafka import topic
 from ops.logs import log_context
 from schemas import topics
+from schemas.events import decode_event
 from streams import metrics
 from streams.app import app, settings
 from streams.context import context
 from streams.dlq import STORE_OUTAGES, send_to_dlq
-from streams.events import decode_event
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
 

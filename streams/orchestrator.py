@@ -19,10 +19,10 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import encode_event
 from streams import metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
-from streams.events import encode_event
 from streams.objects import object_ref
 from streams.rescan.plan import choose_reusable, settled
 

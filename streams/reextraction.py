@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas import topics
+from schemas.events import encode_event
 from streams import metrics, scripts
 from streams.app import app, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
-from streams.events import encode_event
 from streams.extraction import extract_document, metadata_topic
 
 log = logging.getLogger(__name__)

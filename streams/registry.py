@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import decode_event
 from streams.app import app, settings
-from streams.events import decode_event
 from streams.follow import follow_from_start
 from streams.progress import Liveness
 

@@ -12,10 +12,10 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+from ops.filetype import HEAD_BYTES, detect
 from ops.settings import Settings
 from streams.corpus import SAMPLES
 from streams.extractor import Limits, Outcome, run_script
-from streams.filetype import HEAD_BYTES, detect
 
 MAX_SCRIPT_BYTES = 1 << 20
 

@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ops import extractor_store as store
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import decode_event
 from streams import metrics
 from streams.app import app, settings
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
-from streams.events import decode_event
 from streams.follow import follow_from_start
 
 log = logging.getLogger(__name__)

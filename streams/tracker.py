@@ -19,10 +19,10 @@ import faust
 
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import encode_event
 from streams import metrics, progress, registry
 from streams.app import app, settings, source
 from streams.dlq import handle_or_dead_letter
-from streams.events import encode_event
 from streams.orchestrator import verdicts_topic
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from ops.bench.load import Load, call
 from ops.kafka import topic
 from ops.settings import Settings
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 
 FALSE = frozenset({"timeout", "error"})  # simulated engines never time out or fail
 

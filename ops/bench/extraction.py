@@ -24,13 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ops import extractor_admin as admin
+from ops.filetype import HEAD_BYTES, detect
 from ops.metrics import scrape, total
 from ops.settings import Settings, get_settings
 from ops.stack import Stack
 from streams.context import DEFAULT_SCRIPT
 from streams.corpus import pdf
 from streams.extractor import Limits, run_script
-from streams.filetype import HEAD_BYTES, detect
 
 GIB = 1 << 30
 

@@ -38,7 +38,7 @@ from ops.stack import free_port
 from scanners.runner import Runner
 from scanners.simulated import Simulated
 from schemas import topics
-from streams.events import encode_event
+from schemas.events import encode_event
 
 
 def fill(

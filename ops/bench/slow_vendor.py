@@ -37,7 +37,7 @@ from ops.replay import read_all
 from ops.settings import Settings, get_settings
 from ops.stack import Stack
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 
 VENDORS = ("sim-slow", "sim-fast")
 DOC_SIZE = 10 * 1024

@@ -19,10 +19,10 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
+from schemas.events import decode_event
 from streams import registry
 from streams.app import app, settings, source
 from streams.context import context
-from streams.events import decode_event
 from streams.rescan import execute, follow, jobs
 from streams.rescan.metrics import RESCAN_JOBS, RESCAN_REQUESTS
 from streams.rescan.plan import unseen

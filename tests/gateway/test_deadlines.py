@@ -18,7 +18,7 @@ from ops.kafka import producer_config, topic
 from ops.replay import read_all
 from scanners.listing import read_registry
 from schemas import topics
-from streams.events import decode_event, encode_event
+from schemas.events import decode_event, encode_event
 from tests.gateway.client import Api, parse_sse
 from tests.plugins.pipeline import Pipeline, free_port
 

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from gateway.hub import Hub, _consume
 from ops.kafka import producer_config
 from ops.settings import Settings
-from streams.events import encode_event
+from schemas.events import encode_event
 
 pytestmark = pytest.mark.integration
 

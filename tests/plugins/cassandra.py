@@ -19,7 +19,7 @@ def cassandra_session(settings: Settings) -> Iterator[Session]:
     """A session on the running node; fails (not skips) when none answers."""
     from cassandra.cluster import NoHostAvailable
 
-    from ops.services.cassandra import open_cluster
+    from ops.cql import open_cluster
 
     cluster = open_cluster(settings)
     try:

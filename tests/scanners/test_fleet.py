@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from ops.kafka import producer_config, topic
 from scanners.listing import read_registry
 from schemas import topics
-from streams.events import decode_event
+from schemas.events import decode_event
 from tests.gateway.client import Api
 from tests.gateway.test_routes import count_events
 from tests.plugins.pipeline import Pipeline, free_port

@@ -14,8 +14,8 @@ from confluent_kafka import Producer
 from ops.kafka import producer_config, topic
 from ops.settings import Settings
 from schemas import topics
+from schemas.events import encode_event
 from streams import registry
-from streams.events import encode_event
 from streams.follow import follow_from_start
 from streams.progress import Liveness
 

@@ -10,10 +10,10 @@ import pytest
 
 from ops import extractor_store as store
 from ops.extractor_cli import BadSince, parse_since
+from ops.filetype import detect
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION
 from streams.corpus import SAMPLES
 from streams.extractor import Limits
-from streams.filetype import detect
 from streams.script_check import ScriptRejected, static_problem, validate
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

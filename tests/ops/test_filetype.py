@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.filetype import detect
+from ops.filetype import detect
 from tests.scanners.hostile import Entry, million_entry_zip, zip_bytes
 
 
