@@ -17,6 +17,11 @@ from ops.ids import created_at_of
 
 Item = tuple[str, dict[str, Any], int]  # (schema, record, offset)
 
+
+class UnknownSchema(ValueError):
+    """A record of a schema a sink does not project."""
+
+
 _REQUESTED = (
     "INSERT INTO documents (id, tenant, file_name, file_size, content_type, sha256, created_at,"
     " updated_at, process_status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested')"
@@ -44,7 +49,7 @@ _STATUS = (
 )
 
 
-def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[Any, ...]] | None:
+def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[Any, ...]]:
     doc_id = uuid.UUID(r["doc_id"])
     created = created_at_of(doc_id)
     if schema == "docs_requested":
@@ -91,7 +96,9 @@ def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[A
             created,
             r["status"],
         )
-    return None
+    # A schema this sink does not know is a contract change it was not updated for: fail loudly
+    # (the materializer isolates the record and sends it to the dead-letter topic with this).
+    raise UnknownSchema(f"the documents projection has no rule for schema {schema!r}")
 
 
 def visible_meta(record: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +115,7 @@ async def write(conn: AsyncConnection[Any], batch: list[Item]) -> int:
     touched = 0
     async with conn.transaction(), conn.cursor() as cur:
         for schema, record, offset in batch:
-            found = statement(schema, record, offset)
-            if found is None:
-                continue
-            await cur.execute(found[0], found[1])
+            query, params = statement(schema, record, offset)
+            await cur.execute(query, params)
             touched += max(cur.rowcount, 0)
     return touched
