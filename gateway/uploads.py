@@ -11,11 +11,12 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ops.s3 import bucket_for
 from ops.settings import Settings
 
 
 def bucket_of(settings: Settings, created_at: datetime) -> str:
-    return f"{settings.s3_bucket_prefix}-{created_at.year}"
+    return bucket_for(settings, created_at.year)  # the one naming rule (ops/s3.py)
 
 
 def _expiry(settings: Settings) -> str:
