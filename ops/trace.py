@@ -163,6 +163,10 @@ def _scan_request(r: dict[str, Any]) -> tuple[str, str]:
 def _verdict(r: dict[str, Any]) -> tuple[str, str]:
     result = str(r.get("result") or "")[:100]
     summary = f"verdict {r['scanner']}: {r['verdict']}" + (f" ({result})" if result else "")
+    if r.get("rescan"):  # a rescan changed it (copies to the same bytes come from the worker)
+        summary += f", rescan: was {r['rescan']['previous_verdict']}"
+        if r.get("reused_from"):
+            return "worker:rescan", f"{summary}, copied from {r['reused_from']}"
     if r.get("reused_from"):
         return "worker:fan-out", f"{summary}, reused from {r['reused_from']}"
     if r["verdict"] == "timeout" and not r.get("vendor"):
@@ -182,6 +186,14 @@ def _reextract(r: dict[str, Any]) -> tuple[str, str]:
     return "operator", f"re-extraction requested (script {r.get('script_version') or 'active'})"
 
 
+def _rescan(r: dict[str, Any]) -> tuple[str, str]:
+    why = "signatures changed" if r["reason"] == "signatures" else "an operator asked"
+    return "worker:rescan", (
+        f"rescan requested from {r['scanner']} ({why}): was {r['previous_verdict']}"
+        f" with signatures {r['previous_signatures_version'] or '-'}"
+    )
+
+
 DESCRIBE: dict[str, Describe] = {
     "docs_requested": _requested,
     "docs_confirmed": _confirmed,
@@ -190,6 +202,7 @@ DESCRIBE: dict[str, Describe] = {
     "scan_verdict": _verdict,
     "docs_status": _status,
     "docs_reextract": _reextract,
+    "rescan_request": _rescan,
 }
 
 

@@ -123,12 +123,13 @@ async def test_a_changed_hash_list_flips_the_verdict_of_what_it_now_lists(
 
     assert time.monotonic() - a_done < WINDOW_S - 5, "the machine is too slow for the window"
     listed = "".join(f"{hashlib.sha256(data).hexdigest()} Test.Listed\n" for data in (x, z))
-    changed_at = time.monotonic()
+    changed_at, changed_wall = time.monotonic(), time.time()
     with known_bad.open("a") as out:
         out.write(listed)
     a_took = await _wait_for(api, a["id"], "malicious")
     d_took = (time.monotonic() - changed_at) + await _wait_for(api, d["id"], "malicious")
-    print(f"\nlist changed -> A malicious in scan-results: {a_took:.2f}s; D (copy) {d_took:.2f}s")
+    print(f"\nlist changed at {changed_wall:.3f} -> A malicious in scan-results {a_took:.2f}s,")
+    print(f"D (same bytes, by copy) {d_took:.2f}s; logs in {pipe.logs}")
     assert a_took < 60
 
     # A: the new verdict is a rescan's, the clean one is its earlier verdict.
