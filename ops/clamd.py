@@ -31,6 +31,10 @@ class ClamdError(RuntimeError):
     """clamd answered with an error (size limit, unreadable stream) or not at all."""
 
 
+class ClamdUnreachable(ClamdError):
+    """clamd could not be reached or did not answer in time: worth another try."""
+
+
 class ScanResult(NamedTuple):
     infected: bool
     signature: str | None
@@ -136,7 +140,7 @@ class ClamdClient:
             assert self.address is not None
             return socket.create_connection(self.address, timeout=self.timeout)
         except OSError as exc:
-            raise ClamdError(f"clamd unreachable at {self._where()}: {exc}") from exc
+            raise ClamdUnreachable(f"clamd unreachable at {self._where()}: {exc}") from exc
 
     def _where(self) -> str:
         if self.socket_path is not None:
@@ -156,5 +160,5 @@ def _read_reply(sock: socket.socket) -> str:
     except ConnectionResetError:
         pass
     except TimeoutError as exc:
-        raise ClamdError("clamd did not answer in time") from exc
+        raise ClamdUnreachable("clamd did not answer in time") from exc
     return buf.split(b"\0", 1)[0].decode("utf-8", "replace")

@@ -15,6 +15,11 @@ from schemas import enums
 VERDICTS = tuple(enums.Verdict)  # declared in the contract (schemas/enums.py)
 
 
+class TransientEngineError(Exception):
+    """The engine could not answer this time (busy, its daemon unreachable or slow): the
+    runner tries again while the deadline allows; any other exception is an ``error`` at once."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One of :data:`VERDICTS`, plus the engine's own words."""

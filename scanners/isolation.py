@@ -35,12 +35,16 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from scanners.base import ScanJob, Scanner, Verdict
+from ops.clamd import ClamdUnreachable
+from scanners.base import ScanJob, Scanner, TransientEngineError, Verdict
 
 log = logging.getLogger(__name__)
 _SPAWN = multiprocessing.get_context("spawn")  # no fork of a process with Kafka threads
 START_TIMEOUT_S = 120.0
 MAX_ANSWER_BYTES = 64 << 10
+# Engine errors worth another try, by type: the engine is busy or its connection dropped.
+TRANSIENT_ERRORS = (TransientEngineError, ClamdUnreachable, ConnectionError, TimeoutError)
+TRANSIENT = "transient"  # the answer's kind for those (the runner reads it as a retried error)
 
 
 class EngineStartError(RuntimeError):
@@ -60,6 +64,7 @@ class EngineSpec:
 class Outcome:
     verdict: Verdict
     crashed: str | None = None  # why the engine's process was lost, when it was
+    transient: bool = False  # the engine raised a TransientEngineError (or its kin)
 
 
 class EngineProcess:
@@ -104,6 +109,8 @@ class EngineProcess:
                     Verdict("timeout", f"the engine did not answer within {timeout_s:.1f}s")
                 )
             kind, text = _read_answer(self._conn)
+            if kind == TRANSIENT:
+                return Outcome(Verdict("error", text), transient=True)
             verdict = Verdict(kind, text) if kind != "crashed" else None
         except ValueError as exc:  # a malformed answer: the child is not to be trusted
             text = str(exc)
@@ -256,6 +263,8 @@ def _answer(scanner: Scanner, request: Any, conn: Connection) -> bool:
     except MemoryError:
         # The ceiling was hit: what the engine holds may be half-built.  Say so and end.
         kind, text = "crashed", "MemoryError: the engine went over its memory ceiling"
+    except TRANSIENT_ERRORS as exc:  # by type, never by the wording of a message
+        kind, text = TRANSIENT, f"{type(exc).__name__}: {exc}"
     except Exception as exc:
         kind, text = "error", f"{type(exc).__name__}: {exc}"
     try:

@@ -55,17 +55,6 @@ log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
 # Engine processes per scanner name unless its `engines` option says otherwise (~10 MB each).
 ENGINES_AT_MOST = 64
-# Engine errors worth another try: the engine is busy or its connection dropped.
-TRANSIENT = (
-    "ConnectionError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "BrokenPipeError",
-    "TimeoutError",
-    "EngineBusy",
-    "ClamdError: clamd unreachable",
-    "ClamdError: clamd did not answer",
-)
 
 
 @dataclass(frozen=True)
@@ -418,9 +407,7 @@ class _Countdown:
 
 def _worth_retrying(outcome: Outcome) -> bool:
     """A crashed engine process, or an engine that is busy or lost its connection."""
-    verdict = outcome.verdict
-    transient = verdict.verdict == "error" and verdict.result.startswith(TRANSIENT)
-    return outcome.crashed is not None or transient
+    return outcome.crashed is not None or outcome.transient
 
 
 def _safe(read: Callable[[], str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from scanners.base import ScanJob, Scanner, Verdict
+from scanners.base import ScanJob, Scanner, TransientEngineError, Verdict
 
 
 class Raises(Scanner):
@@ -39,3 +39,35 @@ class Sleeps(Scanner):
         seconds = min(float(path.read_text().split()[0]), float(self.options.get("cap", "inf")))
         time.sleep(seconds)
         return Verdict("clean", f"slept {seconds:g}s")
+
+
+class BusyTwice(Scanner):
+    """Busy (a TransientEngineError) on its first two scans in this process, then clean."""
+
+    name = "busy-twice"
+    vendor = "Tests"
+
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        self.calls = 0
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        self.calls += 1
+        if self.calls <= 2:
+            raise TransientEngineError("the daemon is busy")
+        return Verdict("clean", f"answered on try {self.calls}")
+
+
+class SaysConnectionError(Scanner):
+    """Fails for good, with a message that merely reads like a transient one."""
+
+    name = "says-connection-error"
+    vendor = "Tests"
+
+    def __init__(self, options: dict[str, str] | None = None) -> None:
+        super().__init__(options)
+        self.calls = 0
+
+    def scan(self, path: Path, job: ScanJob) -> Verdict:
+        self.calls += 1
+        raise RuntimeError(f"ConnectionError: not really (call {self.calls})")

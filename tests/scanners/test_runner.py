@@ -15,7 +15,7 @@ from scanners.base import Scanner
 from scanners.downloads import SharedDownloads
 from scanners.runner import Runner
 from scanners.simulated import Simulated
-from tests.scanners.engines import Raises, ReadsFile
+from tests.scanners.engines import BusyTwice, Raises, ReadsFile, SaysConnectionError
 from tests.scanners.http_files import FileServer
 from tests.scanners.records import put_file, request
 
@@ -100,6 +100,28 @@ def test_an_engine_exception_is_an_error_verdict_with_its_text(
         "RuntimeError: engine fell over",
     )
     assert scan.dead_letter is None and runner.crashes == 0
+
+
+def test_a_transient_engine_error_is_tried_again_by_its_type(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, BusyTwice())
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    assert (scan.verdict.verdict, scan.verdict.result) == ("clean", "answered on try 3")
+
+
+def test_an_error_that_only_reads_like_a_transient_one_is_not_tried_again(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """Retries follow the exception's type, never the wording of its message."""
+    put_file(files.directory, "a.txt", b"a")
+    runner = runner_for(runners, tmp_path, SaysConnectionError())
+    scan = runner.scan_request(request(files.start().url("a.txt"), b"a"))
+    assert (scan.verdict.verdict, scan.verdict.result) == (
+        "error",
+        "RuntimeError: ConnectionError: not really (call 1)",
+    )
 
 
 def test_an_engine_that_kills_its_process_gets_error_after_bounded_tries(
