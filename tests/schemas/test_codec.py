@@ -201,3 +201,26 @@ def test_an_old_verdict_decodes_as_no_rescan_and_not_stale() -> None:
     rescan |= {"reason": "signatures", "job_id": "j"}
     again = codec.decode(codec.encode("scan_verdict", {**VERDICT, "rescan": rescan}))
     assert again["rescan"] == rescan
+
+
+def test_decoding_the_same_event_twice_gives_separate_records() -> None:
+    """Decoded once per event (cached), but a caller that changes its record changes no one
+    else's."""
+    from schemas.events import decode_event, encode_event
+
+    data = encode_event(
+        "docs_status",
+        {
+            "doc_id": "d",
+            "tenant": "t",
+            "status": "done",
+            "reason": None,
+            "expected": 3,
+            "at": datetime.now(UTC),
+        },
+    )
+    first = decode_event(data)
+    first["status"] = "changed"
+    second = decode_event(data)
+    assert second["status"] == "done" and second["_schema"] == "docs_status"
+    assert second is not first
