@@ -100,7 +100,7 @@ async def take_jobs() -> None:
     except Exception:
         log.warning("could not look for rescan jobs", exc_info=True)
         return
-    if job is None:
+    if job is None or job.id in _running:  # ours already: it was slow to renew its lease
         return
     log.info(
         "running rescan job %s (%s, since %s)",
