@@ -29,6 +29,7 @@ from scanners.base import Scanner, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.requests import Rescan, ScanRequest
 from schemas import topics
+from schemas.records import RescanOf
 
 CONCLUSIVE = frozenset({"clean", "suspicious", "malicious"})
 GROUP_SUFFIX = ".rescans"
@@ -81,19 +82,17 @@ def counted(name: str, decision: Decision) -> Decision:
     return decision
 
 
-def verdict_fields(request: ScanRequest) -> dict[str, Any]:
-    """The scan_verdict fields that mark a rescan's verdict (none for a first scan)."""
+def rescan_of(request: ScanRequest) -> RescanOf | None:
+    """What marks a rescan's verdict (None for a first scan)."""
     rescan = request.rescan
     if rescan is None:
-        return {"rescan": None}
-    return {
-        "rescan": {
-            "previous_verdict": rescan.previous_verdict,
-            "previous_signatures_version": rescan.previous_signatures_version,
-            "reason": rescan.reason,
-            "job_id": rescan.job_id,
-        }
-    }
+        return None
+    return RescanOf(
+        previous_verdict=rescan.previous_verdict,
+        previous_signatures_version=rescan.previous_signatures_version,
+        reason=rescan.reason,
+        job_id=rescan.job_id,
+    )
 
 
 def source_topic(settings: Settings, message_topic: str | None) -> str:

@@ -50,6 +50,7 @@ from scanners.requests import Rescan, ScanRequest, parse_encoded
 from scanners.sender import Headers, Record, Sender
 from schemas import codec, topics
 from schemas.dead_letters import DeadLetter
+from schemas.records import ScanVerdict
 
 log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
@@ -323,25 +324,20 @@ class Runner:
         return outcome, took
 
     def _verdict(self, request: ScanRequest, verdict: Verdict, started: datetime) -> Record:
-        record = {
-            "doc_id": request.doc_id,
-            "tenant": request.tenant,
-            "scanner": self.name,
-            "vendor": self.scanner.vendor_label,
-            "verdict": verdict.verdict,
-            "result": verdict.result[:2000],
-            "engine_version": _safe(self.scanner.engine_version),
-            "signatures_version": _safe(self.scanner.signatures_version),
-            "start_at": started,
-            "end_at": datetime.now(UTC),
-            "reused_from": None,
-            **rescans.verdict_fields(request),
-        }
-        return Record(
-            topic(self.settings, topics.SCAN_VERDICTS),
-            request.doc_id.encode(),
-            codec.encode("scan_verdict", record),
+        record = ScanVerdict(
+            doc_id=request.doc_id,
+            tenant=request.tenant,
+            scanner=self.name,
+            vendor=self.scanner.vendor_label,
+            verdict=verdict.verdict,
+            result=verdict.result[:2000],
+            engine_version=_safe(self.scanner.engine_version),
+            signatures_version=_safe(self.scanner.signatures_version),
+            start_at=started,
+            end_at=datetime.now(UTC),
+            rescan=rescans.rescan_of(request),
         )
+        return Record(topic(self.settings, topics.SCAN_VERDICTS), record.key, record.encode())
 
     def _dead_letter(self, message: Message, reason: str) -> Record:
         log.warning("%s: dead-lettered: %s", self.name, reason, extra={"reason": reason})

@@ -20,6 +20,7 @@ from typing import Any
 from ops.kafka import topic
 from schemas import topics
 from schemas.events import encode_event
+from schemas.records import ScanVerdict
 from streams import metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
@@ -69,28 +70,29 @@ def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]
     return [dict(r) for r in cassandra.session.execute(query, (doc_id,))]
 
 
-def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> dict[str, Any]:
-    return {
-        "doc_id": doc_id,
-        "tenant": tenant,
-        "scanner": row["scanner"],
-        "vendor": row["vendor"] or "",
-        "verdict": row["verdict"],
-        "result": row["scan_result"] or "",
-        "engine_version": row["engine_version"] or "",
-        "signatures_version": row["signatures_version"] or "",
-        "start_at": row["start_at"].replace(tzinfo=UTC),
-        "end_at": row["end_at"].replace(tzinfo=UTC),
-        "reused_from": str(row["reused_from"] or row["doc_id"]),
-        "signatures_stale": bool(row.get("signatures_stale")),
-    }
+def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> ScanVerdict:
+    """An earlier verdict on the same bytes, copied to this document (marked as reused)."""
+    return ScanVerdict(
+        doc_id=doc_id,
+        tenant=tenant,
+        scanner=row["scanner"],
+        vendor=row["vendor"] or "",
+        verdict=row["verdict"],
+        result=row["scan_result"] or "",
+        engine_version=row["engine_version"] or "",
+        signatures_version=row["signatures_version"] or "",
+        start_at=row["start_at"].replace(tzinfo=UTC),
+        end_at=row["end_at"].replace(tzinfo=UTC),
+        reused_from=str(row["reused_from"] or row["doc_id"]),
+        signatures_stale=bool(row.get("signatures_stale")),
+    )
 
 
 def scan_request(
     confirmed: dict[str, Any],
     metadata: dict[str, Any],
     scanners: list[dict[str, Any]],
-    reused: list[dict[str, Any]],
+    reused: list[ScanVerdict],
     url: str,
     now_ms: int,
     url_ttl_s: float,
@@ -109,8 +111,8 @@ def scan_request(
         "download_url": url,
         "url_expires_at": now_ms + int(url_ttl_s * 1000),
         "scanners": deadlines,
-        "reused": [r["scanner"] for r in reused],
-        "reused_from": reused[0]["reused_from"] if reused else None,
+        "reused": [r.scanner for r in reused],
+        "reused_from": reused[0].reused_from if reused else None,
         "requested_at": now_ms,
     }
 
@@ -142,7 +144,7 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
         reused_verdict(r, doc_id, tenant)
         for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])
     ]
-    with_verdict = {r["scanner"] for r in reused}
+    with_verdict = {r.scanner for r in reused}
     live = await live_scanners(ctx)
     scanners = [s for s in live if s["name"] not in with_verdict]
     now_ms = int(time.time() * 1000)
@@ -156,7 +158,7 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     )
     key = doc_id.encode()
     for verdict in reused:
-        await verdicts_topic.send(key=key, value=encode_event("scan_verdict", verdict))
+        await verdicts_topic.send(key=verdict.key, value=verdict.encode())
     request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
     metrics.SCAN_REQUESTS.inc()
@@ -167,9 +169,9 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
         extra={
             "stage": "fan-out",
             "scanners": [s["name"] for s in scanners],
-            "reused": [r["scanner"] for r in reused],
+            "reused": [r.scanner for r in reused],
             "reused_from": request["reused_from"],
         },
     )
     for verdict in reused:
-        metrics.VERDICTS_REUSED.labels(verdict["scanner"]).inc()
+        metrics.VERDICTS_REUSED.labels(verdict.scanner).inc()

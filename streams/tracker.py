@@ -20,6 +20,7 @@ import faust
 from ops.kafka import topic
 from schemas import topics
 from schemas.events import encode_event
+from schemas.records import ScanVerdict
 from streams import metrics, progress, registry
 from streams.app import app, settings, source
 from streams.dlq import handle_or_dead_letter
@@ -97,21 +98,16 @@ async def track_verdicts(stream: Any) -> None:
 
 def timeout_verdict(
     doc_id: str, state: progress.Progress, scanner: str, now_ms: int
-) -> progress.Event:
+) -> ScanVerdict:
     deadline_s = (state.expected or {}).get(scanner, 0) / 1000
-    return {
-        "doc_id": doc_id,
-        "tenant": state.tenant,
-        "scanner": scanner,
-        "vendor": "",
-        "verdict": "timeout",
-        "result": f"no live {scanner} scanner for {deadline_s:g}s while the request waited",
-        "engine_version": "",
-        "signatures_version": "",
-        "start_at": datetime.fromtimestamp((state.requested_ms or now_ms) / 1000, tz=UTC),
-        "end_at": datetime.fromtimestamp(now_ms / 1000, tz=UTC),
-        "reused_from": None,
-    }
+    return ScanVerdict.timeout(
+        doc_id,
+        state.tenant,
+        scanner,
+        f"no live {scanner} scanner for {deadline_s:g}s while the request waited",
+        start_at=datetime.fromtimestamp((state.requested_ms or now_ms) / 1000, tz=UTC),
+        end_at=datetime.fromtimestamp(now_ms / 1000, tz=UTC),
+    )
 
 
 @app.timer(interval=TICK_S)
@@ -141,11 +137,11 @@ async def enforce_deadlines() -> None:
 async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now: int) -> None:
     for scanner in late:
         verdict = timeout_verdict(doc_id, state, scanner, now)
-        await verdicts_topic.send(key=doc_id.encode(), value=encode_event("scan_verdict", verdict))
+        await verdicts_topic.send(key=verdict.key, value=verdict.encode())
         metrics.VERDICTS_TIMED_OUT.labels(scanner).inc()
         log.warning(
             "timeout verdict: %s",
-            verdict["result"],
+            verdict.result,
             extra={
                 "stage": "tracker",
                 "doc_id": doc_id,

@@ -15,8 +15,9 @@ from scanners.base import ScanJob, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.hash_reputation import HashReputation
 from scanners.requests import InvalidRequest, Rescan, parse_encoded
-from scanners.rescans import decide, source_topic, verdict_fields
+from scanners.rescans import decide, rescan_of, source_topic
 from schemas import codec, topics
+from schemas.records import RescanOf
 
 NOW = datetime.now(UTC)
 
@@ -50,12 +51,7 @@ def test_a_rescan_request_asks_its_one_scanner_and_says_what_it_had() -> None:
     assert request.scanners == ("hash-reputation",)
     assert request.rescan == Rescan("clean", "1-abc", "signatures", record["job_id"])
     assert request.url_expires_at == pytest.approx(record["url_expires_at"].timestamp(), abs=0.01)
-    assert verdict_fields(request)["rescan"] == {
-        "previous_verdict": "clean",
-        "previous_signatures_version": "1-abc",
-        "reason": "signatures",
-        "job_id": record["job_id"],
-    }
+    assert rescan_of(request) == RescanOf("clean", "1-abc", "signatures", record["job_id"])
 
 
 @pytest.mark.parametrize(
