@@ -13,10 +13,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import codec
+from schemas.records import ScanVerdict
 from streams.rescan import jobs
 from streams.rescan.metrics import RESCAN_VERDICT_CHANGES
 from streams.rescan.plan import FLAGGED, copy_to
@@ -79,17 +80,19 @@ async def _copy(ctx: Any, record: dict[str, Any], send: Send) -> int:
         mine = current.get(doc_id)
         if mine is None or not copy_to(mine, record["verdict"], record["end_at"], since):
             continue
-        copy = {k: v for k, v in record.items() if not k.startswith("_")}
-        copy.update(
+        verdict = ScanVerdict.from_record(record)
+        assert verdict.rescan is not None  # on_verdict follows rescan verdicts only
+        copy = replace(
+            verdict,
             doc_id=str(doc_id),
             reused_from=str(rescanned),
-            rescan={
-                **record["rescan"],
-                "previous_verdict": mine.verdict,
-                "previous_signatures_version": mine.signatures_version,
-            },
+            rescan=replace(
+                verdict.rescan,
+                previous_verdict=mine.verdict,
+                previous_signatures_version=mine.signatures_version,
+            ),
         )
-        await send(str(doc_id).encode(), codec.encode("scan_verdict", copy))
+        await send(copy.key, copy.encode())
         sent += 1
     if sent:
         log.info(
