@@ -1,0 +1,46 @@
+"""How the verdict sink groups its rows into batches (pure logic, no Cassandra)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.sinks.cassandra import BATCH_ROWS, document_rounds, index_chunks
+
+NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+
+
+def _verdict(doc: str, scanner: str, verdict: str = "clean", minutes: int = 0) -> dict[str, Any]:
+    return {
+        "doc_id": doc, "tenant": "t", "scanner": scanner, "vendor": "", "verdict": verdict,
+        "result": "", "engine_version": "", "signatures_version": "1", "start_at": NOW,
+        "end_at": NOW + timedelta(minutes=minutes), "reused_from": None,
+    }  # fmt: skip
+
+
+DOC_A = "01a22200-0000-7000-8000-000000000001"
+DOC_B = "01a22200-0000-7000-8000-000000000002"
+
+
+def test_a_documents_rows_stay_in_offset_order_across_rounds() -> None:
+    many = [(_verdict(DOC_A, f"s{i:02d}"), 100 - i) for i in range(20)]  # offsets 81..100
+    rounds = document_rounds([*many, (_verdict(DOC_B, "s00"), 5)], "insert", "history")
+    assert len(rounds) == 3  # 40 rows of A: chunks of 16, 16, 8; B's 2 rows go in round 1
+    a_rows = [r for wave in rounds for chunk in wave for r in chunk if r[1][0].hex[-1] == "1"]
+    offsets = [values[13] for statement, values in a_rows if statement == "insert"]
+    assert offsets == sorted(offsets) and len(offsets) == 20
+    assert all(len(chunk) <= BATCH_ROWS for wave in rounds for chunk in wave)
+    assert [len(wave) for wave in rounds] == [2, 1, 1]
+
+
+def test_index_rows_are_grouped_by_scanner_and_hour_and_timeouts_are_not_listed() -> None:
+    batch = [
+        (_verdict(DOC_A, "clamav"), 1),
+        (_verdict(DOC_B, "clamav"), 2),
+        (_verdict(DOC_A, "yara", minutes=45), 3),  # the next hour
+        (_verdict(DOC_B, "yara", verdict="timeout"), 4),
+    ]
+    chunks = index_chunks(batch, "index", "scope")
+    partitions = sorted({(values[1], values[2].hour) for chunk in chunks for _, values in chunk})
+    assert partitions == [("clamav", 12), ("yara", 13)]
+    assert sorted(len(chunk) for chunk in chunks) == [1, 2]
