@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -44,6 +45,7 @@ CHUNK = 1 << 20
 LINGER_S = 30.0
 KEEP_BYTES = 256 << 20
 STALE_S = 3600.0
+log = logging.getLogger(__name__)
 FIRST_PAUSE_S = 0.2
 LONGEST_PAUSE_S = 5.0
 SOCKET_TIMEOUT_S = 30.0  # one connect or read of a download; the outage window is longer
@@ -242,6 +244,10 @@ def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DownloadError(f"download failed after {tries} tries: {exc}") from exc
+            if tries == 1 or tries % 10 == 0:  # an outage waited out must show in the logs
+                log.warning(
+                    "download failed (try %d), retrying for %.0fs more: %s", tries, left, exc
+                )
         time.sleep(min(pause, left))  # the last try is at the deadline
         pause = min(pause * 2, LONGEST_PAUSE_S)
 

@@ -233,7 +233,7 @@ class Runner:
         if rescans.unaffected(self.scanner, self.name, request):
             return Reply()  # a rescan the engine knows cannot change the verdict
         with log_context(doc_id=request.doc_id, tenant=request.tenant):
-            log.debug("%s: scan requested", self.name)  # the verdict line says the rest
+            log.info("%s: scanning %s", self.name, request.doc_id)  # which instance took it
             started = time.monotonic()
             scan = self.scan_request(request)
             took = time.monotonic() - started
