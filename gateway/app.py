@@ -119,11 +119,25 @@ def _faster_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def raise_open_files() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: every held event stream is a socket, and the
+    usual soft limit of 1,024 (systemd's, most shells') would refuse streams at about 1,000."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):  # a hard limit above what the kernel allows
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run(settings: Settings | None = None) -> None:
     from ops.logs import setup_logging
 
     settings = settings or get_settings()
     setup_logging("gateway", settings)
+    raise_open_files()
     _faster_loop()
     web.run_app(
         create_app(settings),

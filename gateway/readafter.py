@@ -53,6 +53,12 @@ def _rank(status: Any) -> int:
     return status_rank(status)
 
 
+def caught_up_view(doc: Row) -> Row:
+    """Only the fields of a document row that :func:`caught_up` reads: a stream keeps its
+    snapshot until ``done``, and an idle one may be held for hours."""
+    return {key: doc.get(key) for key in ("process_status", "meta_offset", "expected_scanners")}
+
+
 def document_caught_up(doc: Row | None, seen: Seen) -> bool:
     """Does the document's row say the status and metadata ``seen`` says?"""
     if doc is None or _rank(doc["process_status"]) < _rank(seen.status):

@@ -20,7 +20,14 @@ from gateway import db, store
 from gateway.auth import verify_events_token
 from gateway.errors import UNAVAILABLE, fail
 from gateway.history import with_earlier
-from gateway.readafter import Seen, caught_up, read_projections, wait_for_projections
+from gateway.hub import Inbox
+from gateway.readafter import (
+    Seen,
+    caught_up,
+    caught_up_view,
+    read_projections,
+    wait_for_projections,
+)
 from gateway.routes import _doc_id, _load, document_view, routes
 from gateway.sse import (
     Cursor,
@@ -107,6 +114,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         try:
             await stream.send_snapshot(doc, verdicts)
+            del doc, verdicts  # the stream kept what it needs; an idle one may be held for hours
             for fact in state.hub.recent(str(doc_id)):
                 await stream.send(fact)
             await stream.follow(queue)
@@ -142,7 +150,7 @@ class EventStream:
         self.held_since: float | None = None
 
     async def send_snapshot(self, doc: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
-        self.snapshot = (doc, verdicts)
+        self.snapshot = (caught_up_view(doc), verdicts)
         await self.response.write(retry_hint(1000))
         self.expected = doc.get("expected_scanners")
         view = document_view(doc)
@@ -209,7 +217,7 @@ class EventStream:
             return
         await self.response.write(heartbeat())
 
-    async def follow(self, queue: asyncio.Queue[Fact]) -> None:
+    async def follow(self, queue: Inbox) -> None:
         loop = asyncio.get_running_loop()
         grace_until: float | None = None
         with contextlib.suppress(ConnectionResetError):
@@ -218,10 +226,9 @@ class EventStream:
                     grace_until = grace_until or loop.time() + DONE_GRACE_S
                     if loop.time() >= grace_until:
                         break
-                try:
-                    fact = await asyncio.wait_for(
-                        queue.get(), self._wait_s(loop.time(), grace_until)
-                    )
+                try:  # a timeout, not wait_for: no task per wait for every idle stream
+                    async with asyncio.timeout(self._wait_s(loop.time(), grace_until)):
+                        fact = await queue.get()
                 except TimeoutError:
                     await self._quiet(loop.time())
                     continue

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from gateway import db, streaming
-from gateway.readafter import Seen, caught_up, wait_for_projections
+from gateway.hub import Inbox
+from gateway.readafter import Seen, caught_up, caught_up_view, wait_for_projections
 from gateway.sse import Cursor, Fact, Sequencer
 from gateway.streaming import EventStream, Projections, visible_status
 from gateway.verdicts import verdict_view
@@ -112,6 +113,18 @@ def test_done_waits_until_the_projections_say_what_the_stream_said() -> None:
     assert caught_up(_doc("done", expected=3), _rows(a="clean", b="clean", c="clean"), seen)
 
 
+def test_the_snapshot_a_stream_keeps_decides_done_as_the_whole_row_would() -> None:
+    seen = Seen()
+    for fact in (_status("done"), Fact("meta", 4, {}), _verdict(8, "a")):
+        seen.note(fact.kind, fact.offset, fact.data)
+    for status in ("uploaded", "done"):
+        for extra in ({}, {"meta_offset": 4}, {"meta_offset": 4, "expected_scanners": 2}):
+            row = {**_snapshot_doc(status), **extra}
+            for rows in ([], _rows(a="clean"), _rows(a="clean", b="clean")):
+                assert caught_up(caught_up_view(row), rows, seen) == caught_up(row, rows, seen)
+    assert len(caught_up_view(_snapshot_doc("done"))) == 3  # not the whole row
+
+
 async def test_waiting_for_the_projections_polls_until_they_catch_up_or_gives_up() -> None:
     seen = Seen()
     seen.note("verdict", 3, {"scanner": "a", "verdict": "clean"})
@@ -175,7 +188,7 @@ async def test_a_stream_holds_verdicts_for_their_status_and_says_done_once_reada
     readable = ({**_snapshot_doc("done"), "expected_scanners": 1}, _rows(a="clean"))
     stream = _stream(response, [lagging, lagging, readable])
     await stream.send_snapshot(_snapshot_doc("uploaded"), [])
-    queue: asyncio.Queue[Fact] = asyncio.Queue()
+    queue = Inbox()
     for fact in (_verdict(5, "a"), Fact("status", 3, {"status": "in_progress", "expected": 1})):
         queue.put_nowait(fact)
     queue.put_nowait(Fact("status", 4, {"status": "done", "expected": 1}))
@@ -192,7 +205,7 @@ async def test_verdicts_whose_status_never_comes_are_sent_after_a_while(
     response = _Response()
     stream = _stream(response, [({**_snapshot_doc("done"), "expected_scanners": 2}, [])])
     await stream.send_snapshot(_snapshot_doc("uploaded"), [])
-    queue: asyncio.Queue[Fact] = asyncio.Queue()
+    queue = Inbox()
     queue.put_nowait(_verdict(5, "a"))
     follow = asyncio.create_task(stream.follow(queue))
     await asyncio.sleep(0.3)
