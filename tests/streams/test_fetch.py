@@ -45,3 +45,21 @@ def test_a_size_that_does_not_match_is_an_error(
     source, data = stored
     with pytest.raises(OSError, match=r"pinned size|bytes"):
         fetch.download(s3, source, tmp_path, size=len(data) + 1)
+
+
+def test_the_file_is_written_alongside_and_complete(tmp_path: Path) -> None:
+    chunks = [os.urandom(fetch.STREAM_CHUNK) for _ in range(fetch.WRITE_AHEAD * 3)]
+    sink = fetch._Sink(tmp_path / "object")
+    for chunk in chunks:
+        sink.feed(chunk)
+    got = sink.result()
+    data = b"".join(chunks)
+    assert got.path.read_bytes() == data and got.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_that_cannot_be_written_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    sink = fetch._Sink(tmp_path / "missing" / "object")  # no such directory
+    with pytest.raises(OSError, match="could not write"):
+        for _ in range(fetch.WRITE_AHEAD * 3):  # more than the queue holds
+            sink.feed(b"x" * 1024)
+        sink.result()
