@@ -337,7 +337,7 @@ class Runner:
             end_at=datetime.now(UTC),
             rescan=rescans.rescan_of(request),
         )
-        return Record(topic(self.settings, topics.SCAN_VERDICTS), record.key, record.encode())
+        return Record(topic(self.settings, topics.SCAN_VERDICTS), record.kafka_key, record.encode())
 
     def _dead_letter(self, message: Message, reason: str) -> Record:
         log.warning("%s: dead-lettered: %s", self.name, reason, extra={"reason": reason})

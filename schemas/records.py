@@ -1,25 +1,28 @@
-"""Typed records of the contract: one frozen dataclass per record the code builds, next to the
-Avro schema it is written with (tests/schemas/test_records.py holds each to its newest schema,
-field by field, so a field added to a schema must be added here too).
+"""The typed record of ``scan.verdicts``.  The other topics' records are in
+:mod:`schemas.documents`, :mod:`schemas.scans` and :mod:`schemas.scripts`; :mod:`schemas.topics`
+says which topic carries which.
 
-Producers build these instead of dicts; ``encode()`` gives the Confluent-framed Avro bytes and
-``from_record()`` reads a decoded record (older schema versions included: the codec resolves
-them into the newest, whose added fields have defaults).
+Each is a frozen dataclass next to the Avro schema it is written with
+(tests/schemas/test_records.py holds each to its newest schema, field by field, so a field
+added to a schema must be added here too).  Producers build these instead of dicts;
+``encode()`` gives the Confluent-framed Avro bytes and ``from_record()`` reads a decoded record
+(older schema versions included: the codec resolves them into the newest, whose added fields
+have defaults); see :mod:`schemas.record`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from schemas import codec
 from schemas.enums import Verdict
+from schemas.record import Record
 
 
 @dataclass(frozen=True, slots=True)
-class RescanOf:
+class RescanOf(Record):
     """What a rescan's verdict replaced, and why it was asked for."""
 
     previous_verdict: str
@@ -29,10 +32,11 @@ class RescanOf:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanVerdict:
+class ScanVerdict(Record):
     """``scan.verdicts`` (key: the document id): one scanner's verdict on one document."""
 
     SCHEMA: ClassVar[str] = "scan_verdict"
+    NESTED: ClassVar[Mapping[str, type[Record]]] = {"rescan": RescanOf}
 
     doc_id: str
     tenant: str
@@ -54,24 +58,3 @@ class ScanVerdict:
     ) -> ScanVerdict:
         """The tracker's answer for a scanner whose group stayed away past its deadline."""
         return cls(doc_id, tenant, scanner, "", Verdict.TIMEOUT, why, "", "", start_at, end_at)
-
-    @property
-    def key(self) -> bytes:
-        return self.doc_id.encode()
-
-    def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["verdict"] = str(self.verdict)
-        return record
-
-    def encode(self) -> bytes:
-        return codec.encode(self.SCHEMA, self.to_record())
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> ScanVerdict:
-        """From a decoded record (extra keys such as ``_schema`` are ignored)."""
-        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
-        rescan = values.get("rescan")
-        if isinstance(rescan, Mapping):
-            values["rescan"] = RescanOf(**rescan)
-        return cls(**values)

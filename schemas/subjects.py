@@ -10,19 +10,8 @@ from __future__ import annotations
 
 from schemas import topics
 
-# topic (without prefix) -> the codec family of its values
-TOPIC_FAMILIES: dict[str, str] = {
-    topics.DOCS_REQUESTED: "docs_requested",
-    topics.DOCS_CONFIRMED: "docs_confirmed",
-    topics.DOCS_METADATA: "docs_metadata",
-    topics.DOCS_STATUS: "docs_status",
-    topics.SCAN_REQUESTS: "scan_request",
-    topics.SCAN_VERDICTS: "scan_verdict",
-    topics.DOCS_REEXTRACT: "docs_reextract",
-    topics.SCAN_RESCANS: "rescan_request",
-    topics.SCANNERS_REGISTRY: "scanner_heartbeat",
-    topics.EXTRACTOR_SCRIPTS: "extractor_script",
-}
+# topic (without prefix) -> the codec family of its values, as the contract declares it
+TOPIC_FAMILIES: dict[str, str] = {t.name: t.family for t in topics.CONTRACT}
 VALUE_SUFFIX = "-value"
 
 

@@ -1,4 +1,6 @@
-"""Every Kafka topic, declared once: name, partitions, and whether it is compacted.
+"""Every Kafka topic, declared once: its name, what its key is, the record type it carries,
+and whether it is compacted (:data:`CONTRACT`, :func:`contract_of`); partitions come with the
+deployment (:func:`topic_specs`).
 
 Facts (``docs.*``, ``scan.*``) are kept forever (``retention.ms=-1``): the topics are the source
 of truth and the databases are projections that ``replay`` rebuilds.  Current-state topics are
@@ -9,6 +11,12 @@ tests (or a second environment on one cluster) their own set of names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from schemas.documents import DocsConfirmed, DocsMetadata, DocsReextract, DocsRequested, DocsStatus
+from schemas.record import Record
+from schemas.records import ScanVerdict
+from schemas.scans import RescanRequest, ScanRequest
+from schemas.scripts import ExtractorScript
 
 DOCS_REQUESTED = "docs.requested"
 DOCS_CONFIRMED = "docs.confirmed"
@@ -21,17 +29,62 @@ EXTRACTOR_SCRIPTS = "extractor.scripts"
 DOCS_REEXTRACT = "docs.reextract"  # re-run extraction on stored documents, no new scan
 SCAN_RESCANS = "scan.rescans"  # scan stored documents again (signatures changed), low priority
 
-FACT_TOPICS = (
-    DOCS_REQUESTED,
-    DOCS_CONFIRMED,
-    DOCS_METADATA,
-    DOCS_STATUS,
-    SCAN_REQUESTS,
-    SCAN_VERDICTS,
-    DOCS_REEXTRACT,
-    SCAN_RESCANS,
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of the contract (its name without a deployment's prefix)."""
+
+    name: str
+    key: str  # what the key of a record is
+    family: str  # the codec schema family of its values (all versions); the registry subject
+    record: type[Record] | None  # the typed record of its values; None: still read as a dict
+    compacted: bool = False  # current state (compacted) rather than facts (kept forever)
+
+    def decode(self, data: bytes) -> Record:
+        """A value of this topic as its record type; ValueError when it is not one."""
+        if self.record is None:
+            raise TypeError(f"{self.name} has no record type yet")
+        return self.record.decode(data)
+
+
+DOC_ID = "the document id (UUIDv7 text)"
+CONTRACT: tuple[Topic, ...] = (
+    Topic(DOCS_REQUESTED, DOC_ID, "docs_requested", DocsRequested),
+    Topic(DOCS_CONFIRMED, DOC_ID, "docs_confirmed", DocsConfirmed),
+    Topic(DOCS_METADATA, DOC_ID, "docs_metadata", DocsMetadata),
+    Topic(DOCS_STATUS, DOC_ID, "docs_status", DocsStatus),
+    Topic(SCAN_REQUESTS, DOC_ID, "scan_request", ScanRequest),
+    Topic(SCAN_VERDICTS, DOC_ID, "scan_verdict", ScanVerdict),
+    Topic(DOCS_REEXTRACT, DOC_ID, "docs_reextract", DocsReextract),
+    Topic(SCAN_RESCANS, DOC_ID, "rescan_request", RescanRequest),
+    Topic(
+        SCANNERS_REGISTRY,
+        "the scanner name (a null value retires it)",
+        "scanner_heartbeat",
+        None,  # read as a dict by streams/registry.py and scanners/listing.py
+        compacted=True,
+    ),
+    Topic(
+        EXTRACTOR_SCRIPTS,
+        "'version:<v>' for a published version, 'active' for the active one",
+        "extractor_script",
+        ExtractorScript,
+        compacted=True,
+    ),
 )
-STATE_TOPICS = (SCANNERS_REGISTRY, EXTRACTOR_SCRIPTS)
+_BY_NAME = {t.name: t for t in CONTRACT}
+
+
+def contract_of(name: str) -> Topic:
+    """The declaration of topic ``name`` (without prefix): what key and record it carries."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown topic {name!r}; known: {sorted(_BY_NAME)}") from None
+
+
+FACT_TOPICS = tuple(t.name for t in CONTRACT if not t.compacted)
+STATE_TOPICS = tuple(t.name for t in CONTRACT if t.compacted)
 
 
 @dataclass(frozen=True)

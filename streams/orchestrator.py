@@ -158,7 +158,7 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     )
     key = doc_id.encode()
     for verdict in reused:
-        await verdicts_topic.send(key=verdict.key, value=verdict.encode())
+        await verdicts_topic.send(key=verdict.kafka_key, value=verdict.encode())
     request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
     await requests_topic.send(key=key, value=encode_event("scan_request", request))
     metrics.SCAN_REQUESTS.inc()

@@ -137,7 +137,7 @@ async def enforce_deadlines() -> None:
 async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now: int) -> None:
     for scanner in late:
         verdict = timeout_verdict(doc_id, state, scanner, now)
-        await verdicts_topic.send(key=verdict.key, value=verdict.encode())
+        await verdicts_topic.send(key=verdict.kafka_key, value=verdict.encode())
         metrics.VERDICTS_TIMED_OUT.labels(scanner).inc()
         log.warning(
             "timeout verdict: %s",

@@ -92,7 +92,7 @@ async def _copy(ctx: Any, record: dict[str, Any], send: Send) -> int:
                 previous_signatures_version=mine.signatures_version,
             ),
         )
-        await send(copy.key, copy.encode())
+        await send(copy.kafka_key, copy.encode())
         sent += 1
     if sent:
         log.info(
