@@ -84,8 +84,6 @@ class Settings:
 
     clamd_port: int = 13310
 
-    testcontainers: bool = False
-
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
     gateway_port: int = 8080
     # Only the local runtime (`intellidox up`, test stacks) turns this on for its children: it

@@ -17,14 +17,14 @@ def test_prefixed_variables_are_converted_to_the_field_type() -> None:
         {
             "INTELLIDOX_KAFKA_PORT": "29092",
             "INTELLIDOX_VAR_DIR": "/tmp/x",
-            "INTELLIDOX_TESTCONTAINERS": "yes",
+            "INTELLIDOX_DEV_MODE": "yes",
             "INTELLIDOX_SCANNER_HEARTBEAT_S": "2.5",
             "KAFKA_PORT": "1",  # unprefixed names are not ours
         }
     )
     assert settings.kafka_port == 29092
     assert settings.var_dir == Path("/tmp/x")
-    assert settings.testcontainers is True
+    assert settings.dev_mode is True
     assert settings.scanner_heartbeat_s == 2.5
 
 
@@ -40,5 +40,5 @@ def test_settings_are_frozen() -> None:
 
 
 def test_every_field_converts_from_its_environment_text() -> None:
-    changed = Settings().with_overrides(kafka_port=1, testcontainers=True, meta_cache_s=0.5)
+    changed = Settings().with_overrides(kafka_port=1, dev_mode=True, meta_cache_s=0.5)
     assert load_settings(settings_environment(changed)) == changed

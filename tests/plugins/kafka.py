@@ -17,8 +17,7 @@ def kafka_bootstrap(settings: Settings) -> str:
     bootstrap = settings.kafka_bootstrap
     if not Kafka(settings).healthy():  # port first, so a stopped broker fails at once
         pytest.fail(
-            f"Kafka is not answering on {bootstrap}: run `intellidox up kafka` "
-            "(or set INTELLIDOX_TESTCONTAINERS=1 where Docker works)",
+            f"Kafka is not answering on {bootstrap}: run `intellidox up kafka`",
             pytrace=False,
         )
     return bootstrap

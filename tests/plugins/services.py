@@ -1,9 +1,8 @@
-"""Session fixtures that find the running services (or start them with testcontainers)."""
+"""Session fixtures that find the running services: the local runtime that ``ops/`` starts."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,16 +10,9 @@ from ops.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
-def settings() -> Iterator[Settings]:
-    """Settings pointing at live services: the local runtime, or containers when asked."""
-    base = get_settings()
-    if base.testcontainers:
-        from tests.plugins.containers import container_settings
-
-        with container_settings(base) as started:
-            yield started
-        return
-    yield base
+def settings() -> Settings:
+    """Settings pointing at live services (the local runtime, or wherever INTELLIDOX_* say)."""
+    return get_settings()
 
 
 @pytest.fixture
