@@ -9,30 +9,30 @@ storage or database credentials and is not asked for them.
 
 from __future__ import annotations
 
-import dataclasses
+from ops.settings import PREFIX, Settings, settings_environment
 
-from ops.settings import PREFIX, Settings
-
-# Settings each role uses that must not keep their repository values outside dev mode.
+# Settings each role uses that must not keep their repository values outside dev mode (by
+# variable name, without the prefix: sections' fields are named as their variables are).
 ROLE_SECRETS: dict[str, tuple[str, ...]] = {
     "gateway": (
-        "signing_secret",
-        "s3_access_key",
-        "s3_secret_key",
-        "postgres_password",
-        "dev_api_key",
-        "metrics_token",
+        "SIGNING_SECRET",
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "DEV_API_KEY",
+        "METRICS_TOKEN",
+        "KAFKA_GATEWAY_PASSWORD",
     ),
-    "worker": ("s3_access_key", "s3_secret_key", "postgres_password", "metrics_token"),
-    "scanner": ("metrics_token",),
-    "storage-events": ("postgres_password", "metrics_token"),
-}
-# Kafka passwords of each role (added where the settings declare them).
-KAFKA_SECRETS: dict[str, tuple[str, ...]] = {
-    "gateway": ("kafka_gateway_password",),
-    "worker": ("kafka_worker_password",),
-    "scanner": ("kafka_scanner_password",),
-    "storage-events": (),  # no Kafka client: its events go out through the gateway's outbox
+    "worker": (
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "METRICS_TOKEN",
+        "KAFKA_WORKER_PASSWORD",
+    ),
+    "scanner": ("METRICS_TOKEN", "KAFKA_SCANNER_PASSWORD"),
+    # No Kafka client: its events go out through the gateway's outbox.
+    "storage-events": ("POSTGRES_PASSWORD", "METRICS_TOKEN"),
 }
 
 
@@ -43,14 +43,13 @@ class RepositoryDefaults(SystemExit):
 def shipped_defaults(settings: Settings, role: str) -> list[str]:
     """The ``INTELLIDOX_*`` names of ``role``'s settings that still hold repository values."""
     defaults = Settings()
-    known = {f.name for f in dataclasses.fields(Settings)}
-    names = [n for n in (*ROLE_SECRETS[role], *KAFKA_SECRETS[role]) if n in known]
-    found = [n for n in names if getattr(settings, n) == getattr(defaults, n)]
+    ours, shipped = settings_environment(settings), settings_environment(defaults)
+    found = [n for n in ROLE_SECRETS[role] if ours[PREFIX + n] == shipped[PREFIX + n]]
     if role == "gateway" and defaults.dev_tenant in _tenants(settings.admin_tenants):
-        found.append("admin_tenants")  # the dev tenant must not be an admin in production
+        found.append("ADMIN_TENANTS")  # the dev tenant must not be an admin in production
     if role in ("gateway", "worker") and settings.extractor_allow_weak_sandbox:
-        found.append("extractor_allow_weak_sandbox")  # scripts without bubblewrap: dev only
-    return [PREFIX + name.upper() for name in found]
+        found.append("EXTRACTOR_ALLOW_WEAK_SANDBOX")  # scripts without bubblewrap: dev only
+    return [PREFIX + name for name in found]
 
 
 def _tenants(text: str) -> set[str]:

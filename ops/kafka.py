@@ -5,7 +5,7 @@ document's key land on the same partition number whichever client produced it, s
 document's events stay ordered and co-partitioned across topics (Faust tables rely on it).
 
 Every client authenticates (SASL/SCRAM) as the principal of its process's role
-(``settings.kafka_role``): ACLs give each role only what it needs (ops/bootstrap/acls.py).
+(``settings.kafka.role``): ACLs give each role only what it needs (ops/bootstrap/acls.py).
 """
 
 from __future__ import annotations
@@ -55,36 +55,37 @@ def principal_name(settings: Settings, role: str) -> str:
     """The Kafka user name of ``role`` (the analyst's is a setting, the others are fixed)."""
     if role not in ROLES:
         raise ValueError(f"unknown Kafka role {role!r}; known: {', '.join(ROLES)}")
-    return settings.analyst_user if role == ANALYST else role
+    return settings.kafka.analyst_user if role == ANALYST else role
 
 
 def role_password(settings: Settings, role: str) -> str:
     if role == ANALYST:
-        return settings.analyst_password
+        return settings.kafka.analyst_password
     principal_name(settings, role)  # validates the role
-    return str(getattr(settings, f"kafka_{role}_password"))
+    return str(getattr(settings.kafka, f"{role}_password"))
 
 
 def kafka_auth(settings: Settings, role: str | None = None) -> KafkaAuth:
-    """Credentials of ``role`` (default: the process's own, ``settings.kafka_role``)."""
-    role = role or settings.kafka_role
-    if settings.kafka_sasl_mechanism not in SCRAM_MECHANISMS:
+    """Credentials of ``role`` (default: the process's own, ``settings.kafka.role``)."""
+    kafka = settings.kafka
+    role = role or kafka.role
+    if kafka.sasl_mechanism not in SCRAM_MECHANISMS:
         raise ValueError(f"kafka_sasl_mechanism must be one of {', '.join(SCRAM_MECHANISMS)}")
     return KafkaAuth(
-        principal_name(settings, role), role_password(settings, role), settings.kafka_sasl_mechanism
+        principal_name(settings, role), role_password(settings, role), kafka.sasl_mechanism
     )
 
 
 def as_role(settings: Settings, role: str) -> Settings:
     """``settings`` for a process that speaks as ``role`` (gateway, worker, scanner host)."""
     principal_name(settings, role)
-    return settings.with_overrides(kafka_role=role)
+    return settings.with_overrides(kafka=settings.kafka.with_overrides(role=role))
 
 
 def client_config(settings: Settings, role: str | None = None, **extra: Any) -> dict[str, Any]:
     """Where the broker is and who we are: enough for an AdminClient."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        "bootstrap.servers": settings.kafka.bootstrap,
         # librdkafka backs off up to 10 s between reconnects: after an outage, clients came
         # back that long after the broker did.  1 s is cheap for a handful of brokers.
         "reconnect.backoff.max.ms": 1000,
@@ -129,7 +130,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
 
 def aio_client_kwargs(settings: Settings) -> dict[str, Any]:
     """``bootstrap_servers`` and SASL keyword arguments for an aiokafka client."""
-    return {"bootstrap_servers": settings.kafka_bootstrap, **kafka_auth(settings).aiokafka()}
+    return {"bootstrap_servers": settings.kafka.bootstrap, **kafka_auth(settings).aiokafka()}
 
 
 def topic(settings: Settings, name: str) -> str:

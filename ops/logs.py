@@ -17,7 +17,6 @@ Operators' command-line tools keep human output.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import logging.config
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from ops.settings import Settings
+from ops.settings import Settings, settings_environment
 
 CONTEXT_FIELDS = ("stage", "doc_id", "tenant", "scanner", "topic", "partition", "offset")
 REDACTED = "[redacted]"
@@ -72,10 +71,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 def secret_values(settings: Settings) -> tuple[str, ...]:
     """The settings' secrets (passwords, keys, signing secret, tokens), longest first."""
     found = set()
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        is_secret = _SECRET_NAME.search(field.name) is not None
-        if is_secret and isinstance(value, str) and len(value) >= _MIN_SECRET:
+    for variable, value in settings_environment(settings).items():
+        is_secret = _SECRET_NAME.search(variable.lower()) is not None
+        if is_secret and len(value) >= _MIN_SECRET:
             found.add(value)
     return tuple(sorted(found, key=len, reverse=True))
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 PREFIX = "INTELLIDOX_"
 
@@ -29,63 +29,183 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "intellidox"
 
 
+LOCALHOST = "127.0.0.1"
+# A section's ``host`` falls back to ``INTELLIDOX_HOST`` (one machine: the dev runtime).
+_HOST_FALLBACK = {"fallback": "HOST"}
+
+
+def _host() -> Any:
+    return dataclasses.field(default=LOCALHOST, metadata=_HOST_FALLBACK)
+
+
+def _env(name: str, default: Any) -> Any:
+    """A field whose variable is ``INTELLIDOX_<name>`` instead of ``<section prefix><FIELD>``."""
+    return dataclasses.field(default=default, metadata={"env": name})
+
+
+class _Section:
+    """A section's variables are ``INTELLIDOX_<ENV_PREFIX><FIELD>`` unless a field says."""
+
+    ENV_PREFIX: ClassVar[str] = ""
+
+    def with_overrides(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaSettings(_Section):
+    """The brokers, and the SASL/SCRAM principals (README "Kafka principals").
+
+    A process speaks as ``role``; the gateway, the worker and `scanner run` set their own.
+    The passwords here are repository values for the local dev runtime only."""
+
+    ENV_PREFIX: ClassVar[str] = "KAFKA_"
+
+    host: str = _host()
+    port: int = 19092
+    controller_port: int = 19093
+    version: str = "4.4.0"
+    heap_mb: int = 512
+    partitions: int = 6
+    role: str = "admin"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    admin_password: str = "intellidox-dev-kafka-admin"
+    gateway_password: str = "intellidox-dev-kafka-gateway"
+    worker_password: str = "intellidox-dev-kafka-worker"
+    scanner_password: str = "intellidox-dev-kafka-scanner"
+    analyst_user: str = _env("ANALYST_USER", "analyst")
+    analyst_password: str = _env("ANALYST_PASSWORD", "intellidox-dev-analyst")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def internal_port(self) -> int:
+        """The local runtime's loopback-only admin listener (broker-internal, bootstrap)."""
+        return self.controller_port + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresSettings(_Section):
+    ENV_PREFIX: ClassVar[str] = "POSTGRES_"
+
+    host: str = _host()
+    port: int = 15432
+    db: str = "intellidox"
+    user: str = "intellidox"
+    password: str = "intellidox-dev"
+
+    @property
+    def dsn(self) -> str:
+        return (
+            f"host={self.host} port={self.port} dbname={self.db} "
+            f"user={self.user} password={self.password}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CassandraSettings(_Section):
+    """The node and keyspace; ``user`` empty: no authentication (the local runtime's)."""
+
+    ENV_PREFIX: ClassVar[str] = "CASSANDRA_"
+
+    host: str = _host()
+    port: int = 19042
+    storage_port: int = 17000
+    version: str = "5.0.9"
+    heap_mb: int = 1024
+    keyspace: str = "intellidox"
+    user: str = ""
+    password: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Settings(_Section):
+    """The object store (SeaweedFS locally) and its filer's gRPC metadata stream."""
+
+    ENV_PREFIX: ClassVar[str] = "S3_"
+
+    host: str = _host()
+    port: int = 18333
+    access_key: str = "intellidox-dev"
+    secret_key: str = "intellidox-dev-secret"
+    bucket_prefix: str = "intellidox"
+    region: str = "us-east-1"
+    allowed_origins: str = "http://127.0.0.1:8080,http://localhost:8080"
+    # The filer's gRPC (``host:port``), where `intellidox storage-events` reads the metadata
+    # events that mark uploads "uploaded".  Empty: the local runtime's filer.
+    filer_grpc: str = _env("FILER_GRPC", "")
+    # Its mutual TLS (PEM paths): the CA of the filer's certificate, and the listener's own
+    # certificate and key.  Empty: the local runtime's (ops/services/seaweedfs_tls.py).
+    filer_grpc_ca: str = _env("FILER_GRPC_CA", "")
+    filer_grpc_cert: str = _env("FILER_GRPC_CERT", "")
+    filer_grpc_key: str = _env("FILER_GRPC_KEY", "")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def scripts_bucket(self) -> str:
+        return f"{self.bucket_prefix}-scripts"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClamdSettings(_Section):
+    """clamd over TCP (a scanner host's own socket, when it has one, goes first)."""
+
+    ENV_PREFIX: ClassVar[str] = "CLAMD_"
+
+    host: str = _host()
+    port: int = 13310
+
+
+@dataclasses.dataclass(frozen=True)
+class BindSettings(_Section):
+    """Where our own processes, and the local runtime's services, listen.
+
+    Separate from the dependencies' addresses above: a gateway may listen on 0.0.0.0 while
+    Kafka is another machine."""
+
+    host: str = dataclasses.field(
+        default=LOCALHOST, metadata={"env": "BIND_HOST", **_HOST_FALLBACK}
+    )
+    gateway_port: int = 8080
+    worker_port: int = 6066  # the worker's /healthz, /readyz and /metrics
+    scanner_port_base: int = 6100  # a scanner host's, the next host's + 1, ...
+    storage_events_port: int = 6070  # `intellidox storage-events`' /healthz, /readyz, /metrics
+    prometheus_port: int = 9090  # the local runtime's Prometheus
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "kafka": KafkaSettings,
+    "postgres": PostgresSettings,
+    "cassandra": CassandraSettings,
+    "s3": S3Settings,
+    "clamd": ClamdSettings,
+    "bind": BindSettings,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """All configuration, read once from the environment (``INTELLIDOX_<FIELD>``)."""
+    """All configuration, read once from the environment: a section per dependency, the bind
+    addresses, and the knobs of the services themselves (``INTELLIDOX_<FIELD>``)."""
 
     var_dir: Path = dataclasses.field(default_factory=_default_var_dir)
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
-    host: str = "127.0.0.1"
-
-    kafka_version: str = "4.4.0"
-    kafka_port: int = 19092
-    kafka_controller_port: int = 19093
-    kafka_heap_mb: int = 512
-    kafka_partitions: int = 6
-    # Kafka principals (README "Kafka principals"): SASL/SCRAM, one principal per role, ACLs.
-    # A process speaks as ``kafka_role``; the gateway, the worker and `scanner run` set their
-    # own.  The passwords here are repository values for the local dev runtime only.
-    kafka_role: str = "admin"
-    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
-    kafka_admin_password: str = "intellidox-dev-kafka-admin"
-    kafka_gateway_password: str = "intellidox-dev-kafka-gateway"
-    kafka_worker_password: str = "intellidox-dev-kafka-worker"
-    kafka_scanner_password: str = "intellidox-dev-kafka-scanner"
-    analyst_user: str = "analyst"
-    analyst_password: str = "intellidox-dev-analyst"
-
-    cassandra_version: str = "5.0.9"
-    cassandra_port: int = 19042
-    cassandra_storage_port: int = 17000
-    cassandra_heap_mb: int = 1024
-    cassandra_keyspace: str = "intellidox"
+    # The JDK that the local runtime's Kafka and Cassandra run on.
     java17_home: Path = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 
-    postgres_port: int = 15432
-    postgres_db: str = "intellidox"
-    postgres_user: str = "intellidox"
-    postgres_password: str = "intellidox-dev"
-
-    s3_port: int = 18333
-    s3_access_key: str = "intellidox-dev"
-    s3_secret_key: str = "intellidox-dev-secret"
-    s3_bucket_prefix: str = "intellidox"
-    s3_region: str = "us-east-1"
-    s3_allowed_origins: str = "http://127.0.0.1:8080,http://localhost:8080"
-    # The SeaweedFS filer's gRPC (``host:port``), where `intellidox storage-events` reads the
-    # metadata events that mark uploads "uploaded".  Empty: the local runtime's filer.
-    filer_grpc: str = ""
-    # Its mutual TLS (PEM paths): the CA of the filer's certificate, and the listener's own
-    # certificate and key.  Empty: the local runtime's (ops/services/seaweedfs_tls.py).
-    filer_grpc_ca: str = ""
-    filer_grpc_cert: str = ""
-    filer_grpc_key: str = ""
-    storage_events_port: int = 6070  # its /healthz, /readyz and /metrics
-
-    clamd_port: int = 13310
+    kafka: KafkaSettings = dataclasses.field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = dataclasses.field(default_factory=PostgresSettings)
+    cassandra: CassandraSettings = dataclasses.field(default_factory=CassandraSettings)
+    s3: S3Settings = dataclasses.field(default_factory=S3Settings)
+    clamd: ClamdSettings = dataclasses.field(default_factory=ClamdSettings)
+    bind: BindSettings = dataclasses.field(default_factory=BindSettings)
 
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
-    gateway_port: int = 8080
     # Only the local runtime (`intellidox up`, test stacks) turns this on for its children: it
     # installs the dev key and lets the repository's default secrets through.  Any other start
     # refuses them (ops/defaults.py) and deletes the dev key.
@@ -120,12 +240,10 @@ class Settings:
     topic_prefix: str = ""
 
     # Pipeline.
-    worker_port: int = 6066
     scan_deadline_s: float = 60.0
     scan_url_ttl_s: int = 900  # scanners' pre-signed GETs (pinned to the confirmed version)
     scanner_heartbeat_s: float = 5.0
     scanner_alive_s: float = 30.0
-    scanner_port_base: int = 6100
     scanner_session_timeout_s: float = 10.0
     # Each engine scans in its own process with this address-space ceiling (POSIX; 0: none);
     # a scanner's `memory_mb` option overrides it.
@@ -150,7 +268,6 @@ class Settings:
     # outbox and stuck documents run this often; the local Prometheus listens here.
     metrics_token: str = "intellidox-dev-metrics-token"
     metrics_interval_s: float = 15.0
-    prometheus_port: int = 9090
 
     # Extractor scripts (see README "Extractor scripts").  Keys of these tenants may call the
     # admin API (/admin/...): comma-separated; give production its own admin tenant and key.
@@ -164,43 +281,62 @@ class Settings:
     extractor_pool_jobs: int = 200
     extractor_allow_weak_sandbox: bool = False
 
-    @property
-    def scripts_bucket(self) -> str:
-        return f"{self.s3_bucket_prefix}-scripts"
-
     def is_admin(self, tenant: str) -> bool:
         return tenant in {t.strip() for t in self.admin_tenants.split(",") if t.strip()}
 
     @property
     def gateway_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.gateway_port}").rstrip("/")
-
-    @property
-    def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
-
-    @property
-    def kafka_internal_port(self) -> int:
-        """The local runtime's loopback-only admin listener (broker-internal, bootstrap)."""
-        return self.kafka_controller_port + 1
-
-    @property
-    def postgres_dsn(self) -> str:
-        return (
-            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
-            f"user={self.postgres_user} password={self.postgres_password}"
-        )
-
-    @property
-    def s3_endpoint(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
+        return (self.public_url or f"http://{self.bind.host}:{self.bind.gateway_port}").rstrip("/")
 
     @property
     def clamd_socket(self) -> Path:
+        """The local runtime's clamd socket (a scanner host's clients try it before TCP)."""
         return self.var_dir / "clamav" / "clamd.sock"
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with top-level fields or whole sections replaced
+        (``settings.with_overrides(kafka=settings.kafka.with_overrides(port=1))``)."""
+        sections: dict[str, Any] = {}
+        for name in [n for n in changes if n in _FLAT or n == "host"]:
+            value = changes.pop(name)
+            for section, field in _FLAT.get(name, _ALL_HOSTS):
+                base = sections.get(section, getattr(self, section))
+                sections[section] = dataclasses.replace(base, **{field: value})
+        return dataclasses.replace(self, **changes, **sections)
+
+    def __getattr__(self, name: str) -> Any:
+        # Transition (issue 11): the flat names of before the sections, until no module uses
+        # them.  ``host`` was every address at once; read, it is the bind address.
+        if name == "host":
+            return self.bind.host
+        if name in _FLAT:
+            ((section, field),) = _FLAT[name]
+            return getattr(getattr(self, section), field)
+        raise AttributeError(name)
+
+
+_ALL_HOSTS = tuple((section, "host") for section in SECTIONS)
+_FLAT: dict[str, tuple[tuple[str, str], ...]] = {
+    **{f"kafka_{f}": (("kafka", f),) for f in ("version", "port", "controller_port", "heap_mb")},
+    **{f"kafka_{f}": (("kafka", f),) for f in ("partitions", "role", "sasl_mechanism")},
+    **{f"kafka_{r}_password": (("kafka", f"{r}_password"),) for r in ("admin", "gateway")},
+    **{f"kafka_{r}_password": (("kafka", f"{r}_password"),) for r in ("worker", "scanner")},
+    "kafka_bootstrap": (("kafka", "bootstrap"),),
+    "kafka_internal_port": (("kafka", "internal_port"),),
+    "analyst_user": (("kafka", "analyst_user"),),
+    "analyst_password": (("kafka", "analyst_password"),),
+    **{f"cassandra_{f}": (("cassandra", f),) for f in ("version", "port", "storage_port")},
+    **{f"cassandra_{f}": (("cassandra", f),) for f in ("heap_mb", "keyspace")},
+    **{f"postgres_{f}": (("postgres", f),) for f in ("port", "db", "user", "password", "dsn")},
+    **{f"s3_{f}": (("s3", f),) for f in ("port", "access_key", "secret_key", "bucket_prefix")},
+    **{f"s3_{f}": (("s3", f),) for f in ("region", "allowed_origins", "endpoint")},
+    **{f: (("s3", f),) for f in ("filer_grpc", "filer_grpc_ca", "filer_grpc_cert")},
+    "filer_grpc_key": (("s3", "filer_grpc_key"),),
+    "scripts_bucket": (("s3", "scripts_bucket"),),
+    "clamd_port": (("clamd", "port"),),
+    **{f: (("bind", f),) for f in ("gateway_port", "worker_port", "scanner_port_base")},
+    **{f: (("bind", f),) for f in ("storage_events_port", "prometheus_port")},
+}
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -215,22 +351,41 @@ def _convert(raw: str, kind: Any) -> Any:
     return raw
 
 
+def _variables(kind: type[Any], env_prefix: str) -> Iterator[tuple[dataclasses.Field[Any], str]]:
+    """Each plain field of ``kind`` (a section or Settings) with its variable's name."""
+    for field in dataclasses.fields(kind):
+        if field.name not in SECTIONS or kind is not Settings:
+            yield field, PREFIX + field.metadata.get("env", env_prefix + field.name.upper())
+
+
+def _read(kind: type[Any], env_prefix: str, env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field, variable in _variables(kind, env_prefix):
+        raw = env.get(variable)
+        if raw is None and "fallback" in field.metadata:
+            raw = env.get(PREFIX + field.metadata["fallback"])
+        if raw is not None:
+            values[field.name] = _convert(raw, field.type)
+    return values
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
-    changes: dict[str, Any] = {}
-    for field in dataclasses.fields(Settings):
-        raw = env.get(PREFIX + field.name.upper())
-        if raw is not None:
-            changes[field.name] = _convert(raw, field.type)
-    return Settings(**changes)
+    sections: dict[str, Any] = {
+        name: kind(**_read(kind, kind.ENV_PREFIX, env)) for name, kind in SECTIONS.items()
+    }
+    return Settings(**_read(Settings, "", env), **sections)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The variables that make :func:`load_settings` rebuild ``settings`` (for a child)."""
+    parts: list[tuple[Any, str]] = [(settings, "")]
+    parts += [(getattr(settings, name), kind.ENV_PREFIX) for name, kind in SECTIONS.items()]
     return {
-        PREFIX + field.name.upper(): str(getattr(settings, field.name))
-        for field in dataclasses.fields(Settings)
+        variable: str(getattr(part, field.name))
+        for part, env_prefix in parts
+        for field, variable in _variables(type(part), env_prefix)
     }
 
 

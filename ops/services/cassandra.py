@@ -92,7 +92,7 @@ class Cassandra(Service):
 
     @property
     def version(self) -> str:
-        return self.settings.cassandra_version
+        return self.settings.cassandra.version
 
     @property
     def dist_dir(self) -> Path:
@@ -116,7 +116,7 @@ class Cassandra(Service):
 
     @property
     def jmx_port(self) -> int:
-        return self.settings.cassandra_storage_port + JMX_PORT_OFFSET
+        return self.settings.cassandra.storage_port + JMX_PORT_OFFSET
 
     def ports(self) -> list[int]:
         s = self.settings

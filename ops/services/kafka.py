@@ -66,7 +66,7 @@ class Kafka(Service):
 
     @property
     def version(self) -> str:
-        return self.settings.kafka_version
+        return self.settings.kafka.version
 
     @property
     def legacy_logging(self) -> bool:

@@ -13,9 +13,9 @@ from gateway.storage_events import DELETE_MARKER, Landed, landed, path_prefix
 from gateway.storage_listener import Listener, create_app
 from ops.filer_meta import FilerEntry, MetaEvent
 from ops.ids import uuid7
-from ops.settings import Settings
+from ops.settings import PostgresSettings, S3Settings, Settings
 
-SETTINGS = Settings(s3_bucket_prefix="idx")
+SETTINGS = Settings(s3=S3Settings(bucket_prefix="idx"))
 DOC = uuid7(int(datetime(2026, 5, 1, tzinfo=UTC).timestamp() * 1000))
 TS_NS = 1_795_867_958_523_967_326
 
@@ -80,7 +80,9 @@ def test_the_subscription_covers_only_this_deployments_buckets() -> None:
 
 
 def test_outside_dev_mode_the_listener_refuses_a_filer_without_mutual_tls(tmp_path: Path) -> None:
-    production = Settings(var_dir=tmp_path, postgres_password="p", metrics_token="m")
+    production = Settings(
+        var_dir=tmp_path, postgres=PostgresSettings(password="p"), metrics_token="m"
+    )
     with pytest.raises(SystemExit, match="mutual TLS"):
         create_app(production)
     create_app(Settings(var_dir=tmp_path, dev_mode=True))  # the local runtime may, for now

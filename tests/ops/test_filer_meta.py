@@ -19,7 +19,7 @@ from ops.filer_meta import (
     tls_files,
 )
 from ops.services.seaweedfs import SeaweedFS
-from ops.settings import Settings
+from ops.settings import S3Settings, Settings
 
 
 def field(number: int, value: bytes | int) -> bytes:
@@ -84,10 +84,11 @@ def test_the_request_carries_name_prefix_position_and_id() -> None:
 
 
 def test_the_default_address_is_the_local_filers_grpc_port() -> None:
-    settings = Settings(s3_port=20000)
+    settings = Settings(s3=S3Settings(port=20000))
     port = SeaweedFS(settings).port_flags()["filer.port.grpc"]
     assert filer_address(settings) == f"127.0.0.1:{port}"
-    assert filer_address(Settings(filer_grpc="filer.internal:18888")) == "filer.internal:18888"
+    given = Settings(s3=S3Settings(filer_grpc="filer.internal:18888"))
+    assert filer_address(given) == "filer.internal:18888"
 
 
 def test_the_listener_finds_the_local_runtimes_certificate_or_the_configured_one(
@@ -96,13 +97,12 @@ def test_the_listener_finds_the_local_runtimes_certificate_or_the_configured_one
     settings = Settings(var_dir=tmp_path)
     assert tls_files(settings) is None  # a runtime from before mutual TLS: plaintext
     pki = SeaweedFS(settings).pki
-    pki.ensure(settings.host)
+    pki.ensure(settings.s3.host)
     found = tls_files(settings)
     assert found == TlsFiles(pki.ca.cert, pki.listener.cert, pki.listener.key)
     assert found.credentials() is not None
-    given = Settings(
-        var_dir=tmp_path, filer_grpc_ca="/a", filer_grpc_cert="/b", filer_grpc_key="/c"
-    )
+    given_tls = S3Settings(filer_grpc_ca="/a", filer_grpc_cert="/b", filer_grpc_key="/c")
+    given = Settings(var_dir=tmp_path, s3=given_tls)
     assert tls_files(given) == TlsFiles(Path("/a"), Path("/b"), Path("/c"))
 
 

@@ -21,7 +21,7 @@ from ops.s3 import bucket_for, s3_client
 from ops.services.runtime import start, stop
 from ops.services.seaweedfs import SeaweedFS
 from ops.services.seaweedfs_tls import Pair, _issue, _load_key, _write
-from ops.settings import Settings
+from ops.settings import S3Settings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def _free(port: int) -> bool:
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     var = tmp_path_factory.mktemp("seaweedfs-tls")
     for _ in range(50):  # a port block of its own (every offset of ops/services/seaweedfs.py)
-        settings = Settings(var_dir=var, s3_port=random.randrange(40000, 45000))
+        settings = Settings(var_dir=var, s3=S3Settings(port=random.randrange(40000, 45000)))
         if all(_free(p) for p in SeaweedFS(settings).ports()):
             break
     service = SeaweedFS(settings)

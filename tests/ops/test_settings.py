@@ -2,14 +2,23 @@ from pathlib import Path
 
 import pytest
 
-from ops.settings import Settings, load_settings, settings_environment
+from ops.settings import (
+    BindSettings,
+    KafkaSettings,
+    Settings,
+    load_settings,
+    settings_environment,
+)
 
 
 def test_defaults_match_the_local_runtime() -> None:
     settings = load_settings({})
-    assert settings.kafka_bootstrap == "127.0.0.1:19092"
-    assert settings.s3_endpoint == "http://127.0.0.1:18333"
-    assert "port=15432" in settings.postgres_dsn
+    assert settings.kafka.bootstrap == "127.0.0.1:19092"
+    assert settings.s3.endpoint == "http://127.0.0.1:18333"
+    assert "host=127.0.0.1 port=15432" in settings.postgres.dsn
+    assert (settings.cassandra.host, settings.cassandra.port) == ("127.0.0.1", 19042)
+    assert (settings.clamd.host, settings.clamd.port) == ("127.0.0.1", 13310)
+    assert settings.bind == BindSettings(host="127.0.0.1", gateway_port=8080)
 
 
 def test_prefixed_variables_are_converted_to_the_field_type() -> None:
@@ -22,10 +31,63 @@ def test_prefixed_variables_are_converted_to_the_field_type() -> None:
             "KAFKA_PORT": "1",  # unprefixed names are not ours
         }
     )
-    assert settings.kafka_port == 29092
+    assert settings.kafka.port == 29092
     assert settings.var_dir == Path("/tmp/x")
     assert settings.dev_mode is True
     assert settings.scanner_heartbeat_s == 2.5
+
+
+def test_each_section_reads_its_own_variables() -> None:
+    settings = load_settings(
+        {
+            "INTELLIDOX_POSTGRES_PASSWORD": "pg-secret",
+            "INTELLIDOX_CASSANDRA_KEYSPACE": "ks",
+            "INTELLIDOX_CASSANDRA_USER": "cass",
+            "INTELLIDOX_S3_SECRET_KEY": "s3-secret",
+            "INTELLIDOX_CLAMD_PORT": "3310",
+            "INTELLIDOX_KAFKA_WORKER_PASSWORD": "w",
+            "INTELLIDOX_GATEWAY_PORT": "28080",
+            "INTELLIDOX_STORAGE_EVENTS_PORT": "26070",
+        }
+    )
+    assert "password=pg-secret" in settings.postgres.dsn
+    assert (settings.cassandra.keyspace, settings.cassandra.user) == ("ks", "cass")
+    assert settings.s3.secret_key == "s3-secret"
+    assert settings.clamd.port == 3310
+    assert settings.kafka.worker_password == "w"
+    assert (settings.bind.gateway_port, settings.bind.storage_events_port) == (28080, 26070)
+
+
+def test_names_kept_from_before_the_sections() -> None:
+    settings = load_settings(
+        {
+            "INTELLIDOX_ANALYST_USER": "alice",
+            "INTELLIDOX_ANALYST_PASSWORD": "alice-pw",
+            "INTELLIDOX_FILER_GRPC": "filer.internal:18888",
+            "INTELLIDOX_FILER_GRPC_CA": "/etc/ca.pem",
+        }
+    )
+    assert (settings.kafka.analyst_user, settings.kafka.analyst_password) == ("alice", "alice-pw")
+    assert settings.s3.filer_grpc == "filer.internal:18888"
+    assert settings.s3.filer_grpc_ca == "/etc/ca.pem"
+
+
+def test_each_dependency_has_its_own_host_and_intellidox_host_is_their_default() -> None:
+    settings = load_settings(
+        {
+            "INTELLIDOX_HOST": "10.0.0.9",
+            "INTELLIDOX_KAFKA_HOST": "kafka.internal",
+            "INTELLIDOX_POSTGRES_HOST": "pg.internal",
+            "INTELLIDOX_S3_HOST": "s3.internal",
+            "INTELLIDOX_BIND_HOST": "0.0.0.0",
+        }
+    )
+    assert settings.kafka.bootstrap == "kafka.internal:19092"
+    assert "host=pg.internal port=15432" in settings.postgres.dsn
+    assert settings.s3.endpoint == "http://s3.internal:18333"
+    assert settings.cassandra.host == settings.clamd.host == "10.0.0.9"  # not given: the default
+    assert settings.bind.host == "0.0.0.0"
+    assert load_settings({"INTELLIDOX_HOST": "10.0.0.9"}).bind.host == "10.0.0.9"
 
 
 def test_a_bad_number_is_an_error_naming_the_value() -> None:
@@ -33,12 +95,31 @@ def test_a_bad_number_is_an_error_naming_the_value() -> None:
         load_settings({"INTELLIDOX_KAFKA_PORT": "abc"})
 
 
-def test_settings_are_frozen() -> None:
+def test_settings_and_sections_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
-        settings.kafka_port = 1  # type: ignore[misc]
+        settings.topic_prefix = "x"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        settings.kafka.port = 1  # type: ignore[misc]
 
 
-def test_every_field_converts_from_its_environment_text() -> None:
-    changed = Settings().with_overrides(kafka_port=1, dev_mode=True, meta_cache_s=0.5)
+def test_a_section_is_overridden_as_a_whole() -> None:
+    settings = Settings()
+    changed = settings.with_overrides(kafka=settings.kafka.with_overrides(port=1))
+    assert changed.kafka == KafkaSettings(port=1)
+    assert settings.kafka.port == 19092
+
+
+def test_every_field_of_every_section_survives_the_child_environment() -> None:
+    base = Settings()
+    changed = base.with_overrides(
+        dev_mode=True,
+        meta_cache_s=0.5,
+        kafka=base.kafka.with_overrides(host="kafka.internal", port=1, analyst_user="bob"),
+        postgres=base.postgres.with_overrides(host="pg.internal", password="p"),
+        cassandra=base.cassandra.with_overrides(host="cass.internal", user="u"),
+        s3=base.s3.with_overrides(host="s3.internal", filer_grpc="f:1"),
+        clamd=base.clamd.with_overrides(host="clamd.internal"),
+        bind=base.bind.with_overrides(host="0.0.0.0", worker_port=2),
+    )
     assert load_settings(settings_environment(changed)) == changed
