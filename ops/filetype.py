@@ -34,6 +34,12 @@ _OOXML = {
     "ppt/": ("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
 }
 HEAD_BYTES = 4096
+# Every type :func:`detect` names (what ``docs.metadata`` carries and scanners declare they accept).
+KINDS = frozenset(
+    {kind for _, _, kind, _ in _MAGIC}
+    | {kind for kind, _ in _OOXML.values()}
+    | {"zip", "webp", "text", "binary"}
+)
 ZIP_NAMES_READ = 1000  # an Office document lists its parts well within this many entries
 
 

@@ -59,7 +59,8 @@ class ArchiveInspector(Scanner):
       ``error`` — a malformed archive is a known way to slip past other engines, and the
       bytes are the uploader's, not a failure of ours. ``error`` is left to I/O failures.
 
-    A file that is not zip/gzip/tar is ``unsupported`` (7z and rar included).
+    A file that is not zip/gzip/tar is ``unsupported`` (7z and rar included); only those types
+    (Office zips included) are sent to it.
 
     Options: ``max_depth`` (5), ``max_entries`` (10000), ``max_ratio`` (100), ``bomb_ratio``
     (1000), ``ratio_min_size`` (bytes, 1 MiB), ``max_total_size`` (bytes, 4 GiB),
@@ -70,6 +71,7 @@ class ArchiveInspector(Scanner):
     name = "archive-inspector"
     vendor = "IntelliDox"
     version = "1"
+    accepts = ARCHIVES  # the same detection as docs.metadata's: nothing else is opened
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         super().__init__(options)

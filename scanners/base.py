@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ops.filetype import KINDS
 from schemas import enums
+from schemas.records import accepts_type, refusal
 
 VERDICTS = tuple(enums.Verdict)  # declared in the contract (schemas/enums.py)
 
@@ -49,6 +51,13 @@ class Scanner:
 
     ``options`` come from the command line (``name?key=value&...``); read them with defaults
     in ``__init__`` and document them in the class docstring.
+
+    ``accepts`` declares the file types (:data:`ops.filetype.KINDS`, as ``docs.metadata``
+    carries them) the engine can judge; None: every type.  A document of another type is
+    never sent to it: the orchestrator answers ``unsupported`` and nothing is downloaded.
+    List every type the engine might find something in (an excluded type is never looked
+    at); the engine still checks the bytes itself.  Every scanner takes the option
+    ``accepts`` (``pdf,zip``, or ``all``), which replaces the declaration for an instance.
     """
 
     name: ClassVar[str] = ""
@@ -56,12 +65,15 @@ class Scanner:
     version: ClassVar[str] = "1"
     deadline_s: float = 60.0
     max_file_size: int | None = None  # bigger files get ``too_large`` without scanning
+    accepts: frozenset[str] | None = None  # file types it is asked about; None: every type
     # Requests one consumer keeps in flight (option ``inflight``): enough to overlap downloads,
     # scans and acknowledgements; an engine that mostly waits (a remote service) wants more.
     inflight: int = 4
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         self.options = dict(options or {})
+        if "accepts" in self.options:
+            self.accepts = parse_accepts(self.options["accepts"])
 
     def option(self, key: str, default: Any, kind: type = str) -> Any:
         raw = self.options.get(key)
@@ -75,6 +87,13 @@ class Scanner:
     def engine_version(self) -> str:
         return self.version
 
+    def takes(self, file_type: str | None) -> bool:
+        return accepts_type(self.accepts, file_type)
+
+    def refusal(self, scanner: str, file_type: str) -> Verdict:
+        """The ``unsupported`` verdict for a type it does not take (``scanner``: its name)."""
+        return Verdict(enums.Verdict.UNSUPPORTED, refusal(scanner, self.accepts or (), file_type))
+
     def signatures_version(self) -> str:
         return ""
 
@@ -86,3 +105,17 @@ class Scanner:
         would say what ``signatures_version`` said (e.g. a hash list whose entry for these
         bytes did not change): a rescan is then skipped.  Default: it cannot know."""
         return False
+
+
+def parse_accepts(value: str) -> frozenset[str] | None:
+    """The option ``accepts``: ``all``, or file types separated by commas."""
+    if value.strip() == "all":
+        return None
+    kinds = frozenset(filter(None, (kind.strip() for kind in value.split(","))))
+    unknown = sorted(kinds - KINDS)
+    if not kinds or unknown:
+        raise ValueError(
+            f"accepts={value!r}: {', '.join(unknown) or 'no type'} is not a file type;"
+            f" known: all, {', '.join(sorted(KINDS))}"
+        )
+    return kinds

@@ -75,7 +75,9 @@ class OfficeMacros(Scanner):
     Handles OLE files (.doc .xls .ppt .msg, a bare vbaProject.bin), OOXML zips (.docm
     .xlsm .pptm ...), Excel SYLK files with XLM macros, Word 2003 XML, Flat OPC XML and
     MHT "single file web page" documents.  Anything else is ``unsupported``, and so is an
-    encrypted document whose macros cannot be seen.
+    encrypted document whose macros cannot be seen.  Accepts ``ole``, ``docx``, ``xlsx``,
+    ``pptx``, ``zip``, ``text`` and ``binary`` files (never PDFs, executables, images, other
+    archives or RTF).
 
     mraptor flags macro code A (auto-exec: AutoOpen, Document_Open, Workbook_Open,
     Auto_Open ...), W (writes to disk or memory: URLDownloadToFile, SaveToFile, Kill ...)
@@ -104,6 +106,10 @@ class OfficeMacros(Scanner):
     name = "office-macros"
     vendor = "oletools"
     version = "1"
+    # What sniff() may recognise: OLE and OOXML (a zip detected without word/, xl/ or ppt/,
+    # e.g. Visio, is "zip"), and SYLK, Word 2003 XML, Flat OPC and MHT, which are "text", or
+    # "binary" when their first 4 KiB are not UTF-8.
+    accepts = frozenset({"ole", "docx", "xlsx", "pptx", "zip", "text", "binary"})
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         super().__init__(options)

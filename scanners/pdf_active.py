@@ -74,7 +74,7 @@ class PdfActiveContent(Scanner):
     /URI alone (ordinary links) are ``clean``, with the counts in ``result``: links are
     everywhere in business documents, and judging where they point is a URL-reputation
     engine's job, not this one's.  A file without ``%PDF-`` in its first KiB is
-    ``unsupported``.
+    ``unsupported``.  Accepts ``pdf`` files (as ``docs.metadata`` detects them).
 
     Options: ``chunk_size`` (bytes read at a time, default 1 MiB), ``deep_max_size`` (bytes;
     larger files get the raw scan only; default 20 MiB; 0 turns pypdf off),
@@ -84,6 +84,9 @@ class PdfActiveContent(Scanner):
     name = "pdf-active"
     vendor = "IntelliDox"
     version = "1"
+    # A PDF whose %PDF- is not at offset 0 (readers allow up to 1 KiB of junk) is detected as
+    # text or binary and so not sent here; `?accepts=pdf,text,binary` sends those too.
+    accepts = frozenset({"pdf"})
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         super().__init__(options)

@@ -48,9 +48,9 @@ from scanners.isolation import EnginePool, EngineSpec, Outcome
 from scanners.metrics import ENGINE_CRASHES, SCAN_DURATION, VERDICTS
 from scanners.requests import Rescan, ScanRequest, parse_encoded
 from scanners.sender import Headers, Record, Sender
-from schemas import codec, topics
+from schemas import topics
 from schemas.dead_letters import DeadLetter
-from schemas.records import ScanVerdict
+from schemas.records import ScannerHeartbeat, ScanVerdict
 
 log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
@@ -266,6 +266,10 @@ class Runner:
         """Download, then scan with the engine's own deadline (not the fan-out's)."""
         started = datetime.now(UTC)
         job = request.job()
+        if job.file_type is not None and not self.scanner.takes(job.file_type):
+            # The orchestrator asks only scanners that take the type; a worker that read an
+            # older heartbeat of this scanner may not have known: still nothing is downloaded.
+            return Scan(self.scanner.refusal(self.name, job.file_type), started)
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
             too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
@@ -360,28 +364,30 @@ class Runner:
         )
 
     # -- heartbeats -------------------------------------------------------------------------
-    def heartbeat(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "vendor": self.scanner.vendor_label,
-            "os": f"{platform.system()} {platform.release()}",
-            "host": socket.gethostname(),
-            "instance": self.instance,
-            "engine_version": _safe(self.scanner.engine_version),
-            "signatures_version": _safe(self.scanner.signatures_version),
-            "deadline_s": float(self.scanner.deadline_s),
-            "max_file_size": self.scanner.max_file_size,
-            "at": datetime.now(UTC),
-        }
+    def heartbeat(self) -> ScannerHeartbeat:
+        accepts = self.scanner.accepts
+        return ScannerHeartbeat(
+            name=self.name,
+            vendor=self.scanner.vendor_label,
+            os=f"{platform.system()} {platform.release()}",
+            host=socket.gethostname(),
+            instance=self.instance,
+            engine_version=_safe(self.scanner.engine_version),
+            signatures_version=_safe(self.scanner.signatures_version),
+            deadline_s=float(self.scanner.deadline_s),
+            max_file_size=self.scanner.max_file_size,
+            at=datetime.now(UTC),
+            accepts=None if accepts is None else tuple(sorted(accepts)),
+        )
 
     def _heartbeats(self, stop: threading.Event) -> None:
         """Heartbeats; meanwhile engine processes a burst left idle stop, and downloads no
         scanner asked for again are deleted."""
         while not stop.is_set():
             try:
-                beat = codec.encode("scanner_heartbeat", self.heartbeat())
+                beat = self.heartbeat()
                 registry = topic(self.settings, topics.SCANNERS_REGISTRY)
-                self.sender.send(Record(registry, self.name.encode(), beat))
+                self.sender.send(Record(registry, beat.kafka_key, beat.encode()))
                 self.engines.retire_idle()
                 self.downloads.evict()
             except Exception:  # a missed beat is logged; the next one may get through

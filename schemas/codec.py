@@ -42,6 +42,7 @@ SCHEMA_IDS: dict[int, str] = {
     11: "docs_reextract.v2",  # + version_id
     12: "scan_verdict.v2",  # + rescan (what a rescan replaced), signatures_stale (reuse)
     13: "rescan_request",
+    14: "scanner_heartbeat.v2",  # + accepts: the file types a scanner is asked about
 }
 _DIR = Path(__file__).resolve().parent
 

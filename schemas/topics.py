@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsReextract, DocsRequested, DocsStatus
 from schemas.record import Record
-from schemas.records import ScanVerdict
+from schemas.records import ScannerHeartbeat, ScanVerdict
 from schemas.scans import RescanRequest, ScanRequest
 from schemas.scripts import ExtractorScript
 
@@ -61,7 +61,7 @@ CONTRACT: tuple[Topic, ...] = (
         SCANNERS_REGISTRY,
         "the scanner name (a null value retires it)",
         "scanner_heartbeat",
-        None,  # read as a dict by streams/registry.py and scanners/listing.py
+        ScannerHeartbeat,
         compacted=True,
     ),
     Topic(

@@ -156,6 +156,19 @@ def test_a_file_over_the_engines_limit_is_too_large_without_download(
     assert scan.verdict.verdict == "too_large"
 
 
+def test_a_type_the_engine_does_not_take_is_unsupported_without_download(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """Normally the orchestrator does not ask; a worker that read an older heartbeat might."""
+    runner = runner_for(runners, tmp_path, ReadsFile({"accepts": "pdf"}))
+    scan = runner.scan_request(request(files.url("nowhere.txt"), b"text", file_type="text"))
+    assert scan.verdict.verdict == "unsupported"
+    assert scan.verdict.result == "text is not a type reads-file accepts (pdf)"
+    put_file(files.directory, "a.txt", b"text")
+    unknown = runner.scan_request(request(files.start().url("a.txt"), b"text"))
+    assert unknown.verdict.verdict == "clean"  # a type not known (None) is scanned
+
+
 def test_an_object_the_store_refuses_is_an_error_verdict_at_once(
     tmp_path: Path, files: FileServer, runners: list[Runner]
 ) -> None:
@@ -224,10 +237,16 @@ def test_the_download_window_is_the_urls_validity_and_at_least_the_deadline(
 
 def test_heartbeats_carry_os_and_versions(tmp_path: Path, runners: list[Runner]) -> None:
     beat = runner_for(runners, tmp_path, Simulated({"vendor": "Acme"})).heartbeat()
-    assert beat["name"] == "simulated" and beat["vendor"] == "Acme"
-    assert (
-        beat["os"] and beat["engine_version"] == "1" and beat["signatures_version"] == "simulated"
-    )
+    assert beat.name == "simulated" and beat.vendor == "Acme"
+    assert beat.os and beat.engine_version == "1" and beat.signatures_version == "simulated"
+    assert beat.accepts is None  # every type
+
+
+def test_heartbeats_carry_the_types_an_instance_accepts(
+    tmp_path: Path, runners: list[Runner]
+) -> None:
+    narrowed = Simulated({"accepts": "zip,pdf"})
+    assert runner_for(runners, tmp_path, narrowed).heartbeat().accepts == ("pdf", "zip")
 
 
 def _scan_side_by_side(runner: Runner, files: FileServer, count: int) -> list[str]:

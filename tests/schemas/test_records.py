@@ -17,7 +17,7 @@ from schemas import codec, topics
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsStatus
 from schemas.events import decode_event
 from schemas.record import Record, at_ms
-from schemas.records import RescanOf, ScanVerdict
+from schemas.records import RescanOf, ScannerHeartbeat, ScanVerdict, accepts_type
 from schemas.scans import ExpectedScanner, ScanRequest
 from schemas.scripts import ExtractorScript
 
@@ -169,3 +169,54 @@ def test_a_timeout_is_a_timeout_verdict_and_nothing_else() -> None:
 
 def test_milliseconds_become_the_aware_times_records_hold() -> None:
     assert at_ms(int(NOW.timestamp() * 1000)) == NOW
+
+
+def _beat(**changes: object) -> ScannerHeartbeat:
+    values: dict[str, object] = {
+        "name": "pdf-active",
+        "vendor": "IntelliDox",
+        "os": "Linux 6.1",
+        "host": "h",
+        "instance": "h/1",
+        "engine_version": "1",
+        "signatures_version": "names",
+        "deadline_s": 60.0,
+        "max_file_size": None,
+        "at": NOW,
+        "accepts": ("pdf",),
+    }
+    return ScannerHeartbeat(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_a_heartbeat_survives_the_wire_keyed_by_the_scanner_name() -> None:
+    for beat in (_beat(), _beat(accepts=None, max_file_size=1 << 30)):
+        assert ScannerHeartbeat.from_record(decode_event(beat.encode())) == beat
+    assert _beat().kafka_key == b"pdf-active"
+
+
+def test_a_heartbeat_of_the_first_schema_version_accepts_every_type() -> None:
+    old = _beat().to_record()
+    del old["accepts"]
+    first = codec.versions("scanner_heartbeat")[0]  # as scanners sent it before v2
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, first))
+    fastavro.schemaless_writer(out, codec.parsed_by_id(first), old)
+    beat = ScannerHeartbeat.from_record(decode_event(out.getvalue()))
+    assert beat == _beat(accepts=None) and beat.takes("text")
+
+
+@pytest.mark.parametrize(
+    ("accepts", "file_type", "taken"),
+    [
+        (None, "text", True),  # declares nothing: every type
+        (("pdf",), "pdf", True),
+        (("pdf",), "text", False),
+        (("pdf",), None, True),  # the type is not known: every scanner is asked
+        ((), "pdf", False),
+    ],
+)
+def test_the_accept_rule(
+    accepts: tuple[str, ...] | None, file_type: str | None, taken: bool
+) -> None:
+    assert accepts_type(accepts, file_type) is taken
+    assert _beat(accepts=accepts).takes(file_type) is taken
