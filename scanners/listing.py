@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 from ops.kafka import consumer_config, topic
 from ops.settings import Settings
 from schemas import topics
-from schemas.events import decode_event
+from schemas.records import ScannerHeartbeat
 
 
-def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[str, Any]]:
+def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, ScannerHeartbeat]:
     name = topic(settings, topics.SCANNERS_REGISTRY)
     consumer = Consumer(consumer_config(settings, "intellidox-cli-registry"))
     try:
@@ -27,7 +26,7 @@ def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[
             for tp in partitions
         }
         consumer.assign([TopicPartition(name, tp.partition, 0) for tp in partitions])
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, ScannerHeartbeat] = {}
         done = {p for p, end in ends.items() if end == 0}
         deadline = time.monotonic() + timeout_s
         while len(done) < len(partitions) and time.monotonic() < deadline:
@@ -38,7 +37,7 @@ def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, dict[
             if value is None:
                 found.pop(key, None)
             else:
-                found[key] = decode_event(value)
+                found[key] = ScannerHeartbeat.decode(value)
             partition, offset = message.partition() or 0, message.offset() or 0
             if offset + 1 >= ends[partition]:
                 done.add(partition)
@@ -67,18 +66,19 @@ def group_lag(settings: Settings, group: str) -> int | None:
 
 def print_registry(settings: Settings) -> int:
     scanners = read_registry(settings)
-    rows = [("NAME", "VENDOR", "OS", "ENGINE", "SIGNATURES", "LAST HEARTBEAT", "LAG")]
+    rows = [("NAME", "VENDOR", "OS", "ENGINE", "SIGNATURES", "ACCEPTS", "LAST HEARTBEAT", "LAG")]
     now = datetime.now(UTC)
     for name, beat in sorted(scanners.items()):
-        age = (now - beat["at"]).total_seconds()
+        age = (now - beat.at).total_seconds()
         lag = group_lag(settings, name)
         rows.append(
             (
                 name,
-                beat["vendor"],
-                beat["os"],
-                beat["engine_version"],
-                beat["signatures_version"],
+                beat.vendor,
+                beat.os,
+                beat.engine_version,
+                beat.signatures_version,
+                "all" if beat.accepts is None else ",".join(beat.accepts),
                 f"{age:.0f}s ago",
                 "-" if lag is None else str(lag),
             )

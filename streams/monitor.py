@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from ops.kafka_lag import LagReader, PartitionLag, TopicDepth
 from ops.metrics import PROBE_ERRORS, PROBE_SUCCESS
 from ops.settings import Settings
 from schemas import topics
+from schemas.records import ScannerHeartbeat
 from streams import registry
 from streams.app import app, settings
 from streams.context import context
@@ -78,10 +79,10 @@ def dead_letter_topics(settings: Settings) -> list[str]:
     return [settings.topic_prefix + topics.dlq(name) for name in topics.FACT_TOPICS]
 
 
-def allowed_s(settings: Settings, scanners: dict[str, dict[str, Any]]) -> float:
+def allowed_s(settings: Settings, scanners: Mapping[str, ScannerHeartbeat]) -> float:
     """How long a document may stay in progress: the longest scanner deadline, the time it
     takes to notice a scanner is gone, and a margin for queueing."""
-    deadlines = [float(s.get("deadline_s") or 0) for s in scanners.values()]
+    deadlines = [s.deadline_s for s in scanners.values()]
     longest = max(deadlines, default=0.0) or settings.scan_deadline_s
     return longest + settings.scanner_alive_s + OVERDUE_MARGIN_S
 
@@ -194,7 +195,7 @@ def _document_families(found: InProgress | None) -> Iterator[Metric]:
         yield family
 
 
-def scanner_families(scanners: dict[str, dict[str, Any]], now_s: float) -> Iterator[Metric]:
+def scanner_families(scanners: Mapping[str, ScannerHeartbeat], now_s: float) -> Iterator[Metric]:
     """Heartbeat age and engine versions of each scanner in the registry."""
     age = GaugeMetricFamily(
         "intellidox_scanner_heartbeat_age_seconds",
@@ -209,9 +210,9 @@ def scanner_families(scanners: dict[str, dict[str, Any]], now_s: float) -> Itera
     for name, beat in sorted(scanners.items()):
         age.add_metric([name], max(0.0, now_s - registry.heard_ms(beat) / 1000))
         versions = {
-            "vendor": str(beat.get("vendor", "")),
-            "engine_version": str(beat.get("engine_version", "")),
-            "signatures_version": str(beat.get("signatures_version", "")),
+            "vendor": beat.vendor,
+            "engine_version": beat.engine_version,
+            "signatures_version": beat.signatures_version,
         }
         info.add_metric([name], versions)
     yield age

@@ -20,7 +20,7 @@ from typing import Any
 from ops.kafka import topic
 from schemas import topics
 from schemas.events import encode_event
-from schemas.records import ScanVerdict
+from schemas.records import ScannerHeartbeat, ScanVerdict
 from streams import metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
@@ -51,7 +51,7 @@ async def find_reusable(
             (tenant, sha256, uuid.UUID(doc_id), datetime.now(UTC) - window, REUSE_CANDIDATES),
         )
         found = [row[0] for row in await cur.fetchall()]
-    current = {name: str(beat["signatures_version"]) for name, beat in registry.scanners.items()}
+    current = {name: beat.signatures_version for name, beat in registry.scanners.items()}
     docs: list[list[dict[str, Any]]] = []
     chosen: list[tuple[Mapping[str, Any], bool]] = []
     for candidate in found:
@@ -91,14 +91,14 @@ def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> ScanVerdict
 def scan_request(
     confirmed: dict[str, Any],
     metadata: dict[str, Any],
-    scanners: list[dict[str, Any]],
+    scanners: list[ScannerHeartbeat],
     reused: list[ScanVerdict],
     url: str,
     now_ms: int,
     url_ttl_s: float,
 ) -> dict[str, Any]:
     deadlines = [
-        {"name": s["name"], "deadline_at": now_ms + int(s["deadline_s"] * 1000)} for s in scanners
+        {"name": s.name, "deadline_at": now_ms + int(s.deadline_s * 1000)} for s in scanners
     ]
     return {
         "doc_id": confirmed["doc_id"],
@@ -117,7 +117,7 @@ def scan_request(
     }
 
 
-async def live_scanners(ctx: WorkerContext) -> list[dict[str, Any]]:
+async def live_scanners(ctx: WorkerContext) -> list[ScannerHeartbeat]:
     """The live scanners, once the registry can be trusted to say so.
 
     A view that is stale (Kafka away, history still loading) or silent (no heartbeat at all
@@ -146,9 +146,9 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     ]
     with_verdict = {r.scanner for r in reused}
     live = await live_scanners(ctx)
-    scanners = [s for s in live if s["name"] not in with_verdict]
+    scanners = [s for s in live if s.name not in with_verdict]
     now_ms = int(time.time() * 1000)
-    longest_s = max((s["deadline_s"] for s in scanners), default=0) + URL_MARGIN_S
+    longest_s = max((s.deadline_s for s in scanners), default=0) + URL_MARGIN_S
     # Valid long enough for a request that waited out a pipeline outage in Kafka; bound to
     # the pinned version, so it can only ever fetch the bytes that were confirmed.
     ttl_s = max(longest_s, ctx.settings.scan_url_ttl_s)
@@ -168,7 +168,7 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
         len(reused),
         extra={
             "stage": "fan-out",
-            "scanners": [s["name"] for s in scanners],
+            "scanners": [s.name for s in scanners],
             "reused": [r.scanner for r in reused],
             "reused_from": request["reused_from"],
         },

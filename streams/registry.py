@@ -12,20 +12,19 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import decode_event
+from schemas.records import ScannerHeartbeat
 from streams.app import app, settings
 from streams.follow import follow_from_start
 from streams.progress import Liveness
 
 log = logging.getLogger(__name__)
 STALE_MS = 3000  # a view not known complete for this long is stale
-scanners: dict[str, dict[str, Any]] = {}
+scanners: dict[str, ScannerHeartbeat] = {}  # each scanner name's latest heartbeat
 loaded = asyncio.Event()  # set once the compacted history has been read
 
 
@@ -41,22 +40,16 @@ class _Follower:
 _follower = _Follower()
 
 
-def alive(now_s: float | None = None) -> list[dict[str, Any]]:
+def alive(now_s: float | None = None) -> list[ScannerHeartbeat]:
     """Scanners with a heartbeat within ``scanner_alive_s``, by name."""
     now_ms = (time.time() if now_s is None else now_s) * 1000
     horizon = now_ms - settings.scanner_alive_s * 1000
-    return sorted(
-        (s for s in scanners.values() if _ms(s["at"]) >= horizon), key=lambda s: s["name"]
-    )
+    return sorted((s for s in scanners.values() if heard_ms(s) >= horizon), key=lambda s: s.name)
 
 
-def heard_ms(heartbeat: dict[str, Any]) -> float:
+def heard_ms(heartbeat: ScannerHeartbeat) -> float:
     """When a scanner's latest heartbeat was sent (epoch ms)."""
-    return _ms(heartbeat["at"])
-
-
-def _ms(value: Any) -> float:
-    return value if isinstance(value, int | float) else value.timestamp() * 1000
+    return heartbeat.at.timestamp() * 1000
 
 
 def apply(key: bytes | None, value: bytes | None) -> None:
@@ -66,7 +59,7 @@ def apply(key: bytes | None, value: bytes | None) -> None:
     if value is None:
         scanners.pop(name, None)
         return
-    scanners[name] = decode_event(value)
+    scanners[name] = ScannerHeartbeat.decode(value)
 
 
 async def liveness(now_ms: int) -> Liveness:
@@ -74,7 +67,7 @@ async def liveness(now_ms: int) -> Liveness:
     as_of = await complete_as_of()
     if as_of is None or now_ms - as_of > STALE_MS:
         return Liveness(False, frozenset())
-    return Liveness(True, frozenset(s["name"] for s in alive(as_of / 1000)))
+    return Liveness(True, frozenset(s.name for s in alive(as_of / 1000)))
 
 
 async def complete_as_of() -> int | None:

@@ -62,7 +62,7 @@ async def watch_signatures() -> None:
     """Record the signatures versions live scanners announce; a new one opens a job."""
     if not registry.loaded.is_set():
         return
-    current = {beat["name"]: beat["signatures_version"] for beat in registry.alive()}
+    current = {beat.name: beat.signatures_version for beat in registry.alive()}
     fresh = unseen(current, _known)
     if not fresh:
         return

@@ -12,17 +12,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from ops.settings import Settings
+from schemas.records import ScannerHeartbeat
 from streams import monitor
 
 
-def beat(deadline_s: float, seconds_ago: float, now: datetime) -> dict[str, Any]:
-    return {
-        "vendor": "Vendor",
-        "engine_version": "1.4.6",
-        "signatures_version": "27000",
-        "deadline_s": deadline_s,
-        "at": now - timedelta(seconds=seconds_ago),
-    }
+def beat(deadline_s: float, seconds_ago: float, now: datetime) -> ScannerHeartbeat:
+    at = now - timedelta(seconds=seconds_ago)
+    return ScannerHeartbeat("s", "Vendor", "os", "h", "h/1", "1.4.6", "27000", deadline_s, None, at)
 
 
 def test_the_worker_watches_its_own_group_and_every_scanner_group() -> None:

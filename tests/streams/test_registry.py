@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from ops.kafka import producer_config, topic
 from ops.settings import Settings
 from schemas import topics
-from schemas.events import encode_event
+from schemas.records import ScannerHeartbeat
 from streams import registry
 from streams.follow import follow_from_start
 from streams.progress import Liveness
@@ -22,24 +22,17 @@ from streams.progress import Liveness
 pytestmark = pytest.mark.integration
 
 
+def heartbeat(name: str, at: datetime) -> ScannerHeartbeat:
+    return ScannerHeartbeat(name, "Test", "Linux", "h", "h/1", "1", "1", 2.0, None, at)
+
+
 def _beat(settings: Settings, name: str, at: datetime) -> None:
-    record = {
-        "name": name,
-        "vendor": "Test",
-        "os": "Linux",
-        "host": "h",
-        "instance": "h/1",
-        "engine_version": "1",
-        "signatures_version": "1",
-        "deadline_s": 2.0,
-        "max_file_size": None,
-        "at": at,
-    }
+    record = heartbeat(name, at)
     producer = Producer(producer_config(settings))
     producer.produce(
         topic(settings, topics.SCANNERS_REGISTRY),
         key=name.encode(),
-        value=encode_event("scanner_heartbeat", record),
+        value=record.encode(),
     )
     producer.flush(10)
 
@@ -81,7 +74,7 @@ async def test_a_fresh_view_tells_the_live_from_the_gone(following: Settings) ->
 async def test_without_a_follower_the_view_is_stale_and_nobody_counts_as_gone(
     settings: Settings, kafka_topics: str
 ) -> None:
-    registry.scanners["x"] = {"name": "x", "at": datetime.now(UTC)}
+    registry.scanners["x"] = heartbeat("x", datetime.now(UTC))
     try:
         view = await registry.liveness(int(time.time() * 1000))
     finally:
