@@ -78,7 +78,7 @@ class ClamdClient:
         """The unix socket when it exists here (cheaper), TCP otherwise."""
         if hasattr(socket, "AF_UNIX") and settings.clamd_socket.exists():
             return cls(socket_path=settings.clamd_socket, timeout=timeout)
-        return cls(host=settings.host, port=settings.clamd_port, timeout=timeout)
+        return cls(host=settings.clamd.host, port=settings.clamd.port, timeout=timeout)
 
     def ping(self) -> bool:
         return self._command(b"zPING\0") == "PONG"

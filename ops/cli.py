@@ -34,11 +34,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     say(f"all up in {time.monotonic() - t0:.1f}s (data in {settings.var_dir})")
     print(format_table(state(s) for s in _select(settings, args.services)))
     if not args.services or "gateway" in args.services:
-        print(f"\nIntelliDox is running: open http://{settings.host}:{settings.gateway_port}/")
+        print(f"\nIntelliDox is running: open {settings.gateway_url}/")
         print(f"API key (tenant '{settings.dev_tenant}'): {settings.dev_api_key}")
         print("Try it:  .venv/bin/intellidox upload README.md")
     if not args.services or "prometheus" in args.services:
-        url = f"http://{settings.host}:{settings.prometheus_port}"
+        url = f"http://{settings.bind.host}:{settings.bind.prometheus_port}"
         print(f"Prometheus (metrics, alerts): {url}/  and  {url}/alerts")
     return 0
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ops.settings import Settings
+from ops.settings import CassandraSettings, Settings
 
 if TYPE_CHECKING:
     from cassandra.cluster import Cluster
@@ -52,9 +52,11 @@ def open_cluster(settings: Settings, timeout_s: float = 10.0, dict_rows: bool = 
         request_timeout=timeout_s,
         row_factory=dict_factory if dict_rows else named_tuple_factory,
     )
+    node = settings.cassandra
     return Cluster(
-        [settings.host],
-        port=settings.cassandra_port,
+        [node.host],
+        port=node.port,
+        auth_provider=_auth(node),
         protocol_version=ProtocolVersion.V5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout_s,
@@ -63,3 +65,12 @@ def open_cluster(settings: Settings, timeout_s: float = 10.0, dict_rows: bool = 
         # writers stayed away for minutes.  Capped at 2 s, they are back as soon as it is.
         reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.2, max_delay=2.0),
     )
+
+
+def _auth(node: CassandraSettings) -> Any:
+    """Password authentication when a user is set (the local runtime's node has none)."""
+    if not node.user:
+        return None
+    from cassandra.auth import PlainTextAuthProvider
+
+    return PlainTextAuthProvider(username=node.user, password=node.password)

@@ -135,7 +135,7 @@ async def reextract(
             script = (await _state(settings)).get(version)
         except store.UnknownVersion as exc:
             raise AdminError(404, str(exc)) from None
-    async with await psycopg.AsyncConnection.connect(settings.postgres_dsn) as conn:
+    async with await psycopg.AsyncConnection.connect(settings.postgres.dsn) as conn:
         cur = await conn.execute(_DOCS, (since, tenant, tenant))
         rows = await cur.fetchall()
     now = datetime.now(UTC)

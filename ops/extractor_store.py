@@ -214,9 +214,9 @@ def ensure_bucket(s3: Any, bucket: str) -> None:
 
 
 def put_script(s3: Any, settings: Settings, record: dict[str, Any], source: bytes) -> None:
-    ensure_bucket(s3, settings.scripts_bucket)
+    ensure_bucket(s3, settings.s3.scripts_bucket)
     s3.put_object(
-        Bucket=settings.scripts_bucket,
+        Bucket=settings.s3.scripts_bucket,
         Key=record["object_key"],
         Body=source,
         ContentType="text/x-python",
@@ -225,4 +225,4 @@ def put_script(s3: Any, settings: Settings, record: dict[str, Any], source: byte
 
 
 def get_script(s3: Any, settings: Settings, object_key: str) -> bytes:
-    return bytes(s3.get_object(Bucket=settings.scripts_bucket, Key=object_key)["Body"].read())
+    return bytes(s3.get_object(Bucket=settings.s3.scripts_bucket, Key=object_key)["Body"].read())

@@ -76,8 +76,8 @@ class TlsFiles:
 def tls_files(settings: Settings) -> TlsFiles | None:
     """Configured files, else the local runtime's (made when SeaweedFS starts, with its
     mutual TLS: ops/services/seaweedfs_tls.py), else None (a filer without TLS)."""
-    if settings.filer_grpc_ca or settings.filer_grpc_cert or settings.filer_grpc_key:
-        given = (settings.filer_grpc_ca, settings.filer_grpc_cert, settings.filer_grpc_key)
+    if settings.s3.filer_grpc_ca or settings.s3.filer_grpc_cert or settings.s3.filer_grpc_key:
+        given = (settings.s3.filer_grpc_ca, settings.s3.filer_grpc_cert, settings.s3.filer_grpc_key)
         return TlsFiles(*(Path(p) for p in given))
     local = settings.var_dir / "seaweedfs" / "grpc-tls"
     found = TlsFiles(local / "ca.crt", local / f"{LISTENER}.crt", local / f"{LISTENER}.key")
@@ -89,7 +89,8 @@ LISTENER = "intellidox-storage-events"  # the certificate's name (its common nam
 
 def filer_address(settings: Settings) -> str:
     """``host:port`` of the filer's gRPC (the local runtime's, unless configured)."""
-    return settings.filer_grpc or f"{settings.host}:{settings.s3_port + LOCAL_FILER_GRPC_OFFSET}"
+    s3 = settings.s3
+    return s3.filer_grpc or f"{s3.host}:{s3.port + LOCAL_FILER_GRPC_OFFSET}"
 
 
 # ops/services/seaweedfs.py moves the filer to s3_port + 555 and its gRPC 10000 above that

@@ -52,7 +52,7 @@ class Offsets:
 
 
 class LagReader:
-    """An admin client of ``settings.kafka_role``'s principal, reused across looks."""
+    """An admin client of ``settings.kafka.role``'s principal, reused across looks."""
 
     def __init__(self, settings: Settings) -> None:
         self.admin = AdminClient(client_config(settings, log_level=0))

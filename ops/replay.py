@@ -112,7 +112,7 @@ def _decoded(batch: list[Message]) -> list[tuple[str, dict[str, Any], int]]:
 async def _replay_documents(settings: Settings, schema: str) -> int:
     count = 0
     async with await psycopg.AsyncConnection.connect(
-        settings.postgres_dsn, options=f"-c search_path={schema}"
+        settings.postgres.dsn, options=f"-c search_path={schema}"
     ) as conn:
         for name in DOC_ORDER:
             for batch in _batches(read_all(settings, topic(settings, name))):
@@ -138,7 +138,7 @@ def replay(
 ) -> dict[str, int]:
     """Rebuild both projections from the topics; returns how many events each took."""
     documents = asyncio.run(_replay_documents(settings, schema))
-    verdicts = _replay_verdicts(settings, keyspace or settings.cassandra_keyspace)
+    verdicts = _replay_verdicts(settings, keyspace or settings.cassandra.keyspace)
     return {"document_events": documents, "verdict_events": verdicts}
 
 

@@ -46,12 +46,12 @@ def parse_since(text: str | None, settings: Settings, now: datetime) -> datetime
 async def open_job(
     settings: Settings, scanner: str, since: datetime, sha256: str | None
 ) -> uuid.UUID:
-    async with await psycopg.AsyncConnection.connect(settings.postgres_dsn) as conn:
+    async with await psycopg.AsyncConnection.connect(settings.postgres.dsn) as conn:
         return await jobs.create_manual(conn, settings.topic_prefix, scanner, since, sha256)
 
 
 async def job_state(settings: Settings, job_id: uuid.UUID) -> RescanJob | None:
-    async with await psycopg.AsyncConnection.connect(settings.postgres_dsn) as conn:
+    async with await psycopg.AsyncConnection.connect(settings.postgres.dsn) as conn:
         return await jobs.get(conn, job_id)
 
 

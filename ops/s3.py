@@ -19,7 +19,7 @@ def s3_client(
 ) -> S3Client:
     config = Config(
         signature_version="s3v4",
-        region_name=settings.s3_region,
+        region_name=settings.s3.region,
         s3={"addressing_style": "path"},  # no per-bucket DNS names on 127.0.0.1
         # boto3 >= 1.36 adds CRC checksums to every PUT by default; SeaweedFS and most other
         # S3 implementations do not handle them, so only send them when an API requires it.
@@ -31,16 +31,16 @@ def s3_client(
     )
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
+        endpoint_url=settings.s3.endpoint,
+        aws_access_key_id=settings.s3.access_key,
+        aws_secret_access_key=settings.s3.secret_key,
         config=config,
     )
 
 
 def bucket_for(settings: Settings, year: int) -> str:
     """Documents are kept in one bucket per year: ``<prefix>-YYYY``."""
-    return f"{settings.s3_bucket_prefix}-{year:04d}"
+    return f"{settings.s3.bucket_prefix}-{year:04d}"
 
 
 def drop_bucket(client: S3Client, bucket: str) -> None:

@@ -52,9 +52,12 @@ class Stack:
             dev_tenant=tenant,
             dev_api_key=f"idx-{tenant}-{uuid.uuid4().hex}",
             admin_tenants=tenant,
-            gateway_port=free_port(),
-            worker_port=free_port(),
-            scanner_port_base=free_port(),
+            bind=base.bind.with_overrides(
+                gateway_port=free_port(),
+                worker_port=free_port(),
+                scanner_port_base=free_port(),
+                storage_events_port=free_port(),
+            ),
             scanner_heartbeat_s=1.0,
             dev_mode=True,  # a stack is part of the local runtime
             # Benchmarks and fuzzing drive a stack through its one tenant: no rate limits in
@@ -65,8 +68,7 @@ class Stack:
             # Buckets of its own: the storage-events listener of every deployment sharing
             # this SeaweedFS acts only on its own buckets' uploads (and announces them on its
             # own topics), so stacks and the dev system never take each other's events.
-            s3_bucket_prefix=f"stack{token}",
-            storage_events_port=free_port(),
+            s3=base.s3.with_overrides(bucket_prefix=f"stack{token}"),
         )
         create_topics(ours, ours.topic_prefix)  # and their ACLs
         SeaweedFS(ours).bootstrap()  # this year's and next year's buckets, versioned
@@ -74,7 +76,7 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.gateway_port}"
+        return f"http://{self.settings.bind.host}:{self.settings.bind.gateway_port}"
 
     def start(
         self,
@@ -94,17 +96,20 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://{self.settings.host}:{ready_port}/readyz"
+        url = f"http://{self.settings.bind.host}:{ready_port}/readyz"
         wait_ready(url, self.procs[name], self.logs / f"{name}.log")
 
     def start_all(self, scanners: list[str], gateway_wrapper: tuple[str, ...] = ()) -> None:
-        self.start("worker", "worker", ready_port=self.settings.worker_port)
-        self.start_storage_events("storage-events", self.settings.storage_events_port)
+        self.start("worker", "worker", ready_port=self.settings.bind.worker_port)
+        self.start_storage_events("storage-events", self.settings.bind.storage_events_port)
         self.start(
-            "scanners", "scanner", "run", *scanners, ready_port=self.settings.scanner_port_base
+            "scanners", "scanner", "run", *scanners, ready_port=self.settings.bind.scanner_port_base
         )
         self.start(
-            "gateway", "gateway", ready_port=self.settings.gateway_port, wrapper=gateway_wrapper
+            "gateway",
+            "gateway",
+            ready_port=self.settings.bind.gateway_port,
+            wrapper=gateway_wrapper,
         )
 
     def start_gateway(self, name: str) -> str:
@@ -112,7 +117,7 @@ class Stack:
         port = free_port()
         env = {**self.env, f"{PREFIX}GATEWAY_PORT": str(port)}
         self.start(name, "gateway", ready_port=port, env=env)
-        return f"http://{self.settings.host}:{port}"
+        return f"http://{self.settings.bind.host}:{port}"
 
     def start_storage_events(self, name: str, port: int) -> None:
         """A storage-events listener of this stack (several may run side by side)."""
@@ -147,7 +152,7 @@ class Stack:
         delete_topics(self.settings, self.settings.topic_prefix)
         client = s3_client(self.settings)
         for bucket in client.list_buckets().get("Buckets", []):
-            if bucket["Name"].startswith(self.settings.s3_bucket_prefix + "-"):
+            if bucket["Name"].startswith(self.settings.s3.bucket_prefix + "-"):
                 drop_bucket(client, bucket["Name"])
 
 

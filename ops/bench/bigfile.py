@@ -45,7 +45,7 @@ def make_file(mib: int) -> Path:
 
 def raw_round(settings: Settings, path: Path) -> float:
     s3 = s3_client(settings, read_timeout=300)
-    bucket, key = settings.s3_bucket_prefix + "-scripts", f"bench/raw-{time.time_ns()}"
+    bucket, key = settings.s3.scripts_bucket, f"bench/raw-{time.time_ns()}"
     started = time.monotonic()
     with open(path, "rb") as body:
         s3.put_object(Bucket=bucket, Key=key, Body=body)

@@ -84,14 +84,14 @@ async def files(runs: int, directory: Path) -> dict[str, list[float]]:
 
 
 def swaps_seen(settings: Settings) -> int:
-    url = f"http://{settings.host}:{settings.worker_port}/metrics"
+    url = f"http://{settings.bind.host}:{settings.bind.worker_port}/metrics"
     return int(total(scrape(url, settings.metrics_token, 2), "intellidox_script_swaps_total"))
 
 
 async def swap_times(runs: int) -> list[float]:
     stack = Stack.create(get_settings(), Path(tempfile.mkdtemp(prefix="intellidox-bench-")))
     try:
-        stack.start("worker", "worker", ready_port=stack.settings.worker_port)
+        stack.start("worker", "worker", ready_port=stack.settings.bind.worker_port)
         tags = [f"def extract(path, info):\n    return {{'run': {i}}}\n" for i in range(2)]
         versions = [(await admin.publish(stack.settings, tag.encode()))["version"] for tag in tags]
         times = []

@@ -82,7 +82,7 @@ def start_second_worker(stack: Stack) -> None:
     try:
         stack.start("worker2", "worker", ready_port=port)
     finally:
-        stack.env["INTELLIDOX_WORKER_PORT"] = str(stack.settings.worker_port)
+        stack.env["INTELLIDOX_WORKER_PORT"] = str(stack.settings.bind.worker_port)
 
 
 def kill(stack: Stack, name: str) -> None:
@@ -126,7 +126,7 @@ async def inject(stack: Stack, plan: Plan) -> None:
     kill(stack, "worker")
     if plan.mode == "restart":
         await asyncio.sleep(plan.restart_after_s)
-        port = stack.settings.worker_port
+        port = stack.settings.bind.worker_port
         await asyncio.to_thread(stack.start, "worker", "worker", ready_port=port)
 
 
@@ -169,7 +169,7 @@ async def one_run(plan: Plan, seconds: float) -> Run:
             for d in load.docs
             if d.done_at and d.confirmed_at and d.done_at < killed_at
         ]
-        first, last = resumed(load.docs, killed_at, stack.settings.kafka_partitions)
+        first, last = resumed(load.docs, killed_at, stack.settings.kafka.partitions)
         baseline = statistics.median(before) if before else float("nan")
         unfinished = sum(1 for d in load.docs if d.done_at is None)
         return Run(first, last, baseline, unfinished, checked.false_verdicts, sources)

@@ -163,10 +163,10 @@ async def run(seconds: float, requests: int) -> None:
     settings = get_settings()
     stack = Stack.create(settings, Path(tempfile.mkdtemp(prefix="intellidox-bench-")))
     try:
-        stack.start("gateway", "gateway", ready_port=stack.settings.gateway_port)
+        stack.start("gateway", "gateway", ready_port=stack.settings.bind.gateway_port)
         second = stack.start_gateway("gateway-b")
         print(f"machine: {machine()}")
-        dsn = stack.settings.postgres_dsn
+        dsn = stack.settings.postgres.dsn
         limit = aiohttp.TCPConnector(limit=64)
         async with aiohttp.ClientSession(connector=limit) as session:
             for per_s in (20.0, 200.0):

@@ -64,7 +64,7 @@ DOWNLOADS = "intellidox_scanner_downloads_total"
 
 def metric(stack: Stack, name: str) -> int:
     """A counter of the scanner process, summed over its scanners."""
-    url = f"http://{stack.settings.host}:{stack.settings.scanner_port_base}/metrics"
+    url = f"http://{stack.settings.bind.host}:{stack.settings.bind.scanner_port_base}/metrics"
     return int(total(scrape(url, stack.settings.metrics_token), name))
 
 
@@ -136,7 +136,11 @@ def main() -> None:
             objects = documents(directory, base, 10 + args.docs)
             specs = [f"{name}:simulated?latency_ms=0" for name in names]
             stack.start(
-                "scanners", "scanner", "run", *specs, ready_port=stack.settings.scanner_port_base
+                "scanners",
+                "scanner",
+                "run",
+                *specs,
+                ready_port=stack.settings.bind.scanner_port_base,
             )
             print(f"load average {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}; logs {logs}")
             run(stack, objects, names, args)

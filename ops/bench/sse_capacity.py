@@ -212,7 +212,7 @@ async def run(args: argparse.Namespace) -> None:
     base = get_settings().with_overrides(rate_limit_events_per_s=1e6, rate_limit_events_burst=10**6)
     stack = Stack.create(base, Path(tempfile.mkdtemp(prefix="intellidox-bench-")))
     try:
-        stack.start("gateway", "gateway", ready_port=stack.settings.gateway_port)
+        stack.start("gateway", "gateway", ready_port=stack.settings.bind.gateway_port)
         await measure(stack, args)
     finally:
         stack.close()

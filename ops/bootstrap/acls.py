@@ -189,7 +189,7 @@ def revoke_acls(admin: AdminClient, prefix: str, analyst_user: str) -> None:
 def ensure_users(admin: AdminClient, settings: Settings) -> None:
     """Create or update the SCRAM user of every role with its password from ``settings``."""
     info = ScramCredentialInfo(
-        ScramMechanism[settings.kafka_sasl_mechanism.replace("-", "_")], SCRAM_ITERATIONS
+        ScramMechanism[settings.kafka.sasl_mechanism.replace("-", "_")], SCRAM_ITERATIONS
     )
     upserts: list[UserScramCredentialAlteration] = [
         UserScramCredentialUpsertion(

@@ -47,7 +47,7 @@ def create_topics(
     admin = _admin(settings, admin_config)
     created, existing = _create(admin, specs)
     _align_configs(admin, [s for s in specs if s.name in existing])
-    grant_acls(admin, prefix, settings.analyst_user)
+    grant_acls(admin, prefix, settings.kafka.analyst_user)
     _wait_visible(admin, {s.name for s in specs})
     return created
 
@@ -109,7 +109,7 @@ def delete_topics(settings: Settings, prefix: str) -> list[str]:
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix (that is every topic)")
     admin = _admin(settings, None)
-    revoke_acls(admin, prefix, settings.analyst_user)
+    revoke_acls(admin, prefix, settings.kafka.analyst_user)
     names = [t for t in admin.list_topics(timeout=TIMEOUT_S).topics if t.startswith(prefix)]
     if not names:
         return []

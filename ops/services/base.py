@@ -74,7 +74,7 @@ class Service:
 
     def healthy(self) -> bool:
         """True when the service answers its own protocol, not merely when the port is open."""
-        return port_open(self.settings.host, self.ports()[0])
+        return port_open(self.settings.bind.host, self.ports()[0])
 
     def bootstrap(self) -> None:
         """Create schema, topics, buckets (idempotent; runs after the service is healthy)."""

@@ -120,7 +120,7 @@ class Cassandra(Service):
 
     def ports(self) -> list[int]:
         s = self.settings
-        return [s.cassandra_port, s.cassandra_storage_port, self.jmx_port]
+        return [s.cassandra.port, s.cassandra.storage_port, self.jmx_port]
 
     def check_prerequisites(self) -> None:
         self.java()
@@ -153,7 +153,7 @@ class Cassandra(Service):
         """A minimal cassandra.yaml: 5.0 rejects unknown keys, so only what we change."""
         s = self.settings
         d = self.storage_dir
-        seeds = f"{s.host}:{s.cassandra_storage_port}"
+        seeds = f"{s.cassandra.host}:{s.cassandra.storage_port}"
         return {
             "cluster_name": "intellidox-dev",
             "num_tokens": 1,  # one node: a single token (initial_token=0) starts fastest
@@ -165,10 +165,13 @@ class Cassandra(Service):
                     "parameters": [{"seeds": seeds}],
                 }
             ],
-            "listen_address": s.host,
-            "rpc_address": s.host,
-            "storage_port": s.cassandra_storage_port,
-            "native_transport_port": s.cassandra_port,
+            # Clients connect to the bind address and are told the section's (one node: its
+            # gossip address is the section's too; Cassandra refuses 0.0.0.0 there).
+            "listen_address": s.cassandra.host,
+            "rpc_address": s.bind.host,
+            "broadcast_rpc_address": s.cassandra.host,
+            "storage_port": s.cassandra.storage_port,
+            "native_transport_port": s.cassandra.port,
             "start_native_transport": True,
             "data_file_directories": [str(d / "data")],
             "commitlog_directory": str(d / "commitlog"),
@@ -203,7 +206,7 @@ class Cassandra(Service):
         return Launch(argv=argv, cwd=self.home)
 
     def jvm_options(self) -> list[str]:
-        heap = self.settings.cassandra_heap_mb
+        heap = self.settings.cassandra.heap_mb
         # A small initial heap keeps RSS low while idle; Cassandra sizes memtables and
         # caches from the maximum, so -Xmx is what matters.
         return [
@@ -232,7 +235,7 @@ class Cassandra(Service):
 
     def healthy(self) -> bool:
         # The native port opens only late in start-up, but a CQL answer is the real test.
-        if not port_open(self.settings.host, self.settings.cassandra_port):
+        if not port_open(self.settings.bind.host, self.settings.cassandra.port):
             return False
         return cql_answers(self.settings)
 
@@ -241,7 +244,7 @@ class Cassandra(Service):
 
         cluster = open_cluster(self.settings)
         try:
-            migrate(cluster.connect(), self.settings.cassandra_keyspace)
+            migrate(cluster.connect(), self.settings.cassandra.keyspace)
         finally:
             cluster.shutdown()
 

@@ -47,7 +47,7 @@ class ClamAV(Service):
         return self.home / "clamd.conf"
 
     def ports(self) -> list[int]:
-        return [self.settings.clamd_port]
+        return [self.settings.clamd.port]
 
     def check_prerequisites(self) -> None:
         require_command("clamd", "apt-get install -y clamav-daemon")
@@ -71,8 +71,8 @@ class ClamAV(Service):
             "LocalSocket": str(s.clamd_socket),
             "LocalSocketMode": "660",
             "FixStaleSocket": "yes",
-            "TCPSocket": str(s.clamd_port),
-            "TCPAddr": s.host,
+            "TCPSocket": str(s.clamd.port),
+            "TCPAddr": s.bind.host,
             "DatabaseDirectory": str(self.db_dir),
             "TemporaryDirectory": str(self.tmp_dir),
             "OfficialDatabaseOnly": "no",

@@ -92,7 +92,7 @@ class Kafka(Service):
 
     def ports(self) -> list[int]:
         s = self.settings
-        return [s.kafka_port, s.kafka_controller_port, s.kafka_internal_port]
+        return [s.kafka.port, s.kafka.controller_port, s.kafka.internal_port]
 
     def check_prerequisites(self) -> None:
         self.java()
@@ -136,10 +136,10 @@ class Kafka(Service):
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "controller.quorum.voters": f"1@{LOOPBACK}:{s.kafka_controller_port}",
+            "controller.quorum.voters": f"1@{LOOPBACK}:{s.kafka.controller_port}",
             **listener_properties(s),
             "log.dirs": str(self.data_dir),
-            "num.partitions": str(s.kafka_partitions),
+            "num.partitions": str(s.kafka.partitions),
             "auto.create.topics.enable": "false",  # every topic is declared in schemas/topics.py
             "offsets.topic.replication.factor": "1",
             "transaction.state.log.replication.factor": "1",
@@ -176,7 +176,7 @@ class Kafka(Service):
             raise ServiceFailed(f"kafka storage format failed:\n{done.stdout}{done.stderr}")
 
     def launch(self) -> Launch:
-        heap = f"{self.settings.kafka_heap_mb}m"
+        heap = f"{self.settings.kafka.heap_mb}m"
         argv = [
             self.java(),
             f"-Xms{heap}",
@@ -203,7 +203,7 @@ class Kafka(Service):
     def healthy(self) -> bool:
         # The port opens before the broker has registered with the controller; only a
         # metadata answer that lists a broker means clients can work.
-        if not port_open(self.settings.host, self.settings.kafka_port):
+        if not port_open(self.settings.bind.host, self.settings.kafka.port):
             return False
         return broker_answers(internal_admin_config(self.settings))
 
@@ -220,7 +220,7 @@ class Kafka(Service):
         create_topics(
             self.settings,
             prefix=self.settings.topic_prefix,
-            partitions=self.settings.kafka_partitions,
+            partitions=self.settings.kafka.partitions,
             admin_config=config,
         )
         wait_logins(self.settings)
@@ -228,14 +228,14 @@ class Kafka(Service):
 
 def listener_properties(s: Settings) -> dict[str, str]:
     """Listeners, SASL and the authorizer (see the module docstring)."""
-    plain = plain_jaas(s.kafka_admin_password)
-    mechanism = s.kafka_sasl_mechanism
+    plain = plain_jaas(s.kafka.admin_password)
+    mechanism = s.kafka.sasl_mechanism
     return {
-        "listeners": f"CLIENT://{s.host}:{s.kafka_port},"
-        f"INTERNAL://{LOOPBACK}:{s.kafka_internal_port},"
-        f"CONTROLLER://{LOOPBACK}:{s.kafka_controller_port}",
-        "advertised.listeners": f"CLIENT://{s.host}:{s.kafka_port},"
-        f"INTERNAL://{LOOPBACK}:{s.kafka_internal_port}",
+        "listeners": f"CLIENT://{s.bind.host}:{s.kafka.port},"
+        f"INTERNAL://{LOOPBACK}:{s.kafka.internal_port},"
+        f"CONTROLLER://{LOOPBACK}:{s.kafka.controller_port}",
+        "advertised.listeners": f"CLIENT://{s.kafka.host}:{s.kafka.port},"
+        f"INTERNAL://{LOOPBACK}:{s.kafka.internal_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "INTERNAL",
         "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,"
@@ -268,11 +268,11 @@ def plain_jaas(password: str) -> str:
 def internal_admin_config(settings: Settings) -> dict[str, Any]:
     """The admin on the local broker's internal (loopback, PLAIN) listener."""
     return {
-        "bootstrap.servers": f"{LOOPBACK}:{settings.kafka_internal_port}",
+        "bootstrap.servers": f"{LOOPBACK}:{settings.kafka.internal_port}",
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "PLAIN",
         "sasl.username": "admin",
-        "sasl.password": settings.kafka_admin_password,
+        "sasl.password": settings.kafka.admin_password,
     }
 
 

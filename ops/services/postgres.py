@@ -44,7 +44,7 @@ class Postgres(Service):
         return self.home / "run"
 
     def ports(self) -> list[int]:
-        return [self.settings.postgres_port]
+        return [self.settings.postgres.port]
 
     def check_prerequisites(self) -> None:
         if not (PG_BIN / "postgres").exists() or not (PG_BIN / "initdb").exists():
@@ -72,8 +72,8 @@ class Postgres(Service):
     def launch(self) -> Launch:
         # Settings go on the command line, so a changed port or host needs no re-init.
         options = {
-            "port": str(self.settings.postgres_port),
-            "listen_addresses": self.settings.host,
+            "port": str(self.settings.postgres.port),
+            "listen_addresses": self.settings.bind.host,
             "unix_socket_directories": str(self.socket_dir),
             "shared_buffers": "64MB",  # a dev box shares 2 cores and little RAM with JVMs
             "max_connections": "100",
@@ -95,10 +95,10 @@ class Postgres(Service):
     def bootstrap(self) -> None:
         from ops.bootstrap.postgres import migrate
 
-        if (self.socket_dir / f".s.PGSQL.{self.settings.postgres_port}").exists():
+        if (self.socket_dir / f".s.PGSQL.{self.settings.postgres.port}").exists():
             self._ensure_role_and_database()
         # Migrate as the application role over TCP: also proves its password works.
-        with psycopg.connect(self.settings.postgres_dsn, connect_timeout=5) as conn:
+        with psycopg.connect(self.settings.postgres.dsn, connect_timeout=5) as conn:
             migrate(conn)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class Postgres(Service):
     ) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
             host=str(self.socket_dir),
-            port=self.settings.postgres_port,
+            port=self.settings.postgres.port,
             user=SUPERUSER,
             dbname=dbname,
             connect_timeout=connect_timeout,
@@ -152,20 +152,20 @@ class Postgres(Service):
     def _ensure_role_and_database(self) -> None:
         s = self.settings
         with self.superuser_connect() as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [s.postgres_user])
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [s.postgres.user])
             verb = "ALTER" if exists.fetchone() else "CREATE"
             # Always (re)set the password so a changed INTELLIDOX_POSTGRES_PASSWORD applies.
             conn.execute(
                 sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                    sql.SQL(verb), sql.Identifier(s.postgres_user), sql.Literal(s.postgres_password)
+                    sql.SQL(verb), sql.Identifier(s.postgres.user), sql.Literal(s.postgres.password)
                 )
             )
-            db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [s.postgres_db])
+            db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [s.postgres.db])
             if db.fetchone() is None:
                 conn.execute(
                     sql.SQL(
                         "CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0"
-                    ).format(sql.Identifier(s.postgres_db), sql.Identifier(s.postgres_user))
+                    ).format(sql.Identifier(s.postgres.db), sql.Identifier(s.postgres.user))
                 )
 
 

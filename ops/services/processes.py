@@ -38,7 +38,7 @@ class OwnProcess(Service):
         return Launch([sys.executable, "-m", "ops.cli", *self.verb], env=DEV_RUNTIME_ENV)
 
     def healthy(self) -> bool:
-        return http_ready(f"http://{self.settings.host}:{self.port}/readyz")
+        return http_ready(f"http://{self.settings.bind.host}:{self.port}/readyz")
 
 
 def own_processes(settings: Settings) -> list[OwnProcess]:
@@ -46,12 +46,12 @@ def own_processes(settings: Settings) -> list[OwnProcess]:
     in start order."""
     fleet = [s.strip() for s in settings.scanner_fleet.split(",") if s.strip()]
     return [
-        OwnProcess(settings, "worker", settings.worker_port, ["worker"], 120.0),
-        OwnProcess(settings, "gateway", settings.gateway_port, ["gateway"], 90.0),
+        OwnProcess(settings, "worker", settings.bind.worker_port, ["worker"], 120.0),
+        OwnProcess(settings, "gateway", settings.bind.gateway_port, ["gateway"], 90.0),
         OwnProcess(
-            settings, "storage-events", settings.storage_events_port, ["storage-events"], 60.0
+            settings, "storage-events", settings.bind.storage_events_port, ["storage-events"], 60.0
         ),
         OwnProcess(
-            settings, "scanners", settings.scanner_port_base, ["scanner", "run", *fleet], 60.0
+            settings, "scanners", settings.bind.scanner_port_base, ["scanner", "run", *fleet], 60.0
         ),
     ]

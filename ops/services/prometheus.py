@@ -5,7 +5,7 @@ ourselves instead, with a generated config and the data under ``<var_dir>/promet
 config scrapes the worker, the gateway and the scanner host that ``intellidox up`` starts
 (their /metrics want the metrics token, read from a file only the owner can read) and loads
 the alert rules straight from ``ops/monitoring/rules.yml``, so an edited rule applies on the
-next start.  The web UI (graphs, /alerts) listens on ``settings.host`` only.
+next start.  The web UI (graphs, /alerts) listens on ``settings.bind.host`` only.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def prometheus_config(settings: Settings, token_file: Path, rules: Path = RULES)
         {
             "job_name": job_name(process.name),
             "authorization": dict(auth),  # a copy each: no YAML anchors
-            "static_configs": [{"targets": [f"{settings.host}:{process.port}"]}],
+            "static_configs": [{"targets": [f"{settings.bind.host}:{process.port}"]}],
         }
         for process in own_processes(settings)
     ]
     itself = {
         "job_name": "prometheus",
-        "static_configs": [{"targets": [f"{settings.host}:{settings.prometheus_port}"]}],
+        "static_configs": [{"targets": [f"{settings.bind.host}:{settings.bind.prometheus_port}"]}],
     }
     return {
         "global": {"scrape_interval": every, "evaluation_interval": every},
@@ -72,10 +72,10 @@ class Prometheus(Service):
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.prometheus_port}"
+        return f"http://{self.settings.bind.host}:{self.settings.bind.prometheus_port}"
 
     def ports(self) -> list[int]:
-        return [self.settings.prometheus_port]
+        return [self.settings.bind.prometheus_port]
 
     def check_prerequisites(self) -> None:
         require_command("prometheus", "apt-get install -y prometheus (ops/setup.sh does)")
@@ -96,7 +96,7 @@ class Prometheus(Service):
                 f"--config.file={self.config_file}",
                 f"--storage.tsdb.path={self.data_dir}",
                 f"--storage.tsdb.retention.time={RETENTION}",
-                f"--web.listen-address={self.settings.host}:{self.settings.prometheus_port}",
+                f"--web.listen-address={self.settings.bind.host}:{self.settings.bind.prometheus_port}",
                 "--log.level=warn",
             ]
         )

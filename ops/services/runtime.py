@@ -62,7 +62,7 @@ def port_holder(port: int) -> str:
 
 def check_ports_free(service: Service) -> None:
     for port in service.ports():
-        if port_open(service.settings.host, port):
+        if port_open(service.settings.bind.host, port):
             raise ServiceFailed(
                 f"{service.name}: port {port} is already in use by {port_holder(port)}; "
                 f"stop it or set another port (see ops/settings.py for the INTELLIDOX_* names)"

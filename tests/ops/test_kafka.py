@@ -76,11 +76,13 @@ def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
 
 
 def test_server_properties_require_sasl_everywhere_and_deny_by_default(tmp_path: Path) -> None:
-    settings = load_settings({}).with_overrides(var_dir=tmp_path, host="10.0.0.5")
+    env = {"INTELLIDOX_BIND_HOST": "0.0.0.0", "INTELLIDOX_KAFKA_HOST": "10.0.0.5"}
+    settings = load_settings(env).with_overrides(var_dir=tmp_path)
     props = _properties(Kafka(settings).server_properties())
-    assert props["listeners"] == (
-        "CLIENT://10.0.0.5:19092,INTERNAL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"
+    assert props["listeners"] == (  # clients' listener on the bind address, the rest loopback
+        "CLIENT://0.0.0.0:19092,INTERNAL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"
     )
+    assert props["advertised.listeners"].startswith("CLIENT://10.0.0.5:19092,")  # Kafka's host
     protocols = dict(p.split(":") for p in props["listener.security.protocol.map"].split(","))
     assert set(protocols.values()) == {"SASL_PLAINTEXT"}
     assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
