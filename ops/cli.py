@@ -1,16 +1,37 @@
 """The ``intellidox`` command: one entry point, one verb per job."""
 
+# A scanner host installs ``intellidox[scanner]``, without the libraries of the server roles and
+# the operator tools (Faust, aiohttp, the database drivers, psutil).  So this module imports none
+# of them: each verb imports what it needs when it runs, and the operator verbs' modules (which
+# import them at the top) are imported only when their verb is asked for, or for the full help.
+
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ops.services import ALL_NAMES, SERVICE_NAMES, build_services
 from ops.services.base import PrerequisiteMissing, Service, ServiceFailed
-from ops.services.runtime import format_table, say, start, start_all, state, stop
 from ops.settings import Settings, get_settings
+
+# verb -> "module:function" that adds it to the parser
+_TOOL_VERBS = {
+    "upload": "ops.upload:add_upload_verb",
+    "extractor": "ops.extractor_cli:add_extractor_verb",
+    "replay": "ops.replay:add_replay_verb",
+    "dlq": "ops.dlq:add_dlq_verb",
+    "rescan": "ops.rescan:add_rescan_verb",
+    "trace": "ops.trace:add_trace_verb",
+}
+_OURS = ("ops", "schemas", "gateway", "streams", "scanners")
+_EXTRAS_HINT = (
+    "a scanner host installs 'intellidox[scanner]'; the gateway, the worker and the operator "
+    "tools need 'intellidox[server]', the local runtime 'intellidox[local]'"
+)
 
 
 def _select(settings: Settings, names: Sequence[str]) -> list[Service]:
@@ -24,6 +45,8 @@ def _select(settings: Settings, names: Sequence[str]) -> list[Service]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ops.services.runtime import format_table, say, start, start_all, state
+
     settings = get_settings()
     t0 = time.monotonic()
     selected = _select(settings, args.services)
@@ -44,6 +67,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from ops.services.runtime import stop
+
     for service in reversed(_select(get_settings(), args.services)):
         stop(service)
     return 0
@@ -51,6 +76,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     """Create topics, schema and buckets on services started elsewhere (compose, cloud)."""
+    from ops.services.runtime import say
+
     for service in _select(get_settings(), args.services):
         service.bootstrap()
         say(f"{service.name}: bootstrapped")
@@ -58,6 +85,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from ops.services.runtime import format_table, state
+
     states = [state(s) for s in _select(get_settings(), args.services)]
     print(format_table(states))
     return 0 if all(s.healthy for s in states) else 1
@@ -115,20 +144,40 @@ def _process_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="name[:engine][?key=value&...], e.g. clamav or sim1:simulated?latency_ms=50",
     )
     scanner.set_defaults(handler=cmd_scanner)
-    from ops.extractor_cli import add_extractor_verb
-    from ops.replay import add_ops_verbs
-    from ops.rescan import add_rescan_verb
-    from ops.trace import add_trace_verb
-    from ops.upload import add_upload_verb
-
-    add_upload_verb(verbs)
-    add_extractor_verb(verbs)
-    add_ops_verbs(verbs)
-    add_rescan_verb(verbs)
-    add_trace_verb(verbs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _tool_verbs(verbs: Any, argv: Sequence[str]) -> None:
+    """The operator verbs: only the one asked for, or all of them (for help or a wrong verb),
+    each listed even where its libraries are missing."""
+    asked = next((a for a in argv if not a.startswith("-")), None)
+    if asked in _TOOL_VERBS:
+        _adder(_TOOL_VERBS[asked])(verbs)
+        return
+    if asked is not None and asked in verbs.choices:
+        return
+    for verb, spec in _TOOL_VERBS.items():
+        try:
+            adder = _adder(spec)
+        except ModuleNotFoundError as exc:
+            if not _missing_library(exc):
+                raise
+            verbs.add_parser(verb, help=f"(not installed here: needs {exc.name})")
+            continue
+        adder(verbs)
+
+
+def _adder(spec: str) -> Callable[[Any], None]:
+    module, function = spec.split(":")
+    adder: Callable[[Any], None] = getattr(importlib.import_module(module), function)
+    return adder
+
+
+def _missing_library(exc: ModuleNotFoundError) -> bool:
+    """A library this install lacks (an extra not installed), not a module of ours."""
+    return (exc.name or "").partition(".")[0] not in _OURS
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intellidox", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
     handlers: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
@@ -142,15 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(ALL_NAMES))
         sub.set_defaults(handler=handler)
     _process_verbs(verbs)
+    _tool_verbs(verbs, argv)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.handler(args))
     except (PrerequisiteMissing, ServiceFailed) as exc:
         print(f"intellidox: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if not _missing_library(exc):
+            raise
+        print(f"intellidox: error: this install lacks {exc.name} ({_EXTRAS_HINT})", file=sys.stderr)
         return 2
 
 

@@ -152,11 +152,3 @@ async def aio_partitions(consumer: Any, name: str) -> list[int]:
             "run `intellidox up` (it bootstraps topics and ACLs)"
         )
     return sorted(partitions)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition a keyed record lands on: Kafka's murmur2 partitioner, which both our
-    clients use (``murmur2_random`` in librdkafka, the default in aiokafka)."""
-    from aiokafka.partitioner import murmur2
-
-    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions

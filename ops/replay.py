@@ -19,7 +19,7 @@ import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from ops.cql import CassandraClient
-from ops.kafka import consumer_config, partition_of, topic
+from ops.kafka import consumer_config, topic
 from ops.settings import Settings
 from schemas import topics
 from schemas.events import decode_event
@@ -69,6 +69,14 @@ def read_all(
                 done.add(place)
     finally:
         consumer.close()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a keyed record lands on: Kafka's murmur2 partitioner, which both our
+    clients use (``murmur2_random`` in librdkafka, the default in aiokafka)."""
+    from aiokafka.partitioner import murmur2  # not in ops.kafka: scanner hosts have no aiokafka
+
+    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
 def _ends(
@@ -142,15 +150,12 @@ def replay(
     return {"document_events": documents, "verdict_events": verdicts}
 
 
-def add_ops_verbs(verbs: Any) -> None:
-    """``intellidox replay`` and ``intellidox dlq list|replay TOPIC``."""
+def add_replay_verb(verbs: Any) -> None:
+    """``intellidox replay``."""
     replay_verb = verbs.add_parser("replay", help="rebuild the projections from the topics")
     replay_verb.add_argument("--schema", default="public", help="Postgres schema (public)")
     replay_verb.add_argument("--keyspace", default=None, help="Cassandra keyspace (settings)")
     replay_verb.set_defaults(handler=_cmd_replay)
-    from ops.dlq import add_dlq_verb
-
-    add_dlq_verb(verbs)
 
 
 def _cmd_replay(args: Any) -> int:

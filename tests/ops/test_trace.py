@@ -11,7 +11,8 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from ops.kafka import partition_of, producer_config, topic
+from ops.kafka import producer_config, topic
+from ops.replay import partition_of
 from ops.trace import DEAD_LETTER, trace
 from schemas import topics
 from tests.gateway.client import Api
