@@ -121,7 +121,7 @@ class Client:
         self.session, self.base, self.options = session, base, options
         self.auth = {"Authorization": f"Bearer {api_key}"}
 
-    def retried(self, number: int, delay: float, exc: Transient) -> None:
+    def retried(self, number: int, delay: float, exc: BaseException) -> None:
         say(f"  {exc}; retry {number} in {delay:.1f} s")
 
     async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:

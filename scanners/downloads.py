@@ -20,6 +20,7 @@ allows (while the request's URL is valid), so an outage produces no ``error`` ve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import urllib3
 
+from ops.backoff import Backoff, GaveUp, retrying_sync
 from ops.hashing import file_sha256
 
 __all__ = ["DownloadError", "SharedDownloads", "UnsafeDirectory", "file_sha256"]
@@ -46,8 +48,7 @@ LINGER_S = 30.0
 KEEP_BYTES = 256 << 20
 STALE_S = 3600.0
 log = logging.getLogger(__name__)
-FIRST_PAUSE_S = 0.2
-LONGEST_PAUSE_S = 5.0
+OUTAGE = Backoff(attempts=None, base_s=0.2, cap_s=5.0)  # a download's window_s is its timeout
 SOCKET_TIMEOUT_S = 30.0  # one connect or read of a download; the outage window is longer
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx: the store is busy or starting
@@ -231,25 +232,21 @@ def download(url: str, path: Path, sha256: str, timeout_s: float) -> None:
     hash is final at once.
     """
     deadline = time.monotonic() + timeout_s
-    pause, tries = FIRST_PAUSE_S, 0
-    while True:
-        tries += 1
-        try:
-            # Per socket operation, not the whole body: a hung store is retried, not waited on.
-            _stream(url, path, sha256, min(SOCKET_TIMEOUT_S, max(1.0, deadline - time.monotonic())))
-            return
-        except DownloadError:
-            raise
-        except OSError as exc:
+    outage = dataclasses.replace(OUTAGE, window_s=timeout_s)
+
+    def once() -> None:
+        # Per socket operation, not the whole body: a hung store is retried, not waited on.
+        _stream(url, path, sha256, min(SOCKET_TIMEOUT_S, max(1.0, deadline - time.monotonic())))
+
+    def retried(tries: int, pause: float, exc: BaseException) -> None:
+        if tries == 1 or tries % 10 == 0:  # an outage waited out must show in the logs
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise DownloadError(f"download failed after {tries} tries: {exc}") from exc
-            if tries == 1 or tries % 10 == 0:  # an outage waited out must show in the logs
-                log.warning(
-                    "download failed (try %d), retrying for %.0fs more: %s", tries, left, exc
-                )
-        time.sleep(min(pause, left))  # the last try is at the deadline
-        pause = min(pause * 2, LONGEST_PAUSE_S)
+            log.warning("download failed (try %d), retrying for %.0fs more: %s", tries, left, exc)
+
+    try:
+        retrying_sync(once, [(DownloadError, None), (OSError, outage)], retried)
+    except GaveUp as exc:
+        raise DownloadError(f"download failed after {exc.tries} tries: {exc.last}") from exc
 
 
 _HTTP = urllib3.PoolManager(maxsize=32, retries=False)  # keep-alive to the object store

@@ -36,6 +36,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from ops.backoff import Backoff, GaveUp, retrying_sync
 from ops.kafka import consumer_config, topic
 from ops.logs import log_context
 from ops.metrics import DEAD_LETTERS
@@ -54,6 +55,10 @@ from schemas.records import ScannerHeartbeat, ScanVerdict
 
 log = logging.getLogger(__name__)
 SCAN_ATTEMPTS = 3  # per request: transient engine errors and engine crashes alike
+ENGINE_PAUSE_S = 0.2  # before the second try of an engine; doubles
+REQUEST = Backoff(
+    attempts=SCAN_ATTEMPTS, base_s=1.0, cap_s=5.0
+)  # a request that fails unexpectedly
 # Engine processes per scanner name unless its `engines` option says otherwise (~10 MB each).
 ENGINES_AT_MOST = 64
 
@@ -211,17 +216,15 @@ class Runner:
     def _reply(self, message: Message) -> Reply:
         """Handle a request; an unexpected failure is tried again a few times, then the
         request goes to the DLQ with the reason (never an endless redelivery)."""
-        for attempt in range(1, SCAN_ATTEMPTS + 1):
-            try:
-                return self.handle(message)
-            except Exception as exc:
-                if attempt == SCAN_ATTEMPTS:
-                    return Reply(
-                        dead_letter=self._dead_letter(message, f"{type(exc).__name__}: {exc}")
-                    )
-                log.exception("%s: request failed; retrying it", self.name)
-                time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+
+        def retried(tries: int, pause: float, exc: BaseException) -> None:
+            log.exception("%s: request failed; retrying it", self.name)
+
+        try:
+            return retrying_sync(lambda: self.handle(message), [(Exception, REQUEST)], retried)
+        except GaveUp as gave_up:
+            last = gave_up.last
+            return Reply(dead_letter=self._dead_letter(message, f"{type(last).__name__}: {last}"))
 
     def handle(self, message: Message) -> Reply:
         try:
@@ -303,7 +306,7 @@ class Runner:
             spent += took
             if outcome.crashed is not None:
                 crashes.append(outcome.crashed)
-            pause = 0.2 * 2**attempt
+            pause = ENGINE_PAUSE_S * 2**attempt
             if not _worth_retrying(outcome) or spent + pause >= budget:
                 break
             log.warning("%s: %s; retrying", self.name, outcome.verdict.result)

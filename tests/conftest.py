@@ -17,11 +17,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "unit: needs no running service (pure logic, fakes at most): pytest -m unit"
     )
+    config.addinivalue_line(
+        "markers",
+        "resource: needs no service but proves a resource bound on big inputs (memory over "
+        "1 GiB, hostile archives): seconds each, so in the full suite only, not in -m unit",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything not marked ``integration`` is a unit test: ``pytest -m unit`` runs the fast
-    suite with no service running."""
+    """Everything not marked ``integration`` or ``resource`` is a unit test: ``pytest -m unit``
+    runs the fast suite with no service running."""
     for item in items:
-        if item.get_closest_marker("integration") is None:
+        if not any(item.get_closest_marker(name) for name in ("integration", "resource")):
             item.add_marker(pytest.mark.unit)

@@ -123,6 +123,7 @@ print(scan.verdict.verdict, (after - before) / 1024)
 """
 
 
+@pytest.mark.resource  # ~7 s: a memory bound, not logic (the logic is tested above)
 @pytest.mark.skipif(sys.platform == "win32", reason="ru_maxrss is POSIX")
 def test_a_1_gb_file_through_the_runner_keeps_memory_flat(tmp_path: Path) -> None:
     sparse = tmp_path / "sparse.bin"

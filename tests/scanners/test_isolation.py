@@ -86,6 +86,7 @@ HOST = [
 ]
 
 
+@pytest.mark.resource  # a whole host's peak memory; each engine's verdict is a unit test
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
 def test_hostile_zips_end_in_verdicts_with_bounded_memory_and_spare_the_other_engines(
     tmp_path: Path,

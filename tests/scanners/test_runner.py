@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ops.backoff import Backoff
 from ops.settings import Settings
+from scanners import downloads
+from scanners import runner as runner_module
 from scanners.base import Scanner
 from scanners.downloads import SharedDownloads
 from scanners.runner import Runner
@@ -18,6 +21,14 @@ from scanners.simulated import Simulated
 from tests.scanners.engines import BusyTwice, Raises, ReadsFile, SaysConnectionError
 from tests.scanners.http_files import FileServer
 from tests.scanners.records import put_file, request
+
+
+@pytest.fixture(autouse=True)
+def quick_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry logic with pauses of tens of milliseconds: what is tested is which failures
+    are retried and for how long, not the length of a production pause."""
+    monkeypatch.setattr(downloads, "OUTAGE", Backoff(attempts=None, base_s=0.02, cap_s=0.1))
+    monkeypatch.setattr(runner_module, "ENGINE_PAUSE_S", 0.02)
 
 
 @pytest.fixture
@@ -182,11 +193,11 @@ def test_an_object_the_store_refuses_is_an_error_verdict_at_once(
 def test_a_storage_outage_shorter_than_the_deadline_is_retried(
     tmp_path: Path, files: FileServer, runners: list[Runner]
 ) -> None:
-    """Three quick tries (~1 s) used to end in an ``error`` verdict."""
+    """Three quick tries used to end in an ``error`` verdict."""
     put_file(files.directory, "a.txt", b"after the outage")
     runner = runner_for(runners, tmp_path, ReadsFile())
     runner.scanner.deadline_s = 15
-    timer = files.start_after(3)  # storage is away for 3 s
+    timer = files.start_after(0.5)  # storage is away for a while: many tries
     try:
         scan = runner.scan_request(request(files.url("a.txt"), b"after the outage"))
     finally:
@@ -201,7 +212,7 @@ def test_a_storage_outage_longer_than_the_deadline_is_waited_out_while_the_url_i
     put_file(files.directory, "b.txt", b"after a long outage")
     runner = runner_for(runners, tmp_path, ReadsFile())
     runner.scanner.deadline_s = 1
-    timer = files.start_after(3)
+    timer = files.start_after(1.5)
     try:
         scan = runner.scan_request(request(files.url("b.txt"), b"after a long outage"))
     finally:
@@ -213,12 +224,12 @@ def test_a_storage_outage_that_outlives_the_url_is_an_error(
     tmp_path: Path, files: FileServer, runners: list[Runner]
 ) -> None:
     runner = runner_for(runners, tmp_path, ReadsFile())
-    runner.scanner.deadline_s = 1
-    expires = datetime.now(UTC) + timedelta(seconds=2)
+    runner.scanner.deadline_s = 0.5
+    expires = datetime.now(UTC) + timedelta(seconds=1.2)
     started = time.monotonic()
     scan = runner.scan_request(request(files.url("a.txt"), b"never served", url_expires_at=expires))
     assert scan.verdict.verdict == "error" and "tries" in scan.verdict.result
-    assert 1.5 < time.monotonic() - started < 5
+    assert 1.0 < time.monotonic() - started < 4  # the URL's validity, not the deadline
 
 
 def test_the_download_window_is_the_urls_validity_and_at_least_the_deadline(
