@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -22,7 +22,8 @@ from ops.cql import CassandraClient
 from ops.kafka import consumer_config, topic
 from ops.settings import Settings
 from schemas import topics
-from schemas.events import decode_event
+from schemas.events import decode_record
+from schemas.record import Record
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
 
@@ -106,14 +107,16 @@ def _batches(messages: Iterator[Message]) -> Iterator[list[Message]]:
         yield batch
 
 
-def _decoded(batch: list[Message]) -> list[tuple[str, dict[str, Any], int]]:
+def _decoded(batch: list[Message]) -> list[tuple[Record, int]]:
+    """The batch's records with their offsets; a record a sink does not project makes the
+    sink raise (replay stops loudly rather than rebuild a projection with a hole)."""
     items = []
     for message in batch:
         try:
-            record = decode_event(message.value() or b"")
+            record = decode_record(message.value() or b"")
         except ValueError:
             continue  # poison: it is in (or belongs in) the dead-letter topic already
-        items.append((record["_schema"], record, message.offset() or 0))
+        items.append((record, message.offset() or 0))
     return items
 
 
@@ -134,7 +137,7 @@ def _replay_verdicts(settings: Settings, keyspace: str) -> int:
     count = 0
     try:
         for batch in _batches(read_all(settings, topic(settings, topics.SCAN_VERDICTS))):
-            rows = [(record, offset) for _, record, offset in _decoded(batch)]
+            rows = cast(list[cassandra_sink.Item], _decoded(batch))  # the sink checks types
             count += cassandra_sink.write(client, keyspace, rows, settings.topic_prefix)
     finally:
         client.close()

@@ -6,16 +6,18 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ops.logs import current_context, log_context
 from ops.metrics import DEAD_LETTERS
 from ops.settings import get_settings
 from schemas.dead_letters import DeadLetter
-from schemas.events import decode_event
+from schemas.events import decode_as
+from schemas.record import Record
 from schemas.topics import dlq
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=Record)
 
 
 def dlq_headers(
@@ -84,31 +86,35 @@ OUTAGES = _outages()
 async def handle_or_dead_letter(
     app: Any,
     event: Any,
-    handler: Callable[[dict[str, Any]], Awaitable[None]],
+    record_type: type[R],
+    handler: Callable[[R], Awaitable[None]],
     transient: tuple[type[BaseException], ...] | None = None,
     stage: str = "worker",
 ) -> None:
-    """Decode and handle one event.  Transient errors (a store away) are retried until they
-    pass; anything else gets a few tries, then the event goes to the dead-letter topic.
+    """Decode one event into ``record_type`` (the record its topic carries) and handle it.
+    An event that is not such a record goes to the dead-letter topic at once.  Transient
+    errors (a store away) are retried until they pass; anything else gets a few tries, then
+    the event goes to the dead-letter topic.
     Whatever is logged meanwhile carries the stage, the document and the event's place."""
     message = event.message
     with log_context(
         stage=stage, topic=message.topic, partition=message.partition, offset=message.offset
     ):
         try:
-            record = decode_event(event.value)
+            record = decode_as(record_type, event.value)
         except ValueError as exc:
             await send_to_dlq(app, event, exc)
             return
-        with log_context(doc_id=record.get("doc_id"), tenant=record.get("tenant")):
+        where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
+        with log_context(**where):
             await _handle(app, event, record, handler, transient)
 
 
 async def _handle(
     app: Any,
     event: Any,
-    record: dict[str, Any],
-    handler: Callable[[dict[str, Any]], Awaitable[None]],
+    record: R,
+    handler: Callable[[R], Awaitable[None]],
     transient: tuple[type[BaseException], ...] | None,
 ) -> None:
     transient = OUTAGES if transient is None else transient

@@ -10,13 +10,15 @@ import asyncio
 import logging
 import tempfile
 import time
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ops.filetype import detect
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsConfirmed, DocsMetadata, DocsReextract, MetaValue
 from streams import metrics, orchestrator, scripts
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
@@ -54,9 +56,11 @@ async def download_with_retries(
 
 
 async def extract_document(
-    ctx: WorkerContext, confirmed: dict[str, Any], script: tuple[Path, str] | None = None
-) -> dict[str, Any]:
-    """The docs.metadata record for one confirmed upload (a failure is a record too).
+    ctx: WorkerContext,
+    document: DocsConfirmed | DocsReextract,
+    script: tuple[Path, str] | None = None,
+) -> DocsMetadata:
+    """The docs.metadata record for one stored document (a failure is a record too).
 
     ``script`` is (path, version); by default the active one, read once, at the start."""
     started = time.monotonic()
@@ -64,63 +68,87 @@ async def extract_document(
         await scripts.wait_loaded()
         script = ctx.active_script()
     script_path, script_version = script
-    record: dict[str, Any] = {
-        "doc_id": confirmed["doc_id"],
-        "tenant": confirmed["tenant"],
-        "sha256": None,
-        "file_size": confirmed["file_size"],
-        "file_type": None,
-        "mime_type": None,
-        "meta": {},
-        "script_version": script_version,
-        "error": None,
-        "failed": False,
-    }
-    source = object_ref(ctx.settings, confirmed)  # a bad reference is poison, not a failure
+    found = partial(_metadata, document, script_version, started)
+    source = object_ref(ctx.settings, document)  # a bad reference is poison, not a failure
     with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
         try:
             # The pinned size (None for documents confirmed before versions were pinned).
-            size = confirmed["file_size"] if source.version_id else None
+            size = document.file_size if source.version_id else None
             got = await download_with_retries(ctx, source, Path(tmp), size)
         except Exception as exc:
-            record.update(failed=True, error=f"could not read the object: {exc}")
-            return _finish(record, started)
+            return found(failed=True, error=f"could not read the object: {exc}")
         file_type, mime = detect(got.head, got.path)
-        record.update(sha256=got.sha256, file_size=got.size, file_type=file_type, mime_type=mime)
+        # What the script is told: free-form JSON for the sandboxed script (streams/sandbox.py).
         info = {
-            "file_name": confirmed["file_name"],
+            "file_name": document.file_name,
             "file_size": got.size,
             "file_type": file_type,
             "mime_type": mime,
             "sha256": got.sha256,
         }
         outcome = await run_script(script_path, got.path, info, ctx.limits)
-        record.update(meta=outcome.meta, error=outcome.error)
-    return _finish(record, started)
+    return found(
+        sha256=got.sha256,
+        file_size=got.size,
+        file_type=file_type,
+        mime_type=mime,
+        meta=outcome.meta,
+        error=outcome.error,
+    )
 
 
-def _log_extracted(record: dict[str, Any]) -> None:
+def _metadata(
+    document: DocsConfirmed | DocsReextract,
+    script_version: str,
+    started: float,
+    *,
+    sha256: str | None = None,
+    file_size: int | None = None,
+    file_type: str | None = None,
+    mime_type: str | None = None,
+    meta: dict[str, MetaValue] | None = None,
+    error: str | None = None,
+    failed: bool = False,
+) -> DocsMetadata:
+    return DocsMetadata(
+        doc_id=document.doc_id,
+        tenant=document.tenant,
+        sha256=sha256,
+        file_size=document.file_size if file_size is None else file_size,
+        file_type=file_type,
+        mime_type=mime_type,
+        meta=meta or {},
+        script_version=script_version,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        error=error,
+        failed=failed,
+        at=datetime.now(UTC),
+    )
+
+
+def _log_extracted(record: DocsMetadata) -> None:
     fields = {
-        name: record[name]
-        for name in ("sha256", "file_type", "file_size", "script_version", "duration_ms")
+        "sha256": record.sha256,
+        "file_type": record.file_type,
+        "file_size": record.file_size,
+        "script_version": record.script_version,
+        "duration_ms": record.duration_ms,
     }
-    if record["failed"]:
-        log.warning("extraction failed: %s", record["error"], extra=fields)
+    if record.failed:
+        log.warning("extraction failed: %s", record.error, extra=fields)
     else:
-        log.info("extracted: %s", record["file_type"], extra={**fields, "error": record["error"]})
-
-
-def _finish(record: dict[str, Any], started: float) -> dict[str, Any]:
-    record["duration_ms"] = int((time.monotonic() - started) * 1000)
-    record["at"] = int(time.time() * 1000)
-    return record
+        log.info("extracted: %s", record.file_type, extra={**fields, "error": record.error})
 
 
 @app.agent(source(topics.DOCS_CONFIRMED), concurrency=4)
 async def extraction_agent(stream: Any) -> None:
     async for event in stream.events():
         await handle_or_dead_letter(
-            app, event, lambda record: handle_confirmed(context(), record), stage="extraction"
+            app,
+            event,
+            DocsConfirmed,
+            lambda record: handle_confirmed(context(), record),
+            stage="extraction",
         )
 
 
@@ -131,8 +159,8 @@ def _already_fanned_out(doc_id: str) -> bool:
     return state is not None and state.expected is not None
 
 
-async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> None:
-    if _already_fanned_out(confirmed["doc_id"]):
+async def handle_confirmed(ctx: WorkerContext, confirmed: DocsConfirmed) -> None:
+    if _already_fanned_out(confirmed.doc_id):
         # Redelivered after a worker crash (at-least-once): the tracker's table, restored from
         # its changelog, already holds this document's scan request, so extracting and fanning
         # out again would only make every scanner scan it twice.
@@ -140,9 +168,8 @@ async def handle_confirmed(ctx: WorkerContext, confirmed: dict[str, Any]) -> Non
         log.info("confirmation redelivered; already fanned out, skipped")
         return
     record = await extract_document(ctx, confirmed)
-    key = confirmed["doc_id"].encode()
-    await metadata_topic.send(key=key, value=encode_event("docs_metadata", record))
+    await metadata_topic.send(key=record.kafka_key, value=record.encode())
     _log_extracted(record)
-    metrics.observe_extraction(record, record["duration_ms"] / 1000)
-    if not record["failed"]:
+    metrics.observe_extraction(record.failed, record.error, record.duration_ms / 1000)
+    if not record.failed:
         await orchestrator.fan_out(ctx, confirmed, record)

@@ -12,12 +12,13 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from ops.kafka import topic
 from ops.logs import log_context
 from schemas import topics
-from schemas.events import decode_event
+from schemas.events import decode_record
+from schemas.record import Record
 from streams import metrics
 from streams.app import app, settings
 from streams.context import context
@@ -47,18 +48,18 @@ _doc_topics = app.topic(
 _verdict_topic = app.topic(topic(settings, topics.SCAN_VERDICTS), key_type=bytes, value_type=bytes)
 
 
-Item = tuple[str, dict[str, Any], int]  # (schema, record, offset)
+Item = tuple[Record, int]  # (record, offset); a sink refuses a type it does not project
 
 
 async def _decode_batch(events: list[Any]) -> list[tuple[Item, Any]]:
     items = []
     for event in events:
         try:
-            record = decode_event(event.value)
+            record = decode_record(event.value)
         except ValueError as exc:
             await send_to_dlq(app, event, exc)
             continue
-        items.append(((record["_schema"], record, event.message.offset), event))
+        items.append(((record, event.message.offset), event))
     return items
 
 
@@ -113,12 +114,12 @@ async def _materialize(
 
 
 def _log_written(item: Item, event: Any, projection: str) -> None:
-    schema, record, offset = item
+    record, offset = item
     message = event.message
-    fields = {"doc_id": record.get("doc_id"), "tenant": record.get("tenant")}
-    fields.update((k, record[k]) for k in _DETAILS if record.get(k) is not None)
+    fields = {"doc_id": getattr(record, "doc_id", None), "tenant": getattr(record, "tenant", None)}
+    fields.update((k, getattr(record, k)) for k in _DETAILS if getattr(record, k, None) is not None)
     fields.update(topic=message.topic, partition=message.partition, offset=offset)
-    log.debug("materialized %s into %s", schema, projection, extra=fields)
+    log.debug("materialized %s into %s", record.SCHEMA, projection, extra=fields)
 
 
 @app.agent(_doc_topics)
@@ -138,7 +139,7 @@ async def materialize_verdicts(stream: Any) -> None:
 
 async def _write_verdicts(items: list[Item]) -> None:
     ctx = context()
-    rows = [(record, offset) for _, record, offset in items]
+    rows = cast(list[cassandra_sink.Item], items)  # the sink checks each is a verdict
     # A write caught by Cassandra going away can wait on a connection that never answers;
     # bounded, it becomes an outage to retry instead of an agent stuck forever (a stuck
     # agent stops every agent reading scan.verdicts: Faust delivers each event to all).

@@ -7,8 +7,6 @@ and the failure reasons :func:`extraction_failure` sorts errors into (never the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter, Histogram
 
 from ops.metrics import EXTRACTION_BUCKETS
@@ -72,19 +70,18 @@ _REASONS = (
 )
 
 
-def extraction_failure(record: dict[str, Any]) -> str | None:
+def extraction_failure(failed: bool, error: str | None) -> str | None:
     """Why a docs.metadata record failed, as a metric label; None when it did not."""
-    if record.get("failed"):
+    if failed:
         return "download"
-    error = record.get("error")
     if not error:
         return None
     return next((reason for text, reason in _REASONS if text in error), "script_error")
 
 
-def observe_extraction(record: dict[str, Any], seconds: float) -> None:
+def observe_extraction(failed: bool, error: str | None, seconds: float) -> None:
     EXTRACTION_DURATION.observe(seconds)
     DOCUMENTS_EXTRACTED.inc()
-    reason = extraction_failure(record)
+    reason = extraction_failure(failed, error)
     if reason is not None:
         EXTRACTION_FAILURES.labels(reason).inc()

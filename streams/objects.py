@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from ops.settings import Settings
+from schemas.documents import DocsConfirmed, DocsReextract
 
 _VERSION = re.compile(r"[A-Za-z0-9._\-]{1,128}", re.ASCII)
 _YEAR = re.compile(r"[0-9]{4}", re.ASCII)
@@ -39,9 +39,9 @@ class ObjectRef:
         return f"{self.bucket}/{self.key}@{self.version_id or 'unpinned'}"
 
 
-def object_ref(settings: Settings, record: dict[str, Any]) -> ObjectRef:
+def object_ref(settings: Settings, record: DocsConfirmed | DocsReextract) -> ObjectRef:
     """The checked location of ``record``'s bytes; raises :class:`InvalidObjectRef`."""
-    doc_id, bucket, key = record.get("doc_id"), record.get("bucket"), record.get("key")
+    doc_id, bucket, key = record.doc_id, record.bucket, record.key
     try:
         canonical = str(uuid.UUID(str(doc_id)))
     except ValueError:
@@ -53,7 +53,7 @@ def object_ref(settings: Settings, record: dict[str, Any]) -> ObjectRef:
         bucket.startswith(prefix) and _YEAR.fullmatch(bucket[len(prefix) :])
     ):
         raise InvalidObjectRef(f"bucket {bucket!r} is not one of the {prefix}YYYY buckets")
-    version = record.get("version_id")
+    version = record.version_id
     if version is not None and not _VERSION.fullmatch(str(version)):
         raise InvalidObjectRef(f"version_id {version!r} is not an object version")
     return ObjectRef(bucket, canonical, version)

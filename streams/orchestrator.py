@@ -19,8 +19,10 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsConfirmed, DocsMetadata
+from schemas.record import at_ms
 from schemas.records import ScannerHeartbeat, ScanVerdict
+from schemas.scans import ExpectedScanner, ScanRequest
 from streams import metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
@@ -89,32 +91,32 @@ def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> ScanVerdict
 
 
 def scan_request(
-    confirmed: dict[str, Any],
-    metadata: dict[str, Any],
+    confirmed: DocsConfirmed,
+    metadata: DocsMetadata,
     scanners: list[ScannerHeartbeat],
     reused: list[ScanVerdict],
     url: str,
     now_ms: int,
     url_ttl_s: float,
-) -> dict[str, Any]:
-    deadlines = [
-        {"name": s.name, "deadline_at": now_ms + int(s.deadline_s * 1000)} for s in scanners
-    ]
-    return {
-        "doc_id": confirmed["doc_id"],
-        "tenant": confirmed["tenant"],
-        "file_name": confirmed["file_name"],
-        "file_size": metadata["file_size"],
-        "file_type": metadata["file_type"],
-        "content_type": confirmed.get("content_type"),
-        "sha256": metadata["sha256"],
-        "download_url": url,
-        "url_expires_at": now_ms + int(url_ttl_s * 1000),
-        "scanners": deadlines,
-        "reused": [r.scanner for r in reused],
-        "reused_from": reused[0].reused_from if reused else None,
-        "requested_at": now_ms,
-    }
+) -> ScanRequest:
+    deadlines = tuple(
+        ExpectedScanner(s.name, at_ms(now_ms + int(s.deadline_s * 1000))) for s in scanners
+    )
+    return ScanRequest(
+        doc_id=confirmed.doc_id,
+        tenant=confirmed.tenant,
+        file_name=confirmed.file_name,
+        file_size=metadata.file_size,
+        file_type=metadata.file_type,
+        content_type=confirmed.content_type,
+        sha256=metadata.sha256 or "",  # set: fan-out follows only an extraction that read it
+        download_url=url,
+        url_expires_at=at_ms(now_ms + int(url_ttl_s * 1000)),
+        scanners=deadlines,
+        reused=tuple(r.scanner for r in reused),
+        reused_from=reused[0].reused_from if reused else None,
+        requested_at=at_ms(now_ms),
+    )
 
 
 async def live_scanners(ctx: WorkerContext) -> list[ScannerHeartbeat]:
@@ -138,11 +140,11 @@ async def live_scanners(ctx: WorkerContext) -> list[ScannerHeartbeat]:
         await asyncio.sleep(0.5)
 
 
-async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[str, Any]) -> None:
-    doc_id, tenant = confirmed["doc_id"], confirmed["tenant"]
+async def fan_out(ctx: WorkerContext, confirmed: DocsConfirmed, metadata: DocsMetadata) -> None:
+    doc_id, tenant = confirmed.doc_id, confirmed.tenant
     reused = [
         reused_verdict(r, doc_id, tenant)
-        for r in await find_reusable(ctx, doc_id, tenant, metadata["sha256"])
+        for r in await find_reusable(ctx, doc_id, tenant, metadata.sha256 or "")
     ]
     with_verdict = {r.scanner for r in reused}
     live = await live_scanners(ctx)
@@ -156,11 +158,10 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
     url = ctx.s3.generate_presigned_url(
         "get_object", Params=source.get_params(), ExpiresIn=int(ttl_s)
     )
-    key = doc_id.encode()
     for verdict in reused:
         await verdicts_topic.send(key=verdict.kafka_key, value=verdict.encode())
     request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
-    await requests_topic.send(key=key, value=encode_event("scan_request", request))
+    await requests_topic.send(key=request.kafka_key, value=request.encode())
     metrics.SCAN_REQUESTS.inc()
     log.info(
         "fanned out to %d scanner(s), %d verdict(s) reused",
@@ -170,7 +171,7 @@ async def fan_out(ctx: WorkerContext, confirmed: dict[str, Any], metadata: dict[
             "stage": "fan-out",
             "scanners": [s.name for s in scanners],
             "reused": [r.scanner for r in reused],
-            "reused_from": request["reused_from"],
+            "reused_from": request.reused_from,
         },
     )
     for verdict in reused:

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from schemas.documents import DocsConfirmed, DocsMetadata, DocsStatus
 from schemas.enums import STATUS_RANK, TERMINAL
+from schemas.record import at_ms
+from schemas.records import ScanVerdict
+from schemas.scans import ScanRequest
 
-Event = dict[str, Any]  # a decoded record, shaped by its schema in schemas/
+Event = DocsStatus  # what each step emits
 RANK = STATUS_RANK
 FINISHED = TERMINAL
 VERSION = 2  # of the JSON in the table; version 1 kept absolute deadlines in ``expected``
@@ -81,14 +85,8 @@ def _upgrade(old: dict[str, Any]) -> dict[str, Any]:
 def status_event(
     doc_id: str, p: Progress, status: str, now_ms: int, reason: str | None = None
 ) -> Event:
-    return {
-        "doc_id": doc_id,
-        "tenant": p.tenant,
-        "status": status,
-        "reason": reason,
-        "expected": None if p.expected is None else len(p.expected),
-        "at": now_ms,
-    }
+    expected = None if p.expected is None else len(p.expected)
+    return DocsStatus(doc_id, p.tenant, status, reason, expected, at_ms(now_ms))
 
 
 def _advance(
@@ -102,44 +100,50 @@ def _advance(
     return [status_event(doc_id, p, status, now_ms, reason)]
 
 
-def on_confirmed(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
+def on_confirmed(
+    p: Progress | None, event: DocsConfirmed, now_ms: int
+) -> tuple[Progress, list[Event]]:
     """The gateway announced 'uploaded' itself (with docs.confirmed, through its outbox):
     track it without a second status event."""
-    p = p or Progress(event["tenant"], now_ms)
+    p = p or Progress(event.tenant, now_ms)
     if RANK[p.status] < RANK["uploaded"]:
         p.status = "uploaded"
     return p, []
 
 
-def on_metadata(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
-    p = p or Progress(event["tenant"], now_ms)
-    if not event.get("failed"):
+def on_metadata(
+    p: Progress | None, event: DocsMetadata, now_ms: int
+) -> tuple[Progress, list[Event]]:
+    p = p or Progress(event.tenant, now_ms)
+    if not event.failed:
         return p, []
-    return p, _advance(event["doc_id"], p, "failed", now_ms, event.get("error"))
+    return p, _advance(event.doc_id, p, "failed", now_ms, event.error)
 
 
-def on_scan_request(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
-    p = p or Progress(event["tenant"], now_ms)
+def on_scan_request(
+    p: Progress | None, event: ScanRequest, now_ms: int
+) -> tuple[Progress, list[Event]]:
+    p = p or Progress(event.tenant, now_ms)
     if p.expected is not None:  # a redelivered request: the first one counts
         return p, []
-    requested = _ms(event["requested_at"])
-    expected = {s["name"]: max(1, _ms(s["deadline_at"]) - requested) for s in event["scanners"]}
-    expected.update({name: 0 for name in event.get("reused", [])})
+    requested = _ms(event.requested_at)
+    expected = {s.name: max(1, _ms(s.deadline_at) - requested) for s in event.scanners}
+    expected.update({name: 0 for name in event.reused})
     p.expected, p.requested_ms = expected, requested
-    out = _advance(event["doc_id"], p, "in_progress", now_ms)
-    return p, out + _maybe_done(event["doc_id"], p, now_ms)
+    out = _advance(event.doc_id, p, "in_progress", now_ms)
+    return p, out + _maybe_done(event.doc_id, p, now_ms)
 
 
-def on_verdict(p: Progress | None, event: Event, now_ms: int) -> tuple[Progress, list[Event]]:
+def on_verdict(p: Progress | None, event: ScanVerdict, now_ms: int) -> tuple[Progress, list[Event]]:
     """Any verdict counts, a timeout too; a real one after our timeout is noted as late (the
     document stays done: its status never moves backwards)."""
-    p = p or Progress(event["tenant"], now_ms)
-    scanner = event["scanner"]
-    if event.get("verdict") != "timeout" and scanner in p.timed_out and scanner not in p.late:
+    p = p or Progress(event.tenant, now_ms)
+    scanner = event.scanner
+    if event.verdict != "timeout" and scanner in p.timed_out and scanner not in p.late:
         p.late.append(scanner)
     if scanner not in p.got:
         p.got.append(scanner)
-    return p, _maybe_done(event["doc_id"], p, now_ms)
+    return p, _maybe_done(event.doc_id, p, now_ms)
 
 
 def _maybe_done(doc_id: str, p: Progress, now_ms: int) -> list[Event]:

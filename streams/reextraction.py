@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsReextract
 from streams import metrics, scripts
 from streams.app import app, source
 from streams.context import WorkerContext, context
@@ -27,28 +27,29 @@ log = logging.getLogger(__name__)
 async def reextraction_agent(stream: Any) -> None:
     async for event in stream.events():
         await handle_or_dead_letter(
-            app, event, lambda record: handle_reextract(context(), record), stage="reextraction"
+            app,
+            event,
+            DocsReextract,
+            lambda record: handle_reextract(context(), record),
+            stage="reextraction",
         )
 
 
-async def requested_script(ctx: WorkerContext, request: dict[str, Any]) -> tuple[Path, str] | None:
+async def requested_script(ctx: WorkerContext, request: DocsReextract) -> tuple[Path, str] | None:
     """The script a request names, or None for the active one."""
-    version = request.get("script_version")
-    if version is None:
+    if request.script_version is None:
         return None
     return await scripts.script_of(
-        ctx, version, request.get("script_key"), request.get("script_sha256")
+        ctx, request.script_version, request.script_key, request.script_sha256
     )
 
 
-async def handle_reextract(ctx: WorkerContext, request: dict[str, Any]) -> None:
+async def handle_reextract(ctx: WorkerContext, request: DocsReextract) -> None:
     record = await extract_document(ctx, request, await requested_script(ctx, request))
-    if record["failed"]:
-        log.warning("re-extraction skipped: %s", record["error"])
+    if record.failed:
+        log.warning("re-extraction skipped: %s", record.error)
         metrics.REEXTRACTIONS_SKIPPED.inc()
         return
-    await metadata_topic.send(
-        key=request["doc_id"].encode(), value=encode_event("docs_metadata", record)
-    )
+    await metadata_topic.send(key=record.kafka_key, value=record.encode())
     metrics.REEXTRACTED.inc()
-    log.info("re-extracted with script %s", record["script_version"])
+    log.info("re-extracted with script %s", record.script_version)

@@ -13,14 +13,15 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsConfirmed, DocsMetadata, DocsStatus
 from schemas.records import ScanVerdict
+from schemas.scans import ScanRequest
 from streams import metrics, progress, registry
 from streams.app import app, settings, source
 from streams.dlq import handle_or_dead_letter
@@ -41,9 +42,8 @@ status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, va
 
 clock = progress.DeadlineClock(max_step_ms=int(2 * TICK_S * 1000))
 
-Step = Callable[
-    [progress.Progress | None, progress.Event, int], tuple[progress.Progress, list[progress.Event]]
-]
+R = TypeVar("R", DocsConfirmed, DocsMetadata, ScanRequest, ScanVerdict)  # what it tracks
+Step = Callable[[progress.Progress | None, R, int], tuple[progress.Progress, list[DocsStatus]]]
 
 
 def load(doc_id: str) -> progress.Progress | None:
@@ -52,17 +52,17 @@ def load(doc_id: str) -> progress.Progress | None:
     return None if raw is None else progress.Progress.from_json(raw)
 
 
-async def apply(step: Step, record: dict[str, Any]) -> None:
-    doc_id = record["doc_id"]
+async def apply(step: Step[R], record: R) -> None:
+    doc_id = record.doc_id
     # Saved only after the status events are out: a failed send is retried from the old
     # state and emits again, instead of finding the rank already reached.
     before = load(doc_id)
     late_before = len(before.late) if before else 0
     state, emitted = step(before, record, _now_ms())
     for status in emitted:
-        await status_topic.send(key=doc_id.encode(), value=encode_event("docs_status", status))
-        metrics.STATUSES.labels(status["status"]).inc()
-        log.info("status %s", status["status"], extra={"reason": status.get("reason")})
+        await status_topic.send(key=status.kafka_key, value=status.encode())
+        metrics.STATUSES.labels(status.status).inc()
+        log.info("status %s", status.status, extra={"reason": status.reason})
     metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
     table[doc_id] = state.to_json()
 
@@ -71,29 +71,31 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _track(stream: Any, step: Step) -> None:
+async def _track(stream: Any, record_type: type[R], step: Step[R]) -> None:
     async for event in stream.events():
-        await handle_or_dead_letter(app, event, lambda record: apply(step, record), stage="tracker")
+        await handle_or_dead_letter(
+            app, event, record_type, lambda record: apply(step, record), stage="tracker"
+        )
 
 
 @app.agent(source(topics.DOCS_CONFIRMED))
 async def track_confirmed(stream: Any) -> None:
-    await _track(stream, progress.on_confirmed)
+    await _track(stream, DocsConfirmed, progress.on_confirmed)
 
 
 @app.agent(source(topics.DOCS_METADATA))
 async def track_metadata(stream: Any) -> None:
-    await _track(stream, progress.on_metadata)
+    await _track(stream, DocsMetadata, progress.on_metadata)
 
 
 @app.agent(source(topics.SCAN_REQUESTS))
 async def track_requests(stream: Any) -> None:
-    await _track(stream, progress.on_scan_request)
+    await _track(stream, ScanRequest, progress.on_scan_request)
 
 
 @app.agent(source(topics.SCAN_VERDICTS))
 async def track_verdicts(stream: Any) -> None:
-    await _track(stream, progress.on_verdict)
+    await _track(stream, ScanVerdict, progress.on_verdict)
 
 
 def timeout_verdict(

@@ -21,9 +21,11 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 
 from ops.cql import CassandraClient
+from schemas.records import ScanVerdict
+from streams.sinks import UnknownSchema
 
 TIMEOUT_PENALTY_US = 3 * 3600 * 10**6
-Item = tuple[dict[str, Any], int]  # (verdict record, offset)
+Item = tuple[ScanVerdict, int]  # (verdict, offset)
 
 
 def insert_query(keyspace: str) -> str:
@@ -57,70 +59,69 @@ def _us(value: datetime) -> int:
     return int(value.timestamp() * 10**6)
 
 
-def row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
-    end_at: datetime = record["end_at"]
-    timeout = record["verdict"] == "timeout"
+def row(record: ScanVerdict, offset: int) -> tuple[Any, ...]:
+    end_at = record.end_at
+    timeout = record.verdict == "timeout"
     stamp = _us(end_at) - (TIMEOUT_PENALTY_US if timeout else 0)
-    reused = record.get("reused_from")
-    rescan = record.get("rescan") or {}
+    reused, rescan = record.reused_from, record.rescan
     return (
-        uuid.UUID(record["doc_id"]),
-        record["scanner"],
-        record["scanner"],
-        record["vendor"],
-        record["result"],
-        record["verdict"],
-        record["engine_version"],
-        record["signatures_version"],
-        record["start_at"],
+        uuid.UUID(record.doc_id),
+        record.scanner,
+        record.scanner,
+        record.vendor,
+        record.result,
+        record.verdict,
+        record.engine_version,
+        record.signatures_version,
+        record.start_at,
         end_at,
         uuid.UUID(reused) if reused else None,
-        record["tenant"],
+        record.tenant,
         datetime.now(UTC),
         offset,
         offset if timeout else UNSET_VALUE,  # a real verdict leaves it as it was
-        rescan.get("previous_verdict"),
-        rescan.get("reason"),
-        bool(record.get("signatures_stale")),
+        rescan.previous_verdict if rescan else None,
+        rescan.reason if rescan else None,
+        record.signatures_stale,
         stamp,
     )
 
 
-def history_row(record: dict[str, Any], offset: int) -> tuple[Any, ...]:
-    reused, rescan = record.get("reused_from"), record.get("rescan") or {}
+def history_row(record: ScanVerdict, offset: int) -> tuple[Any, ...]:
+    reused, rescan = record.reused_from, record.rescan
     return (
-        uuid.UUID(record["doc_id"]),
-        record["scanner"],
-        record["end_at"],
-        record["start_at"],
-        record["vendor"],
-        record["verdict"],
-        record["result"],
-        record["engine_version"],
-        record["signatures_version"],
+        uuid.UUID(record.doc_id),
+        record.scanner,
+        record.end_at,
+        record.start_at,
+        record.vendor,
+        record.verdict,
+        record.result,
+        record.engine_version,
+        record.signatures_version,
         uuid.UUID(reused) if reused else None,
-        rescan.get("previous_verdict"),
-        rescan.get("reason"),
-        bool(record.get("signatures_stale")),
+        rescan.previous_verdict if rescan else None,
+        rescan.reason if rescan else None,
+        record.signatures_stale,
         offset,
     )
 
 
-def index_row(record: dict[str, Any], scope: str) -> tuple[Any, ...] | None:
+def index_row(record: ScanVerdict, scope: str) -> tuple[Any, ...] | None:
     """The row listing this verdict by scanner and hour; None for a timeout (not scanned)."""
-    if record["verdict"] == "timeout":
+    if record.verdict == "timeout":
         return None
-    end_at: datetime = record["end_at"]
+    end_at = record.end_at
     hour = end_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return (
         scope,
-        record["scanner"],
+        record.scanner,
         hour,
         end_at,
-        uuid.UUID(record["doc_id"]),
-        record["tenant"],
-        record["verdict"],
-        record["signatures_version"],
+        uuid.UUID(record.doc_id),
+        record.tenant,
+        record.verdict,
+        record.signatures_version,
     )
 
 
@@ -137,7 +138,7 @@ def document_rounds(batch: list[Item], insert: Any, history: Any) -> list[list[l
     resume cursor relies on; documents are written side by side."""
     per_doc: dict[str, list[Statement]] = {}
     for record, offset in sorted(batch, key=lambda item: item[1]):
-        rows = per_doc.setdefault(record["doc_id"], [])
+        rows = per_doc.setdefault(record.doc_id, [])
         rows += [(insert, row(record, offset)), (history, history_row(record, offset))]
     chunks = [
         [rows[i : i + BATCH_ROWS] for i in range(0, len(rows), BATCH_ROWS)]
@@ -173,7 +174,12 @@ def write(client: CassandraClient, keyspace: str, batch: list[Item], scope: str 
     deployment's topic prefix (see :func:`index_row`).
 
     Rows go in unlogged batches of one partition each: one request per document and chunk
-    instead of three per verdict (Cassandra's CPU per document is mostly per request)."""
+    instead of three per verdict (Cassandra's CPU per document is mostly per request).
+    A record that is not a verdict raises :class:`UnknownSchema` before anything is written."""
+    for record, _ in batch:
+        if not isinstance(record, ScanVerdict):
+            schema = getattr(record, "SCHEMA", type(record).__name__)
+            raise UnknownSchema(f"the verdicts projection has no rule for schema {schema!r}")
     insert = client.prepared(insert_query(keyspace))
     history = client.prepared(history_query(keyspace))
     index = client.prepared(index_query(keyspace))

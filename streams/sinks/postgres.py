@@ -14,12 +14,11 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from ops.ids import created_at_of
+from schemas.documents import DocsConfirmed, DocsMetadata, DocsRequested, DocsStatus
+from schemas.record import Record
+from streams.sinks import UnknownSchema
 
-Item = tuple[str, dict[str, Any], int]  # (schema, record, offset)
-
-
-class UnknownSchema(ValueError):
-    """A record of a schema a sink does not project."""
+Item = tuple[Record, int]  # (record, offset)
 
 
 _REQUESTED = (
@@ -49,64 +48,66 @@ _STATUS = (
 )
 
 
-def statement(schema: str, r: dict[str, Any], offset: int) -> tuple[str, tuple[Any, ...]]:
-    doc_id = uuid.UUID(r["doc_id"])
+def statement(record: Record, offset: int) -> tuple[str, tuple[Any, ...]]:
+    doc_id = uuid.UUID(getattr(record, "doc_id", ""))
     created = created_at_of(doc_id)
-    if schema == "docs_requested":
-        return _REQUESTED, (
-            doc_id,
-            r["tenant"],
-            r["file_name"],
-            r["file_size"],
-            r.get("content_type"),
-            r.get("sha256"),
-            created,
-            created,
-        )
-    if schema == "docs_confirmed":
-        return _CONFIRMED, (
-            r["uploaded_at"],
-            r["file_size"],
-            r.get("version_id"),
-            r["uploaded_at"],
-            doc_id,
-            created,
-        )
-    if schema == "docs_metadata":
-        return _METADATA, (
-            r["sha256"],
-            r["file_type"],
-            Jsonb(visible_meta(r)),
-            r["script_version"],
-            offset,
-            r["at"],
-            doc_id,
-            created,
-            offset,
-        )
-    if schema == "docs_status":
-        return _STATUS, (
-            r["status"],
-            r.get("reason"),
-            r.get("expected"),
-            r["at"],
-            r["status"],
-            r["at"],
-            doc_id,
-            created,
-            r["status"],
-        )
-    # A schema this sink does not know is a contract change it was not updated for: fail loudly
+    match record:
+        case DocsRequested():
+            return _REQUESTED, (
+                doc_id,
+                record.tenant,
+                record.file_name,
+                record.file_size,
+                record.content_type,
+                record.sha256,
+                created,
+                created,
+            )
+        case DocsConfirmed():
+            return _CONFIRMED, (
+                record.uploaded_at,
+                record.file_size,
+                record.version_id,
+                record.uploaded_at,
+                doc_id,
+                created,
+            )
+        case DocsMetadata():
+            return _METADATA, (
+                record.sha256,
+                record.file_type,
+                Jsonb(visible_meta(record)),
+                record.script_version,
+                offset,
+                record.at,
+                doc_id,
+                created,
+                offset,
+            )
+        case DocsStatus():
+            return _STATUS, (
+                record.status,
+                record.reason,
+                record.expected,
+                record.at,
+                record.status,
+                record.at,
+                doc_id,
+                created,
+                record.status,
+            )
+    # A record this sink does not know is a contract change it was not updated for: fail loudly
     # (the materializer isolates the record and sends it to the dead-letter topic with this).
-    raise UnknownSchema(f"the documents projection has no rule for schema {schema!r}")
+    raise UnknownSchema(f"the documents projection has no rule for schema {record.SCHEMA!r}")
 
 
-def visible_meta(record: dict[str, Any]) -> dict[str, Any]:
-    meta = dict(record.get("meta") or {})
-    meta["mime_type"] = record.get("mime_type")
-    meta["extraction_ms"] = record.get("duration_ms")
-    if record.get("error"):
-        meta["extraction_error"] = record["error"]
+def visible_meta(record: DocsMetadata) -> dict[str, Any]:
+    """What the API shows as ``meta``: the script's free-form findings, and how it went."""
+    meta: dict[str, Any] = dict(record.meta)
+    meta["mime_type"] = record.mime_type
+    meta["extraction_ms"] = record.duration_ms
+    if record.error:
+        meta["extraction_error"] = record.error
     return meta
 
 
@@ -114,8 +115,8 @@ async def write(conn: AsyncConnection[Any], batch: list[Item]) -> int:
     """Apply a batch in one transaction, in offset order per topic; returns rows touched."""
     touched = 0
     async with conn.transaction(), conn.cursor() as cur:
-        for schema, record, offset in batch:
-            query, params = statement(schema, record, offset)
+        for record, offset in batch:
+            query, params = statement(record, offset)
             await cur.execute(query, params)
             touched += max(cur.rowcount, 0)
     return touched

@@ -9,11 +9,22 @@ from typing import Any
 
 import pytest
 
+from schemas.documents import DocsRequested, DocsStatus
+from schemas.record import Record, at_ms
+from schemas.records import ScanVerdict
 from streams import materializer
 from streams.dlq import STORE_OUTAGES
-from streams.sinks.postgres import UnknownSchema, statement
+from streams.sinks import UnknownSchema, cassandra
+from streams.sinks.postgres import statement
 
-Item = tuple[str, dict[str, Any], int]
+Item = tuple[Record, int]
+DOC = "01a22200-91e4-71d5-b9b0-38053be307f3"
+T0 = at_ms(0)
+RECORDS: dict[str, Record] = {
+    "docs_requested": DocsRequested(DOC, "t", "f", 1, None, None, T0),
+    "docs_status": DocsStatus(DOC, "t", "done", None, 1, T0),
+    "scan_verdict": ScanVerdict(DOC, "t", "clamav", "", "clean", "", "", "", T0, T0),
+}
 
 
 class FakeStore:
@@ -27,9 +38,8 @@ class FakeStore:
         if self.away:
             self.away -= 1
             raise STORE_OUTAGES[0]("store restarting")
-        for schema, _, _ in items:
-            if schema not in ("docs_requested", "docs_status"):
-                raise UnknownSchema(f"no rule for schema {schema!r}")
+        for record, _ in items:
+            statement(record, 0)  # the Postgres sink's own rule (raises UnknownSchema)
         self.rows.extend(items)
 
 
@@ -49,7 +59,7 @@ def dead_letters(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str]]:
 
 
 def _batch(*schemas: str) -> list[tuple[Item, Any]]:
-    return [((s, {"doc_id": str(i)}, i), f"event-{i}") for i, s in enumerate(schemas)]
+    return [((RECORDS[s], i), f"event-{i}") for i, s in enumerate(schemas)]
 
 
 async def test_an_unknown_schema_is_dead_lettered_and_the_rest_written(
@@ -57,11 +67,13 @@ async def test_an_unknown_schema_is_dead_lettered_and_the_rest_written(
 ) -> None:
     store = FakeStore()
     written = await materializer.persist(
-        _batch("docs_requested", "docs_from_the_future", "docs_status"), store.write
+        _batch("docs_requested", "scan_verdict", "docs_status"), store.write
     )
-    assert [schema for schema, _, _ in store.rows] == ["docs_requested", "docs_status"]
+    assert [record.SCHEMA for record, _ in store.rows] == ["docs_requested", "docs_status"]
     assert [event for _, event in written] == ["event-0", "event-2"]
-    assert dead_letters == [("event-1", "no rule for schema 'docs_from_the_future'")]
+    assert dead_letters == [
+        ("event-1", "the documents projection has no rule for schema 'scan_verdict'")
+    ]
 
 
 async def test_an_outage_is_retried_until_the_whole_batch_passes(
@@ -73,6 +85,15 @@ async def test_an_outage_is_retried_until_the_whole_batch_passes(
 
 
 def test_the_postgres_sink_refuses_a_schema_it_has_no_rule_for() -> None:
-    record = {"doc_id": "01a22200-91e4-71d5-b9b0-38053be307f3"}
-    with pytest.raises(UnknownSchema, match="docs_archived"):
-        statement("docs_archived", record, 0)
+    with pytest.raises(UnknownSchema, match="scan_verdict"):
+        statement(RECORDS["scan_verdict"], 0)
+
+
+def test_the_cassandra_sink_refuses_anything_but_a_verdict_before_writing() -> None:
+    class NoClient:
+        def prepared(self, query: str) -> None:
+            raise AssertionError("nothing may be written")
+
+    batch: list[Any] = [(RECORDS["scan_verdict"], 1), (RECORDS["docs_status"], 2)]
+    with pytest.raises(UnknownSchema, match="docs_status"):
+        cassandra.write(NoClient(), "ks", batch)  # type: ignore[arg-type]

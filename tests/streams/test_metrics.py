@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from prometheus_client import REGISTRY
 
@@ -21,8 +23,8 @@ from streams import metrics
         ({"failed": False, "error": "ValueError: meta must be a dict of str"}, "script_error"),
     ],
 )
-def test_each_error_text_has_one_reason(record: dict[str, object], reason: str | None) -> None:
-    assert metrics.extraction_failure(record) == reason
+def test_each_error_text_has_one_reason(record: dict[str, Any], reason: str | None) -> None:
+    assert metrics.extraction_failure(**record) == reason
 
 
 def test_an_extraction_is_timed_counted_and_its_failure_labelled() -> None:
@@ -36,8 +38,8 @@ def test_an_extraction_is_timed_counted_and_its_failure_labelled() -> None:
         value("intellidox_documents_extracted_total"),
     )
     record = {"failed": False, "error": "the script ran over its 30s time limit"}
-    metrics.observe_extraction(record, 2.5)
-    metrics.observe_extraction({"failed": False, "error": None}, 0.5)
+    metrics.observe_extraction(**record, seconds=2.5)
+    metrics.observe_extraction(failed=False, error=None, seconds=0.5)
     after = (
         value("intellidox_extraction_duration_seconds_count"),
         value("intellidox_extraction_duration_seconds_sum"),

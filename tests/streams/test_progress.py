@@ -2,28 +2,33 @@
 
 from datetime import UTC, datetime
 
+from schemas.documents import DocsConfirmed, DocsMetadata
+from schemas.record import at_ms
+from schemas.records import ScanVerdict
+from schemas.scans import ExpectedScanner, ScanRequest
 from streams import progress
 from streams.progress import DeadlineClock, Progress
 
 DOC = "01a21e2b-1134-7384-8db8-e24c5ec7fb12"
 NOBODY: frozenset[str] = frozenset()
+T0 = at_ms(0)
 
 
-def _request(
-    scanners: dict[str, int], reused: tuple[str, ...] = (), at: int = 0
-) -> dict[str, object]:
+def _request(scanners: dict[str, int], reused: tuple[str, ...] = (), at: int = 0) -> ScanRequest:
     """A scan request at ``at`` ms; ``scanners`` maps names to their deadline in ms."""
-    return {
-        "doc_id": DOC,
-        "tenant": "t",
-        "reused": list(reused),
-        "requested_at": at,
-        "scanners": [{"name": n, "deadline_at": at + d} for n, d in scanners.items()],
-    }
+    return ScanRequest(
+        DOC, "t", "f", 1, None, None, "a" * 64, "http://s3/x", T0,
+        tuple(ExpectedScanner(n, at_ms(at + d)) for n, d in scanners.items()),
+        at_ms(at), reused=reused,
+    )  # fmt: skip
 
 
-def _verdict(scanner: str, verdict: str = "clean") -> dict[str, object]:
-    return {"doc_id": DOC, "tenant": "t", "scanner": scanner, "verdict": verdict}
+def _verdict(scanner: str, verdict: str = "clean") -> ScanVerdict:
+    return ScanVerdict(DOC, "t", scanner, "", verdict, "", "", "", T0, T0)
+
+
+def _metadata(failed: bool, error: str | None) -> DocsMetadata:
+    return DocsMetadata(DOC, "t", None, 1, None, None, {}, None, 0, error, failed, T0)
 
 
 def _pending(scanners: dict[str, int]) -> Progress:
@@ -33,14 +38,16 @@ def _pending(scanners: dict[str, int]) -> Progress:
 
 def test_statuses_move_forward_once_each() -> None:
     # 'uploaded' is announced by the gateway itself; the tracker only takes note.
-    state, out = progress.on_confirmed(None, {"doc_id": DOC, "tenant": "t"}, 1)
+    state, out = progress.on_confirmed(
+        None, DocsConfirmed(DOC, "t", "f", 1, None, "b", DOC, T0, T0), 1
+    )
     assert out == [] and state.status == "uploaded"
     state, out = progress.on_scan_request(state, _request({"a": 100, "b": 100}), 3)
-    assert [(e["status"], e["expected"]) for e in out] == [("in_progress", 2)]
+    assert [(e.status, e.expected) for e in out] == [("in_progress", 2)]
     state, out = progress.on_verdict(state, _verdict("a"), 4)
     assert out == []
     state, out = progress.on_verdict(state, _verdict("b"), 5)
-    assert [(e["status"], e["expected"]) for e in out] == [("done", 2)]
+    assert [(e.status, e.expected) for e in out] == [("done", 2)]
     state, out = progress.on_verdict(state, _verdict("b"), 6)  # redelivered
     assert out == [] and state.got == ["a", "b"]
 
@@ -48,14 +55,13 @@ def test_statuses_move_forward_once_each() -> None:
 def test_verdicts_before_the_request_still_count() -> None:
     state, _ = progress.on_verdict(None, _verdict("a"), 1)
     state, out = progress.on_scan_request(state, _request({"a": 100}), 2)
-    assert [e["status"] for e in out] == ["in_progress", "done"]
+    assert [e.status for e in out] == ["in_progress", "done"]
 
 
 def test_a_request_keeps_each_deadline_as_a_duration() -> None:
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     ms = int(at.timestamp() * 1000)
     request = _request({"a": 30_000, "b": 2_000}, reused=("c",), at=ms)
-    request["requested_at"] = at  # decoded Avro timestamps are datetimes
     state, _ = progress.on_scan_request(None, request, 5)
     assert state.expected == {"a": 30_000, "b": 2_000, "c": 0}
     assert state.requested_ms == ms
@@ -66,19 +72,17 @@ def test_reused_verdicts_are_expected_without_a_deadline() -> None:
     assert not progress.charge(state, NOBODY, 10**9) and progress.overdue(state) == []
     state, _ = progress.on_verdict(state, _verdict("a"), 2)
     state, out = progress.on_verdict(state, _verdict("b"), 3)
-    assert [e["status"] for e in out] == ["done"]
+    assert [e.status for e in out] == ["done"]
 
 
 def test_no_scanner_at_all_is_done_with_a_reason() -> None:
     _, out = progress.on_scan_request(None, _request({}), 1)
-    assert out[-1]["status"] == "done" and out[-1]["reason"] == "no scanner was registered"
+    assert out[-1].status == "done" and out[-1].reason == "no scanner was registered"
 
 
 def test_an_unreadable_object_fails_the_document() -> None:
-    _, out = progress.on_metadata(
-        None, {"doc_id": DOC, "tenant": "t", "failed": True, "error": "gone"}, 1
-    )
-    assert [(e["status"], e["reason"]) for e in out] == [("failed", "gone")]
+    _, out = progress.on_metadata(None, _metadata(True, "gone"), 1)
+    assert [(e.status, e.reason) for e in out] == [("failed", "gone")]
 
 
 def test_states_that_nothing_will_finish_are_forgotten() -> None:
@@ -157,7 +161,7 @@ def test_a_real_verdict_after_our_timeout_replaces_it_and_the_document_stays_don
     progress.charge(state, frozenset({"b"}), 1_000)
     state.timed_out.append("a")
     state, out = progress.on_verdict(state, _verdict("a", "timeout"), 3)  # ours, come back
-    assert [e["status"] for e in out] == ["done"] and state.late == []
+    assert [e.status for e in out] == ["done"] and state.late == []
     state, out = progress.on_verdict(state, _verdict("a", "malicious"), 4)  # the engine, late
     assert out == [] and state.status == "done" and state.late == ["a"]
     state, out = progress.on_verdict(state, _verdict("a", "malicious"), 5)  # redelivered

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ops.settings import Settings
+from schemas.documents import DocsConfirmed
+from schemas.record import at_ms
 from streams import scripts
 from streams.context import DEFAULT_SCRIPT, WorkerContext
 from streams.objects import InvalidObjectRef, object_ref
@@ -42,15 +46,12 @@ def test_the_default_version_needs_no_object(tmp_path: Path) -> None:
     assert scripts.fetch(_ctx(tmp_path), "default-1", None, None) == DEFAULT_SCRIPT
 
 
-def _confirmed(**changes: object) -> dict[str, object]:
-    record: dict[str, object] = {
-        "doc_id": DOC,
-        "bucket": "intellidox-2026",
-        "key": DOC,
-        "version_id": "6713e9ba55698a68",
-    }
-    record.update(changes)
-    return record
+def _confirmed(**changes: Any) -> DocsConfirmed:
+    now = at_ms(0)
+    record = DocsConfirmed(
+        DOC, "t", "f", 1, None, "intellidox-2026", DOC, now, now, "6713e9ba55698a68"
+    )
+    return replace(record, **changes)
 
 
 def test_a_good_object_reference_reads_the_pinned_version() -> None:
@@ -74,6 +75,6 @@ def test_a_good_object_reference_reads_the_pinned_version() -> None:
         {"version_id": "v" * 500},
     ],
 )
-def test_an_object_reference_that_points_elsewhere_is_poison(changes: dict[str, object]) -> None:
+def test_an_object_reference_that_points_elsewhere_is_poison(changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidObjectRef):
         object_ref(Settings(), _confirmed(**changes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,25 +13,28 @@ from cassandra.cluster import Session
 from gateway.verdicts import verdict_view
 from ops.cql import CassandraClient
 from ops.ids import uuid7
+from schemas.records import RescanOf, ScanVerdict
 from streams.sinks.cassandra import write
 
 pytestmark = pytest.mark.integration
 
 
-def _verdict(doc_id: str, verdict: str, end_at: datetime) -> dict[str, Any]:
-    return {
-        "doc_id": doc_id,
-        "tenant": "t",
-        "scanner": "clamav",
-        "vendor": "Talos",
-        "verdict": verdict,
-        "result": verdict,
-        "engine_version": "1",
-        "signatures_version": "2",
-        "start_at": end_at - timedelta(seconds=1),
-        "end_at": end_at,
-        "reused_from": None,
-    }
+def _verdict(doc_id: str, verdict: str, end_at: datetime) -> ScanVerdict:
+    return ScanVerdict.from_record(
+        {
+            "doc_id": doc_id,
+            "tenant": "t",
+            "scanner": "clamav",
+            "vendor": "Talos",
+            "verdict": verdict,
+            "result": verdict,
+            "engine_version": "1",
+            "signatures_version": "2",
+            "start_at": end_at - timedelta(seconds=1),
+            "end_at": end_at,
+            "reused_from": None,
+        }
+    )
 
 
 def test_one_row_per_scanner_and_a_late_real_verdict_beats_its_timeout(
@@ -93,17 +97,12 @@ def test_a_rescan_replaces_the_verdict_and_every_verdict_stays_in_the_history(
     ks, doc_id = cassandra_keyspace, str(uuid7())
     now = datetime.now(UTC).replace(microsecond=0)
     first = _verdict(doc_id, "clean", now - timedelta(minutes=5))
-    rescan = {
-        **_verdict(doc_id, "malicious", now),
-        "signatures_version": "3",
-        "rescan": {
-            "previous_verdict": "clean",
-            "previous_signatures_version": "2",
-            "reason": "signatures",
-            "job_id": str(uuid.uuid4()),
-        },
-    }
-    timeout = {**_verdict(doc_id, "timeout", now), "scanner": "yara"}
+    rescan = replace(
+        _verdict(doc_id, "malicious", now),
+        signatures_version="3",
+        rescan=RescanOf("clean", "2", "signatures", str(uuid.uuid4())),
+    )
+    timeout = replace(_verdict(doc_id, "timeout", now), scanner="yara")
     write(client, ks, [(first, 1), (timeout, 2)], scope="s1.")
     write(client, ks, [(rescan, 9)], scope="s1.")
     write(client, ks, [(rescan, 9)], scope="s1.")  # redelivered: nothing new
@@ -128,7 +127,7 @@ def test_a_rescan_replaces_the_verdict_and_every_verdict_stays_in_the_history(
         ("clamav", "clean", None),
         ("yara", "timeout", None),
     ]
-    hours = {first["end_at"].replace(minute=0, second=0), now.replace(minute=0, second=0)}
+    hours = {first.end_at.replace(minute=0, second=0), now.replace(minute=0, second=0)}
     listed = [
         r
         for hour in hours

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from schemas.records import ScanVerdict
 from streams.sinks.cassandra import BATCH_ROWS, document_rounds, index_chunks
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
 
-def _verdict(doc: str, scanner: str, verdict: str = "clean", minutes: int = 0) -> dict[str, Any]:
-    return {
+def _verdict(doc: str, scanner: str, verdict: str = "clean", minutes: int = 0) -> ScanVerdict:
+    return ScanVerdict.from_record({
         "doc_id": doc, "tenant": "t", "scanner": scanner, "vendor": "", "verdict": verdict,
         "result": "", "engine_version": "", "signatures_version": "1", "start_at": NOW,
         "end_at": NOW + timedelta(minutes=minutes), "reused_from": None,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 DOC_A = "01a22200-0000-7000-8000-000000000001"

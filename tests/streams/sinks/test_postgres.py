@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,49 +10,35 @@ import psycopg
 import pytest
 
 from ops.ids import created_at_of, uuid7
+from schemas.documents import (
+    DocsConfirmed,
+    DocsMetadata,
+    DocsRequested,
+    DocsStatus,
+    MetaValue,
+)
+from schemas.record import Record
 from streams.sinks.postgres import write
 
 pytestmark = pytest.mark.integration
 
 
-def _events(doc_id: str) -> list[tuple[str, dict[str, Any], int]]:
+Item = tuple[Record, int]
+
+
+def _events(doc_id: str) -> list[Item]:
     now = datetime.now(UTC)
-    base = {"doc_id": doc_id, "tenant": "t"}
+    created = created_at_of(uuid7())
+    meta: dict[str, MetaValue] = {"pdf_pages": 2}
+    metadata = DocsMetadata(
+        doc_id, "t", "ab" * 32, 10, "pdf", "application/pdf", meta, "v1", 5, None, False, now
+    )
     return [
-        (
-            "docs_requested",
-            {
-                **base,
-                "file_name": "a.pdf",
-                "file_size": 10,
-                "content_type": None,
-                "sha256": None,
-                "created_at": created_at_of(uuid7()),
-            },
-            0,
-        ),
-        ("docs_confirmed", {**base, "file_size": 10, "uploaded_at": now}, 0),
-        (
-            "docs_metadata",
-            {
-                **base,
-                "sha256": "ab" * 32,
-                "file_type": "pdf",
-                "mime_type": "application/pdf",
-                "meta": {"pdf_pages": 2},
-                "script_version": "v1",
-                "duration_ms": 5,
-                "error": None,
-                "at": now,
-            },
-            7,
-        ),
-        (
-            "docs_status",
-            {**base, "status": "in_progress", "reason": None, "expected": 3, "at": now},
-            1,
-        ),
-        ("docs_status", {**base, "status": "done", "reason": None, "expected": 3, "at": now}, 2),
+        (DocsRequested(doc_id, "t", "a.pdf", 10, None, None, created), 0),
+        (DocsConfirmed(doc_id, "t", "a.pdf", 10, None, "b", doc_id, created, now), 0),
+        (metadata, 7),
+        (DocsStatus(doc_id, "t", "in_progress", None, 3, now), 1),
+        (DocsStatus(doc_id, "t", "done", None, 3, now), 2),
     ]
 
 
@@ -69,7 +56,7 @@ async def _row(conninfo: str, schema: str, doc_id: str) -> tuple[Any, ...]:
         return tuple(row)
 
 
-async def _apply(conninfo: str, schema: str, batch: list[tuple[str, dict[str, Any], int]]) -> None:
+async def _apply(conninfo: str, schema: str, batch: list[Item]) -> None:
     async with await psycopg.AsyncConnection.connect(
         conninfo, options=f"-c search_path={schema}"
     ) as conn:
@@ -99,7 +86,9 @@ async def test_older_metadata_never_replaces_newer(
     doc_id = str(uuid7())
     events = _events(doc_id)
     await _apply(pg_conninfo, schema, events)
-    older = ("docs_metadata", {**events[2][1], "meta": {"pdf_pages": 99}}, 3)
+    metadata = events[2][0]
+    assert isinstance(metadata, DocsMetadata)
+    older = (replace(metadata, meta={"pdf_pages": 99}), 3)
     await _apply(pg_conninfo, schema, [older])
     assert (await _row(pg_conninfo, schema, doc_id))[3]["pdf_pages"] == 2
 
@@ -112,8 +101,7 @@ async def test_a_storage_events_uploaded_status_carries_uploaded_at_and_confirm_
     doc_id = str(uuid7())
     requested, confirmed = _events(doc_id)[:2]
     landed = datetime(2026, 11, 28, 12, 0, 1, tzinfo=UTC)
-    base = {"doc_id": doc_id, "tenant": "t", "reason": None, "expected": None}
-    uploaded = ("docs_status", {**base, "status": "uploaded", "at": landed}, 0)
+    uploaded = (DocsStatus(doc_id, "t", "uploaded", None, None, landed), 0)
     await _apply(pg_conninfo, schema, [requested, uploaded])
     async with await psycopg.AsyncConnection.connect(
         pg_conninfo, options=f"-c search_path={schema}"
