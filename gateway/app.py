@@ -39,7 +39,7 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
     async def context(app: web.Application) -> AsyncIterator[None]:
         # Autocommit: a read needs no transaction, and the pool then has nothing to roll back
         # when the connection comes back (one round trip less per request).
-        pool = db.open_pool(settings.postgres_dsn)
+        pool = db.open_pool(settings.postgres.dsn)
         await pool.open(wait=True, timeout=30)
         cassandra = await asyncio.to_thread(CassandraClient.connect, settings)
         stop = asyncio.Event()
@@ -141,8 +141,8 @@ def run(settings: Settings | None = None) -> None:
     _faster_loop()
     web.run_app(
         create_app(settings),
-        host=settings.host,
-        port=settings.gateway_port,
+        host=settings.bind.host,
+        port=settings.bind.gateway_port,
         access_log=None,
         print=lambda _: None,
     )

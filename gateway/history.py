@@ -47,7 +47,7 @@ def earlier_by_scanner(current: list[Row], history: list[Row]) -> dict[str, list
 
 
 async def read_history(state: Any, doc_id: uuid.UUID) -> list[Row]:
-    keyspace = state.settings.cassandra_keyspace
+    keyspace = state.settings.cassandra.keyspace
     query = state.cassandra.prepared(f"SELECT * FROM {keyspace}.verdict_history WHERE doc_id = ?")
     return [
         dict(row) for row in await _wrap(state.cassandra.session.execute_async(query, (doc_id,)))

@@ -167,8 +167,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
 
 async def _relay_until_stopped(settings: Settings, producer: Producer, stop: asyncio.Event) -> None:
     async with (
-        await AsyncConnection.connect(settings.postgres_dsn) as conn,
-        await AsyncConnection.connect(settings.postgres_dsn, autocommit=True) as listener,
+        await AsyncConnection.connect(settings.postgres.dsn) as conn,
+        await AsyncConnection.connect(settings.postgres.dsn, autocommit=True) as listener,
     ):
         await listener.execute("LISTEN outbox")
         while not stop.is_set():

@@ -33,7 +33,7 @@ def _static(name: str) -> bytes | None:
 
 def _headers(request: web.Request) -> dict[str, str]:
     """The page talks to the gateway and to the object store's pre-signed URLs only."""
-    store = request.app[APP].settings.s3_endpoint
+    store = request.app[APP].settings.s3.endpoint
     policy = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         f"connect-src 'self' {store}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"

@@ -50,7 +50,7 @@ class Landed:
 
 def path_prefix(settings: Settings) -> str:
     """What to subscribe to: this deployment's buckets (``/buckets/<prefix>-``)."""
-    return f"{BUCKETS_DIR}/{settings.s3_bucket_prefix}-"
+    return f"{BUCKETS_DIR}/{settings.s3.bucket_prefix}-"
 
 
 def landed(settings: Settings, event: MetaEvent) -> Landed | None:
@@ -86,7 +86,7 @@ def _bucket_and_key(directory: str, name: str) -> tuple[str, str] | None:
 
 
 def _bucket_year(settings: Settings, bucket: str) -> int | None:
-    match = re.fullmatch(re.escape(settings.s3_bucket_prefix) + r"-(\d{4})", bucket)
+    match = re.fullmatch(re.escape(settings.s3.bucket_prefix) + r"-(\d{4})", bucket)
     return int(match.group(1)) if match else None
 
 

@@ -67,7 +67,7 @@ class Listener:
 
     def __init__(self, settings: Settings, pool: AsyncConnectionPool) -> None:
         self.settings, self.pool = settings, pool
-        self.name = f"storage-events:{settings.s3_bucket_prefix}"
+        self.name = f"storage-events:{settings.s3.bucket_prefix}"
         self.position_ns = 0  # every event up to here is applied
         self.saved_ns = 0
         self.connected = asyncio.Event()
@@ -195,7 +195,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        pool = db.open_pool(settings.postgres_dsn, min_size=1, max_size=2)
+        pool = db.open_pool(settings.postgres.dsn, min_size=1, max_size=2)
         await pool.open(wait=True, timeout=30)
         listener = app[LISTENER] = Listener(settings, pool)
         stop = asyncio.Event()
@@ -226,8 +226,8 @@ def run(settings: Settings | None = None) -> None:
     setup_logging("storage-events", settings)
     web.run_app(
         create_app(settings),
-        host=settings.host,
-        port=settings.storage_events_port,
+        host=settings.bind.host,
+        port=settings.bind.storage_events_port,
         access_log=None,
         print=None,
     )

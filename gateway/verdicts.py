@@ -19,7 +19,7 @@ FLAGGED = frozenset({"suspicious", "malicious"})
 
 async def read_verdicts(state: Any, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     """All verdict rows of one document (one partition), without blocking the loop."""
-    keyspace = state.settings.cassandra_keyspace
+    keyspace = state.settings.cassandra.keyspace
     query = state.cassandra.prepared(f"SELECT * FROM {keyspace}.verdicts WHERE doc_id = ?")
     future = state.cassandra.session.execute_async(query, (doc_id,))
     rows = await _wrap(future)
@@ -35,7 +35,7 @@ async def read_verdict_classes(
     them all, and a count kept in Postgres would add a second write per verdict."""
     if not doc_ids:
         return {}
-    keyspace = state.settings.cassandra_keyspace
+    keyspace = state.settings.cassandra.keyspace
     query = state.cassandra.prepared(
         f"SELECT scanner, verdict FROM {keyspace}.verdicts WHERE doc_id = ?"
     )

@@ -68,7 +68,8 @@ def serve(settings: Settings, specs: list[str], stop: threading.Event | None = N
     collector = HostCollector(runners, lambda: downloads.downloaded)
     REGISTRY.register(collector)  # in flight and engines per scanner, read at scrape time
     server = ThreadingHTTPServer(
-        (settings.host, settings.scanner_port_base), _handler(runners, settings.metrics_token)
+        (settings.bind.host, settings.bind.scanner_port_base),
+        _handler(runners, settings.metrics_token),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threads = [threading.Thread(target=r.run, args=(stop,), name=r.name) for r in runners]

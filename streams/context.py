@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ops.cql import CassandraClient
 from ops.s3 import s3_client
-from ops.settings import Settings, get_settings
+from ops.settings import Settings
 from streams.extractor import Limits
 
 DEFAULT_SCRIPT = Path(__file__).parent / "extractors" / "default.py"
@@ -31,7 +31,7 @@ class WorkerContext:
     async def pool(self) -> AsyncConnectionPool:
         if self._pool is None:
             self._pool = AsyncConnectionPool(
-                self.settings.postgres_dsn, min_size=1, max_size=4, open=False
+                self.settings.postgres.dsn, min_size=1, max_size=4, open=False
             )
             await self._pool.open(wait=True, timeout=30)
         return self._pool
@@ -52,6 +52,8 @@ class WorkerContext:
 
 @functools.cache
 def context() -> WorkerContext:
-    settings = get_settings()
+    """The worker's, for the settings its app was created with."""
+    from streams.app import settings
+
     limits = Limits(timeout_s=settings.extractor_timeout_s, memory_mb=settings.extractor_memory_mb)
     return WorkerContext(settings, s3_client(settings), limits=limits)

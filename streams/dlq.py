@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from ops.logs import current_context, log_context
 from ops.metrics import DEAD_LETTERS
-from ops.settings import get_settings
 from schemas.dead_letters import DeadLetter
 from schemas.events import decode_as
 from schemas.record import Record
 from schemas.topics import dlq
+from streams import app as worker_app
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Record)
@@ -40,7 +40,7 @@ async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
         offset=message.offset,
     ):
         log.warning("dead-lettered: %s", exc, extra={"reason": f"{type(exc).__name__}: {exc}"})
-    DEAD_LETTERS.labels(message.topic.removeprefix(get_settings().topic_prefix)).inc()
+    DEAD_LETTERS.labels(message.topic.removeprefix(worker_app.settings.topic_prefix)).inc()
     target = app.topic(dlq(message.topic), key_type=bytes, value_type=bytes)
     await target.send(
         key=message.key,

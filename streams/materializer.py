@@ -143,6 +143,6 @@ async def _write_verdicts(items: list[Item]) -> None:
     # A write caught by Cassandra going away can wait on a connection that never answers;
     # bounded, it becomes an outage to retry instead of an agent stuck forever (a stuck
     # agent stops every agent reading scan.verdicts: Faust delivers each event to all).
-    keyspace, scope = ctx.settings.cassandra_keyspace, ctx.settings.topic_prefix
+    keyspace, scope = ctx.settings.cassandra.keyspace, ctx.settings.topic_prefix
     write = asyncio.to_thread(cassandra_sink.write, ctx.cassandra(), keyspace, rows, scope)
     await asyncio.wait_for(write, WRITE_TIMEOUT_S)

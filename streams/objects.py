@@ -48,7 +48,7 @@ def object_ref(settings: Settings, record: DocsConfirmed | DocsReextract) -> Obj
         raise InvalidObjectRef(f"doc_id {doc_id!r} is not a UUID") from None
     if key != canonical:
         raise InvalidObjectRef(f"key {key!r} is not the document's id {canonical}")
-    prefix = settings.s3_bucket_prefix + "-"
+    prefix = settings.s3.bucket_prefix + "-"
     if not isinstance(bucket, str) or not (
         bucket.startswith(prefix) and _YEAR.fullmatch(bucket[len(prefix) :])
     ):

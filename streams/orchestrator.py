@@ -67,7 +67,7 @@ async def find_reusable(
 def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     cassandra = ctx.cassandra()
     query = cassandra.prepared(
-        f"SELECT * FROM {ctx.settings.cassandra_keyspace}.verdicts WHERE doc_id = ?"
+        f"SELECT * FROM {ctx.settings.cassandra.keyspace}.verdicts WHERE doc_id = ?"
     )
     return [dict(r) for r in cassandra.session.execute(query, (doc_id,))]
 

@@ -34,7 +34,7 @@ TICK_S = 1.0
 table = app.Table(
     "progress",
     default=None,
-    partitions=settings.kafka_partitions,
+    partitions=settings.kafka.partitions,
     use_partitioner=True,
     schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
 )

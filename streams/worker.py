@@ -10,12 +10,14 @@ def main(log_level: str = "info") -> None:
     from ops.logs import logging_config, setup_logging
     from ops.settings import get_settings
 
-    setup_logging("worker", get_settings())
-    refuse_repository_defaults(get_settings(), "worker")  # before connecting anywhere
-    from streams.app import app, load_stages
+    settings = get_settings()  # read here, once, and handed to the app
+    setup_logging("worker", settings)
+    refuse_repository_defaults(settings, "worker")  # before connecting anywhere
+    from streams.app import create_app, load_stages
 
+    app = create_app(settings)
     load_stages()
     # Faust sets logging up again when the worker starts: JSON lines there too, and no banner.
-    app.conf.logging_config = logging_config("worker", get_settings(), log_level.upper())
+    app.conf.logging_config = logging_config("worker", settings, log_level.upper())
     sys.argv = ["intellidox-worker", "--quiet", "worker", "-l", log_level]  # Faust's own argv
     app.main()

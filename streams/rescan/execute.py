@@ -93,7 +93,7 @@ async def _read_hour(state: JobRun, hour: datetime) -> bool:
         rows = await asyncio.to_thread(
             index_page,
             state.cassandra,
-            settings.cassandra_keyspace,
+            settings.cassandra.keyspace,
             job.scope,
             job.scanner,
             hour,
@@ -113,7 +113,7 @@ async def _handle_page(state: JobRun, hour: datetime, rows: list[IndexRow]) -> b
     current = await asyncio.to_thread(
         current_rows,
         state.cassandra,
-        state.settings.cassandra_keyspace,
+        state.settings.cassandra.keyspace,
         job.scanner,
         [r.doc_id for r in looked],
     )

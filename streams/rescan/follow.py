@@ -73,7 +73,7 @@ async def _copy(ctx: Any, record: dict[str, Any], send: Send) -> int:
     window = timedelta(days=ctx.settings.rescan_window_days)
     since = job.since if job is not None else datetime.now(UTC) - window
     current = await asyncio.to_thread(
-        current_rows, ctx.cassandra(), ctx.settings.cassandra_keyspace, record["scanner"], others
+        current_rows, ctx.cassandra(), ctx.settings.cassandra.keyspace, record["scanner"], others
     )
     sent = 0
     for doc_id in others:

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,48 @@ def test_every_field_of_every_section_survives_the_child_environment() -> None:
         bind=base.bind.with_overrides(host="0.0.0.0", worker_port=2),
     )
     assert load_settings(settings_environment(changed)) == changed
+
+
+# Imports every module of the services and the foundation in a fresh interpreter where
+# reading settings raises (and a bad INTELLIDOX_KAFKA_PORT would fail any other read); the
+# worker's stages after create_app, as the worker imports them.
+_IMPORT_EVERYTHING = """
+import importlib, pkgutil, sys
+import ops.settings
+
+def refuse(*args, **kwargs):
+    raise AssertionError("settings read at import time")
+
+ops.settings.get_settings = ops.settings.load_settings = refuse
+import streams.app
+streams.app.create_app(ops.settings.Settings())
+for package in ("schemas", "ops", "gateway", "scanners", "streams"):
+    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+        importlib.import_module(info.name)
+print("imported", len([m for m in sys.modules if m.startswith(("gateway.", "streams."))]))
+"""
+
+
+def test_importing_the_services_reads_no_settings() -> None:
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EVERYTHING],
+        cwd=root,
+        env={"PATH": os.environ.get("PATH", ""), "INTELLIDOX_KAFKA_PORT": "not-a-port"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "imported" in proc.stdout
+
+
+def test_the_stages_need_the_app_created_first() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import streams.tracker"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "call create_app(settings) before importing the stages" in proc.stderr
