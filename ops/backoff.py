@@ -89,7 +89,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-Failures = type[BaseException] | tuple[type[BaseException], ...]
+Failures = (
+    type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+)  # exception types, or a test of the failure (``is_storage_outage``)
 Rule = tuple[Failures, Backoff | None]  # these failures retried under this policy; None: never
 
 
@@ -114,7 +116,7 @@ class Tries:
         """Seconds to wait before the next try; None when no rule retries ``exc`` (raise it
         as it is); raises :class:`GaveUp` (from ``exc``) when its rule says stop."""
         self.tries += 1
-        index = next((i for i, (kinds, _) in enumerate(self.rules) if isinstance(exc, kinds)), None)
+        index = next((i for i, (kinds, _) in enumerate(self.rules) if _matches(kinds, exc)), None)
         policy = None if index is None else self.rules[index][1]
         if index is None or policy is None:
             return None
@@ -131,6 +133,12 @@ class Tries:
 OnRetry = Callable[[int, float, BaseException], None]
 
 
+def _matches(kinds: Failures, exc: BaseException) -> bool:
+    if isinstance(kinds, type | tuple):
+        return isinstance(exc, kinds)
+    return kinds(exc)
+
+
 def _rules(policy: Backoff | Sequence[Rule]) -> Sequence[Rule]:
     return [(Transient, policy)] if isinstance(policy, Backoff) else policy
 
@@ -139,12 +147,13 @@ async def retrying(
     attempt: Callable[[], Awaitable[T]],
     policy: Backoff | Sequence[Rule],
     on_retry: OnRetry | None = None,
-    sleep: Sleep = asyncio.sleep,
+    sleep: Sleep | None = None,
     rand: Callable[[], float] = random.random,
     clock: Clock = time.monotonic,
 ) -> T:
     """Run ``attempt`` until it succeeds, fails for good, or ``policy`` says stop.  A bare
-    :class:`Backoff` retries :class:`Transient` failures; rules name other failures."""
+    :class:`Backoff` retries :class:`Transient` failures; rules name other failures.
+    ``sleep`` is ``asyncio.sleep`` as it is at the time of the call."""
     tries = Tries(_rules(policy), clock, rand)
     while True:
         try:
@@ -155,14 +164,14 @@ async def retrying(
                 raise
             if on_retry is not None:
                 on_retry(tries.tries, delay, exc)
-        await sleep(delay)
+        await (sleep or asyncio.sleep)(delay)
 
 
 def retrying_sync(
     attempt: Callable[[], T],
     policy: Backoff | Sequence[Rule],
     on_retry: OnRetry | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rand: Callable[[], float] = random.random,
     clock: Clock = time.monotonic,
 ) -> T:
@@ -177,4 +186,4 @@ def retrying_sync(
                 raise
             if on_retry is not None:
                 on_retry(tries.tries, delay, exc)
-        sleep(delay)
+        (sleep or time.sleep)(delay)

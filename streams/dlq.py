@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from ops.backoff import Backoff, GaveUp, Rule, retrying
 from ops.logs import current_context, log_context
 from ops.metrics import DEAD_LETTERS
 from schemas.dead_letters import DeadLetter
@@ -49,7 +49,8 @@ async def send_to_dlq(app: Any, event: Any, exc: BaseException) -> None:
     )
 
 
-ATTEMPTS = 3
+OUTAGE = Backoff(attempts=None, base_s=0.2, cap_s=5.0)  # a store or Kafka away: retried until back
+HANDLER = Backoff(attempts=3, base_s=0.2, cap_s=5.0)  # anything else: a few tries, then the DLQ
 
 
 def _store_outages() -> tuple[type[BaseException], ...]:
@@ -117,18 +118,14 @@ async def _handle(
     handler: Callable[[R], Awaitable[None]],
     transient: tuple[type[BaseException], ...] | None,
 ) -> None:
-    transient = OUTAGES if transient is None else transient
-    attempt = 0
-    while True:
-        try:
-            await handler(record)
-            return
-        except transient:
-            log.warning("transient failure on %s; retrying", event.message.topic, exc_info=True)
-            await asyncio.sleep(min(5.0, 0.2 * 2 ** min(attempt, 5)))
-        except Exception as exc:
-            if attempt + 1 >= ATTEMPTS:
-                await send_to_dlq(app, event, exc)
-                return
-            await asyncio.sleep(0.2 * 2**attempt)
-        attempt += 1
+    def retried(tries: int, pause: float, exc: BaseException) -> None:
+        log.warning("failure on %s (try %d); retrying", event.message.topic, tries, exc_info=True)
+
+    rules: list[Rule] = [
+        (OUTAGES if transient is None else transient, OUTAGE),
+        (Exception, HANDLER),
+    ]
+    try:
+        await retrying(lambda: handler(record), rules, retried)
+    except GaveUp as gave_up:
+        await send_to_dlq(app, event, gave_up.last or gave_up)

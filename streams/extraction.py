@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ops.backoff import Backoff, Rule, retrying
 from ops.filetype import detect
 from ops.kafka import topic
 from schemas import topics
@@ -28,7 +29,8 @@ from streams.fetch import Download, download
 from streams.objects import ObjectRef, is_storage_outage, object_ref
 
 log = logging.getLogger(__name__)
-DOWNLOAD_ATTEMPTS = 4
+OUTAGE = Backoff(attempts=None, base_s=0.2, cap_s=5.0)  # storage away: waited out
+DOWNLOAD = Backoff(attempts=4, base_s=0.4, cap_s=5.0)  # no such object or version: a few tries
 
 metadata_topic = app.topic(topic(settings, topics.DOCS_METADATA), key_type=bytes, value_type=bytes)
 
@@ -38,21 +40,14 @@ async def download_with_retries(
 ) -> Download:
     """The object, retried while storage is away (an outage delays, it never fails a
     document); other errors (no such object or version) get a few tries."""
-    attempt, outage_pause = 1, 0.2
-    while True:
-        try:
-            return await asyncio.to_thread(download, ctx.s3, source, directory, size)
-        except Exception as exc:
-            if is_storage_outage(exc):
-                log.warning("storage unavailable reading %s (%s); retrying", source, exc)
-                await asyncio.sleep(outage_pause)
-                outage_pause = min(outage_pause * 2, 5.0)
-                continue
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
-            log.warning("download of %s failed (attempt %d); retrying", source, attempt)
-            await asyncio.sleep(0.2 * 2**attempt)
-            attempt += 1
+
+    def retried(tries: int, pause: float, exc: BaseException) -> None:
+        log.warning("download of %s failed (try %d), retrying: %s", source, tries, exc)
+
+    rules: list[Rule] = [(is_storage_outage, OUTAGE), (Exception, DOWNLOAD)]
+    return await retrying(
+        lambda: asyncio.to_thread(download, ctx.s3, source, directory, size), rules, retried
+    )
 
 
 async def extract_document(

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from ops.backoff import Backoff, retrying
 from ops.kafka import topic
 from ops.logs import log_context
 from schemas import topics
@@ -31,6 +32,7 @@ _DETAILS = ("scanner", "status", "verdict")  # shown on a materialized record's 
 BATCH = 500
 WRITE_TIMEOUT_S = 60.0
 WITHIN_S = 0.05
+OUTAGE = Backoff(attempts=None, base_s=0.2, cap_s=5.0)  # a store away: the batch waits for it
 
 _doc_topics = app.topic(
     *(
@@ -84,20 +86,18 @@ async def persist(
 
 async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: bool = False) -> bool:
     """True when ``attempt`` succeeded; outages are retried with backoff until it does."""
-    pause = 0.2
-    while True:
-        try:
-            await attempt()
-            return True
-        except STORE_OUTAGES:
-            log.warning("store unavailable; retrying the batch in %.1fs", pause, exc_info=True)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
-        except Exception:
-            if raise_other:
-                raise
-            log.exception("batch failed; writing its records one by one")
-            return False
+
+    def retried(tries: int, pause: float, exc: BaseException) -> None:
+        log.warning("store unavailable; retrying the batch in %.1fs", pause, exc_info=True)
+
+    try:
+        await retrying(attempt, [(STORE_OUTAGES, OUTAGE)], retried)
+        return True
+    except Exception:
+        if raise_other:
+            raise
+        log.exception("batch failed; writing its records one by one")
+        return False
 
 
 async def _materialize(

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops import extractor_store as store
+from ops.backoff import Backoff, Rule, retrying
 from ops.kafka import topic
 from schemas import topics
 from schemas.events import decode_event
@@ -32,7 +33,7 @@ from streams.follow import follow_from_start
 log = logging.getLogger(__name__)
 loaded = asyncio.Event()  # set once the compacted history has been read and applied
 LOAD_WAIT_S = 30.0
-FETCH_ATTEMPTS = 5
+FETCH = Backoff(attempts=5, base_s=0.4, cap_s=5.0)  # S3 hiccups fetching a script
 
 
 class IntegrityError(ValueError):
@@ -104,18 +105,15 @@ async def script_of(
     ctx: WorkerContext, version: str, object_key: str | None, sha256: str | None
 ) -> tuple[Path, str]:
     """(path, version), downloading with retries when S3 hiccups."""
-    for attempt in range(1, FETCH_ATTEMPTS + 1):
-        try:
-            path = await asyncio.to_thread(fetch, ctx, version, object_key, sha256)
-            return path, version
-        except (IntegrityError, InvalidScriptRecord):
-            raise
-        except Exception:
-            if attempt == FETCH_ATTEMPTS:
-                raise
-            log.warning("fetching script %s failed (attempt %d); retrying", version, attempt)
-            await asyncio.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
+
+    def retried(tries: int, pause: float, exc: BaseException) -> None:
+        log.warning("fetching script %s failed (try %d); retrying: %s", version, tries, exc)
+
+    rules: list[Rule] = [((IntegrityError, InvalidScriptRecord), None), (Exception, FETCH)]
+    path = await retrying(
+        lambda: asyncio.to_thread(fetch, ctx, version, object_key, sha256), rules, retried
+    )
+    return path, version
 
 
 async def apply_active(ctx: WorkerContext, record: dict[str, Any]) -> None:
