@@ -2,6 +2,8 @@
 
 The same operations as ``intellidox extractor`` (see :mod:`ops.extractor_admin`).  Any other
 valid key gets 403; no key or a bad one gets 401.  A script is sent as the raw request body.
+Publishing runs the script check the gateway was created with (``create_app(check_script=)``;
+`intellidox gateway` passes the worker's, :func:`streams.script_check.check`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from aiohttp import web
 from gateway.errors import fail, json_body
 from gateway.state import APP, tenant_of
 from ops import extractor_admin as admin
-from ops.extractor_cli import parse_since
-from streams.script_check import MAX_SCRIPT_BYTES
+from ops.extractor_admin import parse_since
+from ops.extractor_store import MAX_SCRIPT_BYTES
 
 admin_routes = web.RouteTableDef()
+SCRIPT_CHECK: web.AppKey[admin.ScriptCheck] = web.AppKey("intellidox_script_check")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -48,11 +51,13 @@ async def list_scripts(request: web.Request) -> web.Response:
 async def publish_script(request: web.Request) -> web.Response:
     """Body: the script itself; ``?activate=true`` makes it active, ``?note=`` describes it."""
     await _admin(request)
-    state = request.app[APP]
+    state, check = request.app[APP], request.app.get(SCRIPT_CHECK)
+    if check is None:
+        fail(503, "this gateway was started without the extractor script check")
     source = await _body(request)
     activate = request.query.get("activate", "").lower() in _TRUE
     note = request.query.get("note")
-    operation = admin.publish(state.settings, source, activate=activate, note=note)
+    operation = admin.publish(state.settings, source, check, activate=activate, note=note)
     return await _run(request, operation, status=201)
 
 

@@ -12,7 +12,7 @@ from importlib import resources
 from aiohttp import web
 
 from gateway import db, streaming  # noqa: F401  (streaming registers its routes)
-from gateway.admin import admin_routes
+from gateway.admin import SCRIPT_CHECK, admin_routes
 from gateway.auth import ApiKeys
 from gateway.cache import DocumentCache
 from gateway.errors import json_errors
@@ -27,6 +27,7 @@ from gateway.routes import routes
 from gateway.state import APP, GatewayState
 from ops.cql import CassandraClient
 from ops.defaults import refuse_repository_defaults
+from ops.extractor_admin import ScriptCheck
 from ops.kafka import GATEWAY, as_role
 from ops.metrics import expose
 from ops.s3 import s3_client
@@ -90,11 +91,18 @@ async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(json.loads(spec))
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, check_script: ScriptCheck | None = None
+) -> web.Application:
+    """``check_script`` validates extractor scripts published through the admin API (the
+    worker's sandbox check, passed in: the gateway does not import the worker's code); without
+    it, publishing answers 503."""
     settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
     middlewares = [measure, json_errors, rate_limit]  # 429s are counted, and JSON
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    if check_script is not None:
+        app[SCRIPT_CHECK] = check_script
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(limiter_context)
     app.on_response_prepare.append(count_streams)
@@ -132,7 +140,7 @@ def raise_open_files() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: Settings | None = None, check_script: ScriptCheck | None = None) -> None:
     from ops.logs import setup_logging
 
     settings = settings or get_settings()
@@ -140,7 +148,7 @@ def run(settings: Settings | None = None) -> None:
     raise_open_files()
     _faster_loop()
     web.run_app(
-        create_app(settings),
+        create_app(settings, check_script),
         host=settings.bind.host,
         port=settings.bind.gateway_port,
         access_log=None,

@@ -94,8 +94,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_gateway(_args: argparse.Namespace) -> int:
     from gateway.app import run
+    from streams.script_check import check  # the admin API checks scripts as the worker does
 
-    run()
+    run(check_script=check)
     return 0
 
 

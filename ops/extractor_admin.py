@@ -2,13 +2,18 @@
 
 publish (validate, store, announce), list, show, activate, rollback and reextract.  Failures
 are :class:`AdminError` with an HTTP-like status, so both front ends report them the same way.
+Part of the foundation (both front ends import it), so the check that runs a script in the
+worker's sandbox (:func:`streams.script_check.check`) is passed in by whoever starts them.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +26,12 @@ from ops.s3 import bucket_for, s3_client
 from ops.settings import Settings
 from schemas import topics
 from schemas.codec import encode
-from streams.script_check import ScriptRejected, limits_of, validate
 
 DEFAULT_SCRIPT = Path(__file__).resolve().parents[1] / "streams" / "extractors" / "default.py"
+# Validates a script before it is stored; raises store.ScriptRejected saying why.
+ScriptCheck = Callable[[Settings, bytes], Awaitable[None]]
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass
@@ -48,12 +56,16 @@ async def _state(settings: Settings) -> store.ScriptState:
 
 
 async def publish(
-    settings: Settings, source: bytes, activate: bool = False, note: str | None = None
+    settings: Settings,
+    source: bytes,
+    check: ScriptCheck,
+    activate: bool = False,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """Validate and store a script; an identical script already published is reused."""
     try:
-        await validate(source, limits_of(settings))
-    except ScriptRejected as exc:
+        await check(settings, source)
+    except store.ScriptRejected as exc:
         raise AdminError(422, f"script refused: {exc}") from None
     state, now, sha = await _state(settings), datetime.now(UTC), store.sha256_of(source)
     record = state.by_sha256(sha)
@@ -114,6 +126,25 @@ async def show(settings: Settings, version: str) -> dict[str, Any]:
         s3 = s3_client(settings)
         source = await asyncio.to_thread(store.get_script, s3, settings, record["object_key"])
     return {**public(record, state.active_version), "source": source.decode()}
+
+
+class BadSince(argparse.ArgumentTypeError, ValueError):
+    pass
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``45s`` ago, or an ISO date/time (UTC unless it says)."""
+    match = _RELATIVE.match(text.strip())
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or datetime.now(UTC)) - delta
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadSince(
+            f"--since {text!r}: use an ISO date/time (2026-01-31, 2026-01-31T08:00) or 7d/12h/30m"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 _DOCS = (

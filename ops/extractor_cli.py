@@ -5,36 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ops import extractor_admin as admin
+from ops.extractor_admin import parse_since
 from ops.settings import get_settings
-
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-class BadSince(argparse.ArgumentTypeError, ValueError):
-    pass
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``7d``, ``12h``, ``30m``, ``45s`` ago, or an ISO date/time (UTC unless it says)."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return (now or datetime.now(UTC)) - delta
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadSince(
-            f"--since {text!r}: use an ISO date/time (2026-01-31, 2026-01-31T08:00) or 7d/12h/30m"
-        ) from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def add_extractor_verb(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,11 +35,9 @@ def add_extractor_verb(verbs: argparse._SubParsersAction) -> None:  # type: igno
 
 
 def cmd_extractor(args: argparse.Namespace) -> int:
-    from ops.extractor_admin import AdminError
-
     try:
         result: Any = asyncio.run(_operation(args))
-    except AdminError as exc:
+    except admin.AdminError as exc:
         print(f"intellidox: error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2) if args.json else _text(args.action, result))
@@ -69,12 +45,12 @@ def cmd_extractor(args: argparse.Namespace) -> int:
 
 
 def _operation(args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
-    from ops import extractor_admin as admin
-
     settings = get_settings()
     if args.action == "publish":
+        from streams.script_check import check  # runs the script in the worker's sandbox
+
         source = args.file.read_bytes()
-        return admin.publish(settings, source, activate=args.activate, note=args.note)
+        return admin.publish(settings, source, check, activate=args.activate, note=args.note)
     if args.action == "list":
         return admin.list_versions(settings)
     if args.action == "show":

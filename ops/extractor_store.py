@@ -30,8 +30,15 @@ HISTORY_MAX = 50
 READ_TIMEOUT_S = 15.0
 
 
+MAX_SCRIPT_BYTES = 1 << 20  # the check refuses more, the admin API reads no more
+
+
 class UnknownVersion(LookupError):
     pass
+
+
+class ScriptRejected(ValueError):
+    """The script failed validation; the message says why (for the publisher)."""
 
 
 @dataclass

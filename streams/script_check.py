@@ -1,8 +1,9 @@
 """Validate an extractor script before it is published.
 
-It must be UTF-8 Python under :data:`MAX_SCRIPT_BYTES`, import, define ``extract()``, and give
-valid output within the time and memory limits on every file of the built-in corpus
-(:mod:`streams.corpus`).  The checks run the script exactly as the worker does, contained.
+It must be UTF-8 Python under :data:`ops.extractor_store.MAX_SCRIPT_BYTES`, import, define
+``extract()``, and give valid output within the time and memory limits on every file of the
+built-in corpus (:mod:`streams.corpus`).  The checks run the script exactly as the worker
+does, contained.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+from ops.extractor_store import MAX_SCRIPT_BYTES, ScriptRejected
 from ops.filetype import HEAD_BYTES, detect
 from ops.settings import Settings
 from streams.corpus import SAMPLES
 from streams.extractor import Limits, Outcome, run_script
-
-MAX_SCRIPT_BYTES = 1 << 20
 
 
 def limits_of(settings: Settings) -> Limits:
     return Limits(timeout_s=settings.extractor_timeout_s, memory_mb=settings.extractor_memory_mb)
 
 
-class ScriptRejected(ValueError):
-    """The script failed validation; the message says why (for the publisher)."""
+async def check(settings: Settings, source: bytes) -> None:
+    """The check :func:`ops.extractor_admin.publish` runs (an ``ops.extractor_admin.ScriptCheck``):
+    :func:`validate` within the settings' limits."""
+    await validate(source, limits_of(settings))
 
 
 def static_problem(source: bytes) -> str | None:

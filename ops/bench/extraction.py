@@ -31,6 +31,7 @@ from ops.stack import Stack
 from streams.context import DEFAULT_SCRIPT
 from streams.corpus import pdf
 from streams.extractor import Limits, run_script
+from streams.script_check import check
 
 GIB = 1 << 30
 
@@ -93,7 +94,9 @@ async def swap_times(runs: int) -> list[float]:
     try:
         stack.start("worker", "worker", ready_port=stack.settings.bind.worker_port)
         tags = [f"def extract(path, info):\n    return {{'run': {i}}}\n" for i in range(2)]
-        versions = [(await admin.publish(stack.settings, tag.encode()))["version"] for tag in tags]
+        versions = [
+            (await admin.publish(stack.settings, tag.encode(), check))["version"] for tag in tags
+        ]
         times = []
         for run in range(runs):
             before = swaps_seen(stack.settings)

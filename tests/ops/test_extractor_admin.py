@@ -10,6 +10,7 @@ import pytest
 from ops import extractor_admin as admin
 from ops.bootstrap.topics import create_topics, delete_topics
 from ops.settings import Settings
+from streams.script_check import check
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +40,13 @@ async def _active(settings: Settings) -> str:
 
 async def test_publish_activate_show_and_roll_back_step_by_step(ours: Settings) -> None:
     assert await _active(ours) == "default-1"
-    one = await admin.publish(ours, _unique(GOOD), activate=True, note="first")
+    one = await admin.publish(ours, _unique(GOOD), check, activate=True, note="first")
     assert one["created"] and one["active"] and one["version"].startswith("v1-")
     source = _unique(GOOD)
-    two = await admin.publish(ours, source)
+    two = await admin.publish(ours, source, check)
     assert two["version"].startswith("v2-") and not two["active"]
     assert await _active(ours) == one["version"]  # published, not active
-    again = await admin.publish(ours, source)
+    again = await admin.publish(ours, source, check)
     assert again["version"] == two["version"] and not again["created"]
     assert (await admin.activate(ours, two["version"]))["previous_version"] == one["version"]
     shown = await admin.show(ours, two["version"])
@@ -76,9 +77,9 @@ async def test_publish_activate_show_and_roll_back_step_by_step(ours: Settings) 
 async def test_a_failing_script_is_refused_and_the_active_version_stays(
     ours: Settings, source: bytes, why: str
 ) -> None:
-    good = await admin.publish(ours, _unique(GOOD), activate=True)
+    good = await admin.publish(ours, _unique(GOOD), check, activate=True)
     with pytest.raises(admin.AdminError) as refused:
-        await admin.publish(ours, _unique(source), activate=True)
+        await admin.publish(ours, _unique(source), check, activate=True)
     assert refused.value.status == 422 and why in refused.value.message
     assert await _active(ours) == good["version"]
     assert [r["version"] for r in await admin.list_versions(ours)] == [

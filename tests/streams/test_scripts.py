@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from ops import extractor_store as store
-from ops.extractor_cli import BadSince, parse_since
+from ops.extractor_admin import BadSince, parse_since
 from ops.filetype import detect
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION
 from streams.corpus import SAMPLES
 from streams.extractor import Limits
-from streams.script_check import ScriptRejected, static_problem, validate
+from streams.script_check import static_problem, validate
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ async def test_the_default_script_passes_validation() -> None:
 
 async def test_validation_names_the_samples_that_failed() -> None:
     picky = b"def extract(path, info):\n    assert info['file_type'] != 'pdf'\n    return {}\n"
-    with pytest.raises(ScriptRejected) as refused:
+    with pytest.raises(store.ScriptRejected) as refused:
         await validate(picky, Limits(timeout_s=10))
     assert str(refused.value).startswith("sample.pdf: AssertionError")
 
