@@ -93,7 +93,7 @@ def filer_address(settings: Settings) -> str:
     return s3.filer_grpc or f"{s3.host}:{s3.port + LOCAL_FILER_GRPC_OFFSET}"
 
 
-# ops/services/seaweedfs.py moves the filer to s3_port + 555 and its gRPC 10000 above that
+# ops/services/seaweedfs.py moves the filer to s3.port + 555 and its gRPC 10000 above that
 # (tests/ops/test_filer_meta.py checks the two agree).
 LOCAL_FILER_GRPC_OFFSET = 555 + 10000
 

@@ -70,7 +70,9 @@ def kafka_auth(settings: Settings, role: str | None = None) -> KafkaAuth:
     kafka = settings.kafka
     role = role or kafka.role
     if kafka.sasl_mechanism not in SCRAM_MECHANISMS:
-        raise ValueError(f"kafka_sasl_mechanism must be one of {', '.join(SCRAM_MECHANISMS)}")
+        raise ValueError(
+            f"INTELLIDOX_KAFKA_SASL_MECHANISM must be one of {', '.join(SCRAM_MECHANISMS)}"
+        )
     return KafkaAuth(
         principal_name(settings, role), role_password(settings, role), kafka.sasl_mechanism
     )

@@ -296,47 +296,7 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with top-level fields or whole sections replaced
         (``settings.with_overrides(kafka=settings.kafka.with_overrides(port=1))``)."""
-        sections: dict[str, Any] = {}
-        for name in [n for n in changes if n in _FLAT or n == "host"]:
-            value = changes.pop(name)
-            for section, field in _FLAT.get(name, _ALL_HOSTS):
-                base = sections.get(section, getattr(self, section))
-                sections[section] = dataclasses.replace(base, **{field: value})
-        return dataclasses.replace(self, **changes, **sections)
-
-    def __getattr__(self, name: str) -> Any:
-        # Transition (issue 11): the flat names of before the sections, until no module uses
-        # them.  ``host`` was every address at once; read, it is the bind address.
-        if name == "host":
-            return self.bind.host
-        if name in _FLAT:
-            ((section, field),) = _FLAT[name]
-            return getattr(getattr(self, section), field)
-        raise AttributeError(name)
-
-
-_ALL_HOSTS = tuple((section, "host") for section in SECTIONS)
-_FLAT: dict[str, tuple[tuple[str, str], ...]] = {
-    **{f"kafka_{f}": (("kafka", f),) for f in ("version", "port", "controller_port", "heap_mb")},
-    **{f"kafka_{f}": (("kafka", f),) for f in ("partitions", "role", "sasl_mechanism")},
-    **{f"kafka_{r}_password": (("kafka", f"{r}_password"),) for r in ("admin", "gateway")},
-    **{f"kafka_{r}_password": (("kafka", f"{r}_password"),) for r in ("worker", "scanner")},
-    "kafka_bootstrap": (("kafka", "bootstrap"),),
-    "kafka_internal_port": (("kafka", "internal_port"),),
-    "analyst_user": (("kafka", "analyst_user"),),
-    "analyst_password": (("kafka", "analyst_password"),),
-    **{f"cassandra_{f}": (("cassandra", f),) for f in ("version", "port", "storage_port")},
-    **{f"cassandra_{f}": (("cassandra", f),) for f in ("heap_mb", "keyspace")},
-    **{f"postgres_{f}": (("postgres", f),) for f in ("port", "db", "user", "password", "dsn")},
-    **{f"s3_{f}": (("s3", f),) for f in ("port", "access_key", "secret_key", "bucket_prefix")},
-    **{f"s3_{f}": (("s3", f),) for f in ("region", "allowed_origins", "endpoint")},
-    **{f: (("s3", f),) for f in ("filer_grpc", "filer_grpc_ca", "filer_grpc_cert")},
-    "filer_grpc_key": (("s3", "filer_grpc_key"),),
-    "scripts_bucket": (("s3", "scripts_bucket"),),
-    "clamd_port": (("clamd", "port"),),
-    **{f: (("bind", f),) for f in ("gateway_port", "worker_port", "scanner_port_base")},
-    **{f: (("bind", f),) for f in ("storage_events_port", "prometheus_port")},
-}
+        return dataclasses.replace(self, **changes)
 
 
 def _convert(raw: str, kind: Any) -> Any:

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def proxied(settings: Settings, tmp_path: Path) -> Iterator[tuple[Stack, CuttableProxy]]:
-    proxy = CuttableProxy(settings.host, settings.cassandra_port)
-    base = settings.with_overrides(cassandra_port=proxy.port)
+    proxy = CuttableProxy(settings.cassandra.host, settings.cassandra.port)
+    base = settings.with_overrides(cassandra=settings.cassandra.with_overrides(port=proxy.port))
     stack = Stack.create(base, tmp_path, prefix=f"csout{uuid.uuid4().hex[:8]}.")
     try:
-        stack.start("gateway", "gateway", ready_port=stack.settings.gateway_port)
+        stack.start("gateway", "gateway", ready_port=stack.settings.bind.gateway_port)
         yield stack, proxy
     finally:
         stack.close()

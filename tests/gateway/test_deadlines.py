@@ -31,7 +31,7 @@ def _start_scanner(pipeline: Pipeline, name: str, options: str) -> None:
     try:
         pipeline.start(name, "scanner", "run", f"{name}:simulated?{options}", ready_port=port)
     finally:
-        pipeline.env["INTELLIDOX_SCANNER_PORT_BASE"] = str(pipeline.settings.scanner_port_base)
+        pipeline.env["INTELLIDOX_SCANNER_PORT_BASE"] = str(pipeline.settings.bind.scanner_port_base)
     _wait_registered(pipeline, name)
     time.sleep(1.5)  # the worker follows the registry topic; give it a beat
 

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 
 def urls(pipeline: Pipeline) -> dict[str, str]:
     s = pipeline.settings
-    ports = {"gateway": s.gateway_port, "worker": s.worker_port, "scanners": s.scanner_port_base}
-    return {name: f"http://{s.host}:{port}/metrics" for name, port in ports.items()}
+    ports = {
+        "gateway": s.bind.gateway_port,
+        "worker": s.bind.worker_port,
+        "scanners": s.bind.scanner_port_base,
+    }
+    return {name: f"http://{s.bind.host}:{port}/metrics" for name, port in ports.items()}
 
 
 def status_without_token(url: str, header: str | None) -> int:
@@ -100,7 +104,7 @@ async def test_the_worker_reports_lag_dead_letters_documents_and_scanners(
     await wait_for(probed)  # the probe runs every 2 s on the test stack
     found = families(scrape(url, token))
     lags = found["intellidox_consumer_group_lag"]
-    partitions = pipeline.settings.kafka_partitions
+    partitions = pipeline.settings.kafka.partitions
     for group in scanners:  # one series per scan.requests partition, the prefix left out
         mine = [labels for _, labels, _ in lags if labels["group"] == group]
         assert {labels["topic"] for labels in mine} == {"scan.requests"}

@@ -77,7 +77,7 @@ def page_stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def origin(page_stack: Pipeline) -> str:
     """The first origin the object store allows uploads from (CORS)."""
-    return page_stack.settings.s3_allowed_origins.split(",")[0].strip().rstrip("/")
+    return page_stack.settings.s3.allowed_origins.split(",")[0].strip().rstrip("/")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def browser(page_stack: Pipeline, origin: str) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run ops/setup.sh", pytrace=False)
     where = urlsplit(origin)
-    gateway = f"{page_stack.settings.host}:{page_stack.settings.gateway_port}"
+    gateway = f"{page_stack.settings.bind.host}:{page_stack.settings.bind.gateway_port}"
     rule = f"--host-resolver-rules=MAP {where.hostname}:{where.port} {gateway}"
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, rule])

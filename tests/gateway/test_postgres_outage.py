@@ -21,11 +21,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def proxied(settings: Settings, tmp_path: Path) -> Iterator[tuple[Stack, CuttableProxy]]:
-    proxy = CuttableProxy(settings.host, settings.postgres_port)
-    base = settings.with_overrides(postgres_port=proxy.port)
+    proxy = CuttableProxy(settings.postgres.host, settings.postgres.port)
+    base = settings.with_overrides(postgres=settings.postgres.with_overrides(port=proxy.port))
     stack = Stack.create(base, tmp_path, prefix=f"pgout{uuid.uuid4().hex[:8]}.")
     try:
-        stack.start("gateway", "gateway", ready_port=stack.settings.gateway_port)
+        stack.start("gateway", "gateway", ready_port=stack.settings.bind.gateway_port)
         yield stack, proxy
     finally:
         stack.close()

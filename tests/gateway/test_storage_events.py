@@ -88,14 +88,14 @@ async def meta(api: Api, doc_id: str) -> dict[str, Any]:
 
 def counted(pipeline: Pipeline, port: int, outcome: str) -> float:
     """A listener's ``intellidox_storage_events_total`` of this outcome."""
-    url = f"http://{pipeline.settings.host}:{port}/metrics"
+    url = f"http://{pipeline.settings.bind.host}:{port}/metrics"
     text = scrape(url, pipeline.settings.metrics_token)
     return total(text, "intellidox_storage_events_total", outcome=outcome)
 
 
 def position_ns(pipeline: Pipeline, port: int) -> int:
     """The filer time of the last event the listener on ``port`` has applied."""
-    url = f"http://{pipeline.settings.host}:{port}/readyz"
+    url = f"http://{pipeline.settings.bind.host}:{port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return int(json.loads(response.read())["position_ns"])
@@ -137,7 +137,7 @@ async def test_a_confirm_before_the_event_gives_one_progression(
     api: Api, pipeline: Pipeline
 ) -> None:
     data = b"confirmed first " + uuid.uuid4().hex.encode()
-    port = pipeline.settings.storage_events_port
+    port = pipeline.settings.bind.storage_events_port
     pipeline.stop("storage-events")  # the event comes only after the confirm
     try:
         ticket = (await api.request_upload("first.txt", data)).body
@@ -178,7 +178,7 @@ async def test_a_multipart_upload_counts_once_it_completes(api: Api, pipeline: P
         await asyncio.sleep(1.0)
         assert stream.statuses() == ["requested"]  # parts are not the object
         s3 = s3_client(pipeline.settings)
-        bucket, key = f"{pipeline.settings.s3_bucket_prefix}-{_year(ticket['id'])}", ticket["id"]
+        bucket, key = f"{pipeline.settings.s3.bucket_prefix}-{_year(ticket['id'])}", ticket["id"]
         listed = await asyncio.to_thread(
             s3.list_parts, Bucket=bucket, Key=key, UploadId=plan["upload_id"]
         )
@@ -205,14 +205,14 @@ async def test_objects_that_are_not_the_pending_upload_are_ignored(
     data = b"the real one " + uuid.uuid4().hex.encode()
     ticket = (await api.request_upload("real.txt", data)).body
     doc_id, s3 = ticket["id"], s3_client(pipeline.settings)
-    ours = f"{pipeline.settings.s3_bucket_prefix}-{_year(doc_id)}"
+    ours = f"{pipeline.settings.s3.bucket_prefix}-{_year(doc_id)}"
     strays = [
         (ours, f"{doc_id}.bak", data),  # not the document's key
         (ours, f"{doc_id}/x", data),  # under it
         (ours, doc_id, data + b"!"),  # the key, but not the declared size
         (ours, str(uuid7()), data),  # a document id that is no document
-        (f"{pipeline.settings.s3_bucket_prefix}-scripts", doc_id, data),  # another bucket
-        (f"{pipeline.settings.s3_bucket_prefix}-{_year(doc_id) + 1}", doc_id, data),  # year
+        (f"{pipeline.settings.s3.bucket_prefix}-scripts", doc_id, data),  # another bucket
+        (f"{pipeline.settings.s3.bucket_prefix}-{_year(doc_id) + 1}", doc_id, data),  # year
     ]
     async with live(api, ticket["urls"]["events"]) as stream:
         for bucket, key, body in strays:
@@ -226,7 +226,7 @@ async def test_objects_that_are_not_the_pending_upload_are_ignored(
 
 
 async def test_two_listeners_announce_each_upload_once(api: Api, pipeline: Pipeline) -> None:
-    ports = [pipeline.settings.storage_events_port, free_port()]
+    ports = [pipeline.settings.bind.storage_events_port, free_port()]
     await asyncio.to_thread(pipeline.start_storage_events, "storage-events-2", ports[1])
     try:
         await applied_since(pipeline, ports[1], time.time_ns() - 10**9)  # replayed its past
@@ -272,7 +272,7 @@ async def test_no_upload_is_lost_while_postgres_or_the_filer_is_away(
 ) -> None:
     """The listener keeps its place: what lands during an outage is marked once it is over."""
     settings = pipeline.settings
-    postgres = CuttableProxy(settings.host, settings.postgres_port)
+    postgres = CuttableProxy(settings.postgres.host, settings.postgres.port)
     filer_host, filer_port = filer_address(settings).rsplit(":", 1)
     filer = CuttableProxy(filer_host, int(filer_port))
     port = free_port()

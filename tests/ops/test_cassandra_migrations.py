@@ -49,8 +49,8 @@ def test_configure_writes_a_minimal_yaml_under_home(tmp_path: Path) -> None:
     service = Cassandra(settings)
     service.configure()
     config = yaml.safe_load(service.config_file.read_text())
-    assert config["native_transport_port"] == settings.cassandra_port
-    assert config["storage_port"] == settings.cassandra_storage_port
+    assert config["native_transport_port"] == settings.cassandra.port
+    assert config["storage_port"] == settings.cassandra.storage_port
     assert config["data_file_directories"] == [str(service.storage_dir / "data")]
     assert str(service.home) in config["commitlog_directory"]
     assert service.logback_file.exists()

@@ -103,6 +103,6 @@ def test_pdf_with_javascript_on_open_fires(clamd: ClamdClient) -> None:
 
 @pytest.mark.integration
 def test_tcp_socket_works_too(settings: Settings) -> None:
-    client = ClamdClient(host=settings.host, port=settings.clamd_port, timeout=30)
+    client = ClamdClient(host=settings.clamd.host, port=settings.clamd.port, timeout=30)
     assert client.ping()
     assert client.scan_bytes(EICAR).infected

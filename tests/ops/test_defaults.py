@@ -10,13 +10,12 @@ import pytest
 
 from ops.defaults import RepositoryDefaults, refuse_repository_defaults, shipped_defaults
 from ops.services.processes import own_processes
-from ops.settings import PREFIX, Settings, load_settings
+from ops.settings import PREFIX, PostgresSettings, S3Settings, Settings, load_settings
 
 GATEWAY_SECRETS = {
     "signing_secret": "s" * 32,
-    "s3_access_key": "prod-access",
-    "s3_secret_key": "prod-secret",
-    "postgres_password": "prod-pg",
+    "s3": S3Settings(access_key="prod-access", secret_key="prod-secret"),
+    "postgres": PostgresSettings(password="prod-pg"),
     "dev_api_key": "unused-dev-key",
     "admin_tenants": "ops-admins",
     "metrics_token": "prod-metrics-token",

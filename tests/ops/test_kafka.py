@@ -18,7 +18,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from ops.bootstrap.topics import create_topics, delete_topics
 from ops.kafka import client_config, consumer_config, producer_config
 from ops.services.kafka import Kafka
-from ops.settings import Settings, load_settings
+from ops.settings import KafkaSettings, Settings, load_settings
 from schemas import codec
 from schemas.topics import FACT_TOPICS, SCAN_VERDICTS, STATE_TOPICS, dlq
 
@@ -64,10 +64,10 @@ def _properties(text: str) -> dict[str, str]:
 
 # -- the service definition (no broker needed) ----------------------------------------------
 def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
-    settings = load_settings({}).with_overrides(var_dir=tmp_path, kafka_port=1, kafka_partitions=3)
+    settings = Settings(var_dir=tmp_path, kafka=KafkaSettings(port=1, partitions=3))
     props = _properties(Kafka(settings).server_properties())
     assert props["process.roles"] == "broker,controller"
-    voters = f"1@127.0.0.1:{settings.kafka_controller_port}"  # the controller: loopback only
+    voters = f"1@127.0.0.1:{settings.kafka.controller_port}"  # the controller: loopback only
     assert props["controller.quorum.voters"] == voters
     assert props["auto.create.topics.enable"] == "false"
     assert props["num.partitions"] == "3"
@@ -93,7 +93,7 @@ def test_server_properties_require_sasl_everywhere_and_deny_by_default(tmp_path:
 
 
 def test_an_admin_password_that_would_break_the_jaas_line_is_refused(tmp_path: Path) -> None:
-    settings = load_settings({}).with_overrides(var_dir=tmp_path, kafka_admin_password='a"b')
+    settings = Settings(var_dir=tmp_path, kafka=KafkaSettings(admin_password='a"b'))
     with pytest.raises(ValueError, match="kafka_admin_password"):
         Kafka(settings).server_properties()
 
@@ -108,11 +108,11 @@ def test_the_properties_file_with_the_admin_password_is_private(
     kafka.properties_file.chmod(0o644)
     kafka.configure()  # also formats the (temporary) data directory
     assert kafka.properties_file.stat().st_mode & 0o777 == 0o600
-    assert settings.kafka_admin_password in kafka.properties_file.read_text()
+    assert settings.kafka.admin_password in kafka.properties_file.read_text()
 
 
 def test_launch_uses_heap_setting_and_main_class(tmp_path: Path) -> None:
-    settings = load_settings({}).with_overrides(var_dir=tmp_path, kafka_heap_mb=256)
+    settings = Settings(var_dir=tmp_path, kafka=KafkaSettings(heap_mb=256))
     argv = Kafka(settings).launch().argv
     assert "-Xmx256m" in argv and "-Xms256m" in argv
     assert argv[-2:] == ["kafka.Kafka", str(tmp_path / "kafka" / "server.properties")]
@@ -120,7 +120,7 @@ def test_launch_uses_heap_setting_and_main_class(tmp_path: Path) -> None:
 
 def test_delete_topics_needs_a_prefix() -> None:
     with pytest.raises(ValueError, match="prefix"):
-        delete_topics(load_settings({}).with_overrides(kafka_port=1), "")
+        delete_topics(Settings(kafka=KafkaSettings(port=1)), "")
 
 
 # -- against the running broker --------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_topic_configs_follow_the_declaration(kafka_topics: str, settings: Setti
         config = _topic_config(settings, kafka_topics + name)
         assert config["retention.ms"] == "-1", name
         assert config["cleanup.policy"] == "delete", name
-        assert _partitions(settings, kafka_topics + name) == settings.kafka_partitions
+        assert _partitions(settings, kafka_topics + name) == settings.kafka.partitions
         assert _topic_config(settings, kafka_topics + dlq(name))["retention.ms"] == "-1"
     for name in STATE_TOPICS:
         assert _topic_config(settings, kafka_topics + name)["cleanup.policy"] == "compact"

@@ -206,7 +206,7 @@ def test_every_role_logs_in_with_its_own_password(settings: Settings, kafka_boot
 
 @pytest.mark.integration
 def test_a_client_without_credentials_is_refused(settings: Settings, kafka_bootstrap: str) -> None:
-    assert _login_errors({"bootstrap.servers": settings.kafka_bootstrap}) is not None
+    assert _login_errors({"bootstrap.servers": settings.kafka.bootstrap}) is not None
 
 
 @pytest.mark.integration
@@ -240,7 +240,7 @@ def test_a_prefixs_acls_go_with_its_topics(settings: Settings, kafka_bootstrap: 
     try:
         principals = {b.principal for b in mine()}
         assert principals == {f"User:{u}" for u in (SCANNER, GATEWAY, WORKER, "analyst")}
-        assert len(mine()) == len(grants(prefix, settings.analyst_user))
+        assert len(mine()) == len(grants(prefix, settings.kafka.analyst_user))
     finally:
         delete_topics(settings, prefix)
     assert mine() == []

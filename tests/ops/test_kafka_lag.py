@@ -49,7 +49,7 @@ def test_the_worker_sees_each_groups_lag_per_partition(
     reader = LagReader(as_role(settings, WORKER))
     lags = reader.lags({slow: [requests], never: [requests]})
     by_key = {(lag.group, lag.partition): lag for lag in lags}
-    assert len(lags) == 2 * settings.kafka_partitions  # every partition of each group
+    assert len(lags) == 2 * settings.kafka.partitions  # every partition of each group
     assert (by_key[(slow, partition)].committed, by_key[(slow, partition)].lag) == (2, 3)
     assert (by_key[(never, partition)].committed, by_key[(never, partition)].lag) == (None, 5)
     assert sum(lag.lag for lag in lags) == 3 + 5  # the other partitions are empty

@@ -68,13 +68,13 @@ def _other_addresses() -> list[str]:
 
 
 def test_storage_ports_are_closed_to_other_addresses(settings: Settings) -> None:
-    if settings.host != "127.0.0.1":
+    if settings.bind.host != "127.0.0.1":
         pytest.skip("the runtime was started on another address on purpose")
     addresses = _other_addresses()
     assert addresses, "no non-loopback address to try from"
     for address in addresses:
         for flag in ("filer.port", "volume.port", "master.port", "s3.port"):
-            port = settings.s3_port + OFFSETS[flag]
+            port = settings.s3.port + OFFSETS[flag]
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection((address, port), timeout=3).close()
 
@@ -83,9 +83,9 @@ def test_the_filer_serves_and_takes_nothing_without_credentials(
     settings: Settings, run_id: str
 ) -> None:
     s3 = s3_client(settings)
-    bucket = settings.scripts_bucket  # unversioned: the object sits at its plain path
+    bucket = settings.s3.scripts_bucket  # unversioned: the object sits at its plain path
     s3.put_object(Bucket=bucket, Key=run_id, Body=b"confidential")
-    filer = f"http://{settings.host}:{settings.s3_port + OFFSETS['filer.port']}"
+    filer = f"http://{settings.s3.host}:{settings.s3.port + OFFSETS['filer.port']}"
     try:
         assert status_of(f"{filer}/buckets/{bucket}/{run_id}") == 401
         assert status_of(f"{filer}/buckets/{bucket}/") == 401
@@ -95,7 +95,7 @@ def test_the_filer_serves_and_takes_nothing_without_credentials(
 
 
 def test_a_volume_server_takes_no_write_without_a_token(settings: Settings) -> None:
-    master = f"http://{settings.host}:{settings.s3_port + OFFSETS['master.port']}"
+    master = f"http://{settings.s3.host}:{settings.s3.port + OFFSETS['master.port']}"
     with urllib.request.urlopen(f"{master}/dir/assign", timeout=5) as response:
         assigned = json.load(response)
     volume = f"http://{assigned['url']}/{assigned['fid']}"
@@ -104,6 +104,6 @@ def test_a_volume_server_takes_no_write_without_a_token(settings: Settings) -> N
 
 @pytest.mark.parametrize("path", ["/table/", "/table/progress/", "/router/", "/graph/", "/stats/"])
 def test_the_worker_serves_no_faust_pages(settings: Settings, path: str) -> None:
-    url = f"http://{settings.host}:{settings.worker_port}"
+    url = f"http://{settings.bind.host}:{settings.bind.worker_port}"
     assert status_of(f"{url}/healthz") == 200
     assert status_of(f"{url}{path}") == 404

@@ -24,7 +24,7 @@ from ops.logs import (
     secret_values,
     setup_logging,
 )
-from ops.settings import Settings
+from ops.settings import KafkaSettings, Settings
 from schemas import topics
 from tests.gateway.client import Api
 from tests.plugins.pipeline import Pipeline
@@ -135,16 +135,16 @@ def test_every_secret_setting_is_known() -> None:
     settings = Settings()
     secrets = secret_values(settings)
     for value in (
-        settings.kafka_admin_password,
-        settings.kafka_worker_password,
-        settings.analyst_password,
-        settings.s3_secret_key,
+        settings.kafka.admin_password,
+        settings.kafka.worker_password,
+        settings.kafka.analyst_password,
+        settings.s3.secret_key,
         settings.signing_secret,
         settings.dev_api_key,
-        settings.postgres_password,
+        settings.postgres.password,
     ):
         assert value in secrets
-    assert settings.kafka_bootstrap not in secrets
+    assert settings.kafka.bootstrap not in secrets
 
 
 def test_the_process_config_writes_json_with_secrets_scrubbed(
@@ -155,14 +155,14 @@ def test_the_process_config_writes_json_with_secrets_scrubbed(
     saved = root.handlers[:], root.level
     try:
         setup_logging("gateway", settings)
-        logging.getLogger("any.library").warning("dsn %s", settings.postgres_dsn)
+        logging.getLogger("any.library").warning("dsn %s", settings.postgres.dsn)
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
     (line,) = capsys.readouterr().err.splitlines()
     entry = json.loads(line)
     assert entry["process"] == "gateway" and entry["logger"] == "any.library"
-    assert settings.postgres_password not in line
+    assert settings.postgres.password not in line
     assert logging_config("worker", settings)["root"]["handlers"] == ["default"]
 
 
@@ -174,14 +174,14 @@ def stack_secrets(pipeline: Pipeline, events_url: str) -> dict[str, str]:
     s = pipeline.settings
     secrets = {
         "api key": s.dev_api_key,
-        "S3 secret": s.s3_secret_key,
+        "S3 secret": s.s3.secret_key,
         "signing secret": s.signing_secret,
-        "postgres password": s.postgres_password,
-        "analyst password": s.analyst_password,
+        "postgres password": s.postgres.password,
+        "analyst password": s.kafka.analyst_password,
         "events token": events_url.split("token=", 1)[1],
     }
     for role in ("admin", "gateway", "worker", "scanner"):
-        secrets[f"kafka {role} password"] = getattr(s, f"kafka_{role}_password")
+        secrets[f"kafka {role} password"] = getattr(s.kafka, f"{role}_password")
     return secrets
 
 
@@ -258,7 +258,7 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
 
 def test_librdkafka_lines_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
     """librdkafka writes straight to stderr unless given a logger: not JSON, not scrubbed."""
-    settings = Settings().with_overrides(kafka_port=1)  # nothing listens there
+    settings = Settings(kafka=KafkaSettings(port=1))  # nothing listens there
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:

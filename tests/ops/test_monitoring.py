@@ -127,8 +127,8 @@ async def test_every_metric_a_panel_queries_is_served_by_a_live_stack(
     await api.wait_done(ticket["id"])
     s = pipeline.settings
     served: set[str] = set(SYNTHETIC)
-    for port in (s.gateway_port, s.worker_port, s.scanner_port_base):
-        served |= sample_names(scrape(f"http://{s.host}:{port}/metrics", s.metrics_token))
+    for port in (s.bind.gateway_port, s.bind.worker_port, s.bind.scanner_port_base):
+        served |= sample_names(scrape(f"http://{s.bind.host}:{port}/metrics", s.metrics_token))
     missing = sorted(queried_metrics() - served)
     assert missing == [], f"panels query metrics no process serves: {missing}"
 

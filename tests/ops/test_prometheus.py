@@ -49,7 +49,7 @@ def test_the_written_config_passes_promtool_and_keeps_the_token_private(tmp_path
     assert checked.returncode == 0, checked.stdout + checked.stderr
     argv = service.launch().argv
     assert f"--storage.tsdb.path={tmp_path / 'prometheus' / 'data'}" in argv
-    assert f"--web.listen-address=127.0.0.1:{service.settings.prometheus_port}" in argv
+    assert f"--web.listen-address=127.0.0.1:{service.settings.bind.prometheus_port}" in argv
 
 
 def api(service: Prometheus, path: str, **query: str) -> Any:
@@ -72,7 +72,10 @@ def wait_for(what: Any, timeout_s: float = 60) -> Any:
 def test_prometheus_scrapes_every_process_of_a_stack_and_loads_the_alerts(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    settings = pipeline.settings.with_overrides(var_dir=tmp_path, prometheus_port=free_port())
+    base = pipeline.settings
+    settings = base.with_overrides(
+        var_dir=tmp_path, bind=base.bind.with_overrides(prometheus_port=free_port())
+    )
     service = Prometheus(settings)
     start(service)
     try:

@@ -31,7 +31,7 @@ async def test_replay_rebuilds_both_projections_from_the_topics(
     counts = await asyncio.to_thread(replay, pipeline.settings, schema, cassandra_keyspace)
     assert counts["document_events"] > 0 and counts["verdict_events"] >= 3
     with psycopg.connect(
-        pipeline.settings.postgres_dsn, options=f"-c search_path={schema}"
+        pipeline.settings.postgres.dsn, options=f"-c search_path={schema}"
     ) as conn:
         row = conn.execute(
             "SELECT process_status, sha256, file_type, meta_data FROM documents WHERE id = %s",

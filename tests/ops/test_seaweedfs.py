@@ -44,7 +44,7 @@ def _presigned_put(s3: S3Client, bucket: str, key: str, length: int, expires: in
 
 def test_ports_start_with_s3_and_avoid_common_defaults() -> None:
     ports = SeaweedFS(Settings()).ports()
-    assert ports[0] == Settings().s3_port
+    assert ports[0] == Settings().s3.port
     assert len(set(ports)) == len(ports)
     assert not {8080, 8333, 8888, 9333, 9340, 7333, 23646, 18080} & set(ports)
 

@@ -33,7 +33,7 @@ def cassandra_session(settings: Settings) -> Iterator[Session]:
         return
     # Outside the except block, so the report is the hint and not a chained traceback.
     pytest.fail(
-        f"Cassandra does not answer on {settings.host}:{settings.cassandra_port}: "
+        f"Cassandra does not answer on {settings.cassandra.host}:{settings.cassandra.port}: "
         f"run `intellidox up cassandra` ({reason})",
         pytrace=False,
     )

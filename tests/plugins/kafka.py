@@ -14,7 +14,7 @@ from ops.settings import Settings
 @pytest.fixture(scope="session")
 def kafka_bootstrap(settings: Settings) -> str:
     """``host:port`` of a healthy broker; fails (not skips) when none answers."""
-    bootstrap = settings.kafka_bootstrap
+    bootstrap = settings.kafka.bootstrap
     if not Kafka(settings).healthy():  # port first, so a stopped broker fails at once
         pytest.fail(
             f"Kafka is not answering on {bootstrap}: run `intellidox up kafka`",
@@ -27,6 +27,6 @@ def kafka_bootstrap(settings: Settings) -> str:
 def kafka_topics(kafka_bootstrap: str, settings: Settings, run_id: str) -> Iterator[str]:
     """The full declared topic set under the prefix ``<run_id>.``; yields the prefix."""
     prefix = f"{run_id}."
-    create_topics(settings, prefix=prefix, partitions=settings.kafka_partitions)
+    create_topics(settings, prefix=prefix, partitions=settings.kafka.partitions)
     yield prefix
     delete_topics(settings, prefix)

@@ -32,7 +32,7 @@ class Pipeline(Stack):
     ) -> str:
         """A new tenant and its API key (with rate limits of its own, if given)."""
         key = f"key-{tenant}-{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(self.settings.postgres_dsn) as conn:
+        with psycopg.connect(self.settings.postgres.dsn) as conn:
             conn.execute(
                 "INSERT INTO api_keys (key_sha256, tenant, rate_per_s, rate_burst, max_uploads)"
                 " VALUES (%s, %s, %s, %s, %s)",

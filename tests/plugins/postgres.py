@@ -17,15 +17,15 @@ from ops.settings import Settings
 def pg_conninfo(settings: Settings) -> str:
     """The application's DSN, once it is known to answer."""
     try:
-        with psycopg.connect(settings.postgres_dsn, connect_timeout=3):
+        with psycopg.connect(settings.postgres.dsn, connect_timeout=3):
             pass
     except psycopg.Error as exc:
         pytest.fail(
-            f"Postgres is not reachable at {settings.host}:{settings.postgres_port} ({exc}); "
-            "run `intellidox up postgres`",
+            f"Postgres is not reachable at {settings.postgres.host}:{settings.postgres.port} "
+            f"({exc}); run `intellidox up postgres`",
             pytrace=False,
         )
-    return settings.postgres_dsn
+    return settings.postgres.dsn
 
 
 @pytest.fixture

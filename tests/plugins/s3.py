@@ -24,7 +24,7 @@ def s3(settings: Settings) -> S3Client:
         probe.list_buckets()
     except (BotoCoreError, ClientError) as exc:
         pytest.fail(
-            f"S3 is not reachable at {settings.s3_endpoint} ({exc}); run `intellidox up seaweedfs`",
+            f"S3 is not reachable at {settings.s3.endpoint} ({exc}); run `intellidox up seaweedfs`",
             pytrace=False,
         )
     return client

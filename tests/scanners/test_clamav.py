@@ -84,7 +84,7 @@ def test_clamd_over_tcp_gets_the_file_streamed(
 ) -> None:
     bad = _private(tmp_path, "eicar.com", EICAR)
     scanner = ClamAV()
-    scanner.client = ClamdClient(host=settings.host, port=settings.clamd_port, timeout=30)
+    scanner.client = ClamdClient(host=settings.clamd.host, port=settings.clamd.port, timeout=30)
     assert not scanner.client.can_pass_fds
     assert scanner.scan(bad, _job(bad)).result == "Eicar-Test-Signature.UNOFFICIAL (stream)"
     with pytest.raises(ClamdError, match="cannot take a file descriptor"), bad.open("rb") as f:

@@ -37,7 +37,7 @@ class Fleet:
         try:
             self.pipeline.start(proc_name, "scanner", "run", *specs, ready_port=port)
         finally:
-            env["INTELLIDOX_SCANNER_PORT_BASE"] = str(self.pipeline.settings.scanner_port_base)
+            env["INTELLIDOX_SCANNER_PORT_BASE"] = str(self.pipeline.settings.bind.scanner_port_base)
         self.procs.append(proc_name)
         self.names.update(spec.split(":")[0].split("?")[0] for spec in specs)
 

@@ -165,10 +165,10 @@ async def test_a_changed_hash_list_flips_the_verdict_of_what_it_now_lists(
 
     # The metric and the log line an alert catches; the scanner skipped B without scanning.
     token = settings.metrics_token
-    worker = _metrics(f"http://{settings.host}:{settings.worker_port}/metrics", token)
+    worker = _metrics(f"http://{settings.bind.host}:{settings.bind.worker_port}/metrics", token)
     changes = "intellidox_rescan_verdict_changes_total"
     assert _sample(worker, changes, scanner=HASH, to="malicious") == 2
-    host = _metrics(f"http://{settings.host}:{settings.scanner_port_base}/metrics", token)
+    host = _metrics(f"http://{settings.bind.host}:{settings.bind.scanner_port_base}/metrics", token)
     outcomes = "intellidox_scanner_rescans_total"
     assert _sample(host, outcomes, scanner=HASH, outcome="changed") == 1
     assert _sample(host, outcomes, scanner=HASH, outcome="unaffected") == 1
@@ -210,7 +210,7 @@ async def test_an_operator_rescans_one_content_with_one_scanner(
     assert [(r["scanner"], r["doc_id"], r["signatures_version"]) for r in asked] == [
         ("sim-a", doc["id"], None)
     ]
-    host = f"http://{pipe.settings.host}:{pipe.settings.scanner_port_base}/metrics"
+    host = f"http://{pipe.settings.bind.host}:{pipe.settings.bind.scanner_port_base}/metrics"
     outcomes = "intellidox_scanner_rescans_total"
     deadline = time.monotonic() + 30
     while _sample(_metrics(host, pipe.settings.metrics_token), outcomes, scanner="sim-a") < 1:

@@ -179,8 +179,8 @@ def token() -> Iterator[str]:
 
 
 def _reachable_from_host(settings: Settings, socket_path: Path, identities: Path) -> None:
-    for port in (settings.kafka_port, settings.postgres_port, settings.s3_port):
-        socket.create_connection((settings.host, port), timeout=2).close()
+    for service in (settings.kafka, settings.postgres, settings.s3):
+        socket.create_connection((service.host, service.port), timeout=2).close()
     unix = socket.socket(socket.AF_UNIX)
     unix.connect(str(socket_path))
     unix.close()
@@ -188,15 +188,15 @@ def _reachable_from_host(settings: Settings, socket_path: Path, identities: Path
 
 
 def _probe_info(settings: Settings, token: str, sample: Path) -> dict[str, object]:
-    socket_path = Postgres(settings).socket_dir / f".s.PGSQL.{settings.postgres_port}"
+    socket_path = Postgres(settings).socket_dir / f".s.PGSQL.{settings.postgres.port}"
     identities = SeaweedFS(settings).identities_file
     _reachable_from_host(settings, socket_path, identities)
     return {
         "file_name": sample.name,
         "token": token,
-        "kafka_port": settings.kafka_port,
-        "postgres_port": settings.postgres_port,
-        "s3_port": settings.s3_port,
+        "kafka_port": settings.kafka.port,
+        "postgres_port": settings.postgres.port,
+        "s3_port": settings.s3.port,
         "postgres_socket": str(socket_path),
         "s3_identities": str(identities),
         "sibling": str(sample.parent / "sibling.txt"),
