@@ -1,10 +1,18 @@
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg.conninfo
 import pytest
 
+import streams.app
+from ops.clamd import ClamdClient
+from ops.cql import open_cluster
+from ops.filer_meta import filer_address
+from ops.kafka import aio_client_kwargs, client_config
+from ops.s3 import s3_client
 from ops.settings import (
     BindSettings,
     KafkaSettings,
@@ -91,6 +99,46 @@ def test_each_dependency_has_its_own_host_and_intellidox_host_is_their_default()
     assert settings.cassandra.host == settings.clamd.host == "10.0.0.9"  # not given: the default
     assert settings.bind.host == "0.0.0.0"
     assert load_settings({"INTELLIDOX_HOST": "10.0.0.9"}).bind.host == "10.0.0.9"
+
+
+def test_each_client_goes_to_its_own_dependencys_host(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "INTELLIDOX_VAR_DIR": str(tmp_path),  # no local clamd socket here: TCP
+            "INTELLIDOX_KAFKA_HOST": "kafka.internal",
+            "INTELLIDOX_POSTGRES_HOST": "pg.internal",
+            "INTELLIDOX_CASSANDRA_HOST": "10.9.0.4",  # the driver resolves names at once
+            "INTELLIDOX_S3_HOST": "s3.internal",
+            "INTELLIDOX_CLAMD_HOST": "clamd.internal",
+            "INTELLIDOX_BIND_HOST": "0.0.0.0",
+        }
+    )
+    assert client_config(settings)["bootstrap.servers"] == "kafka.internal:19092"
+    assert aio_client_kwargs(settings)["bootstrap_servers"] == "kafka.internal:19092"
+    assert psycopg.conninfo.conninfo_to_dict(settings.postgres.dsn)["host"] == "pg.internal"
+    assert open_cluster(settings).contact_points == ["10.9.0.4"]
+    assert s3_client(settings).meta.endpoint_url == "http://s3.internal:18333"
+    assert filer_address(settings).startswith("s3.internal:")
+    assert ClamdClient.from_settings(settings).address == ("clamd.internal", 13310)
+    assert settings.gateway_url == "http://0.0.0.0:8080"  # no public URL: the bind address
+
+
+@pytest.fixture
+def worker_app_restored() -> Iterator[None]:
+    """The app (and settings) the stages registered on stay the module's after the test."""
+    before = {n: v for n, v in vars(streams.app).items() if n in ("app", "settings")}
+    yield
+    for name in ("app", "settings"):
+        vars(streams.app).pop(name, None)
+    vars(streams.app).update(before)
+
+
+@pytest.mark.usefixtures("worker_app_restored")
+def test_the_workers_app_uses_kafkas_host_and_listens_on_the_bind_address() -> None:
+    env = {"INTELLIDOX_KAFKA_HOST": "kafka.internal", "INTELLIDOX_BIND_HOST": "10.1.2.3"}
+    conf = streams.app.create_app(load_settings(env)).conf
+    assert [url.host for url in conf.broker] == ["kafka.internal"]
+    assert (conf.web_bind, conf.web_port) == ("10.1.2.3", 6066)
 
 
 def test_a_bad_number_is_an_error_naming_the_value() -> None:
