@@ -1,8 +1,11 @@
 """The one settings module: every knob is an ``INTELLIDOX_*`` environment variable.
 
-Nothing else in the project reads ``os.environ``; code asks :func:`get_settings` (or is handed
-a :class:`Settings`).  Defaults match the local runtime that ``intellidox up`` starts, so a
-fresh clone works with no configuration at all.
+Nothing else in the project reads ``os.environ``.  A process's entry point calls
+:func:`get_settings` once and hands the :class:`Settings` on; no module reads them when it is
+imported.  Each dependency (Kafka, Postgres, Cassandra, S3, clamd) has a section with its own
+address and credentials (``INTELLIDOX_KAFKA_HOST``, ``INTELLIDOX_POSTGRES_PASSWORD``, ...), and
+where our processes listen is a section of its own (``bind``).  Defaults match the local runtime
+that ``intellidox up`` starts, so a fresh clone works with no configuration at all.
 """
 
 from __future__ import annotations
@@ -206,9 +209,9 @@ class Settings:
     bind: BindSettings = dataclasses.field(default_factory=BindSettings)
 
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
-    # Only the local runtime (`intellidox up`, test stacks) turns this on for its children: it
-    # installs the dev key and lets the repository's default secrets through.  Any other start
-    # refuses them (ops/defaults.py) and deletes the dev key.
+    # Dev mode: only the local runtime (`intellidox up`, test stacks) turns it on for its
+    # children: it installs the dev key and lets the repository's default secrets through.
+    # Any other start refuses them (ops/defaults.py) and deletes the dev key.
     dev_mode: bool = False
     dev_api_key: str = "idx-dev-key"
     dev_tenant: str = "dev"
