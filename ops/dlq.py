@@ -24,7 +24,8 @@ from typing import Any, cast
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from ops.kafka import consumer_config, producer_config, topic
-from ops.replay import Place, read_all
+from ops.kafka_read import Place
+from ops.replay import read_all
 from ops.settings import Settings
 from schemas import topics
 from schemas.dead_letters import DeadLetter

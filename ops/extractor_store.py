@@ -11,15 +11,15 @@ This module is synchronous (confluent-kafka, boto3); async callers use ``asyncio
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from ops.kafka import consumer_config, producer_config, topic
+from ops.kafka_read import ends_of, read_to_end
 from ops.settings import Settings
 from schemas import topics
 from schemas.codec import decode, encode
@@ -155,43 +155,15 @@ def read_state(settings: Settings) -> ScriptState:
     )
     state = ScriptState()
     try:
-        low, high = _watermarks(consumer, name)
-        if high <= low:
-            return state
-        consumer.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])
-        _read_until(consumer, state, high)
+        ends = ends_of(consumer, [name], READ_TIMEOUT_S)
+        for message in read_to_end(consumer, ends, READ_TIMEOUT_S):
+            raw_key, raw_value = message.key(), message.value()
+            if raw_key is not None:
+                key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+                fold(state, key, decode(raw_value, "extractor_script") if raw_value else None)
     finally:
         consumer.close()
     return state
-
-
-def _watermarks(consumer: Consumer, name: str) -> tuple[int, int]:
-    """Low and high offsets, waiting out a leader election (a topic just created)."""
-    deadline = time.monotonic() + READ_TIMEOUT_S
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, 0), timeout=5)
-            return int(low), int(high)
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _read_until(consumer: Consumer, state: ScriptState, high: int) -> None:
-    while True:
-        message = consumer.poll(READ_TIMEOUT_S)
-        if message is None:
-            raise TimeoutError(f"extractor.scripts not read to offset {high}")
-        if message.error():
-            raise RuntimeError(f"reading extractor.scripts: {message.error()}")
-        raw_key, raw_value = message.key(), message.value()
-        if raw_key is not None:
-            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-            fold(state, key, decode(raw_value, "extractor_script") if raw_value else None)
-        offset = message.offset()
-        if offset is not None and offset + 1 >= high:
-            return
 
 
 def write_records(settings: Settings, records: list[tuple[str, dict[str, Any]]]) -> None:

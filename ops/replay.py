@@ -11,6 +11,7 @@ Dead letters (``intellidox dlq``) are in :mod:`ops.dlq`, a document's history
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
@@ -20,6 +21,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from ops.cql import CassandraClient
 from ops.kafka import consumer_config, topic
+from ops.kafka_read import Place, ends_of, read_to_end
 from ops.settings import Settings
 from schemas import topics
 from schemas.events import decode_record
@@ -29,9 +31,6 @@ from streams.sinks import postgres as postgres_sink
 
 BATCH = 500
 DOC_ORDER = (topics.DOCS_REQUESTED, topics.DOCS_CONFIRMED, topics.DOCS_METADATA, topics.DOCS_STATUS)
-
-
-Place = tuple[str, int]  # (topic, partition)
 
 
 def read_all(
@@ -50,24 +49,13 @@ def read_all(
     names = [names] if isinstance(names, str) else list(names)
     consumer = Consumer(consumer_config(settings, f"intellidox-replay-{time.time_ns()}"))
     try:
-        ends = _ends(consumer, names, key, timeout_s)
+        choose = None if key is None else functools.partial(_partition_of_key, key)
+        ends = ends_of(consumer, names, timeout_s, start, choose)
         # Wait for the group coordinator (a look-up of committed offsets needs it): closing
         # in the middle of its SASL handshake makes librdkafka print an error on stderr.
-        consumer.committed([TopicPartition(t, p) for t, p in list(ends)[:1]], timeout=timeout_s)
-        begin = {place: (start or {}).get(place, 0) for place in ends}
-        consumer.assign([TopicPartition(t, p, begin[(t, p)]) for t, p in ends])
-        done = {place for place, end in ends.items() if begin[place] >= end}
-        while len(done) < len(ends):
-            message = consumer.poll(timeout_s)
-            if message is None:
-                raise TimeoutError(f"reading {', '.join(names)} stalled")
-            if message.error():
-                continue
-            place, offset = (message.topic() or "", message.partition() or 0), message.offset() or 0
-            if offset < ends[place]:
-                yield message
-            if offset + 1 >= ends[place]:
-                done.add(place)
+        first = [TopicPartition(t, p) for t, p in list(ends.ends)[:1]]
+        consumer.committed(first, timeout=timeout_s)
+        yield from read_to_end(consumer, ends, timeout_s)
     finally:
         consumer.close()
 
@@ -75,25 +63,13 @@ def read_all(
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition a keyed record lands on: Kafka's murmur2 partitioner, which both our
     clients use (``murmur2_random`` in librdkafka, the default in aiokafka)."""
-    from aiokafka.partitioner import murmur2  # not in ops.kafka: scanner hosts have no aiokafka
+    from aiokafka.partitioner import murmur2  # lazily: scanner hosts have no aiokafka
 
     return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
-def _ends(
-    consumer: Consumer, names: list[str], key: bytes | None, timeout_s: float
-) -> dict[Place, int]:
-    """The end offset of every partition to read (only the key's, with a key)."""
-    ends = {}
-    for name in names:
-        chosen = list(consumer.list_topics(name, timeout=timeout_s).topics[name].partitions)
-        if key is not None and chosen:
-            chosen = [partition_of(key, len(chosen))]
-        for p in chosen:
-            ends[(name, p)] = consumer.get_watermark_offsets(
-                TopicPartition(name, p), timeout=timeout_s
-            )[1]
-    return ends
+def _partition_of_key(key: bytes, partitions: list[int]) -> list[int]:
+    return [partition_of(key, len(partitions))] if partitions else []
 
 
 def _batches(messages: Iterator[Message]) -> Iterator[list[Message]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, TopicPartition
 
 from ops.kafka import consumer_config, topic
+from ops.kafka_read import ends_of, read_to_end
 from ops.settings import Settings
 from schemas import topics
 from schemas.records import ScannerHeartbeat
@@ -16,31 +16,14 @@ from schemas.records import ScannerHeartbeat
 def read_registry(settings: Settings, timeout_s: float = 5.0) -> dict[str, ScannerHeartbeat]:
     name = topic(settings, topics.SCANNERS_REGISTRY)
     consumer = Consumer(consumer_config(settings, "intellidox-cli-registry"))
+    found: dict[str, ScannerHeartbeat] = {}
     try:
-        partitions = [
-            TopicPartition(name, p)
-            for p in consumer.list_topics(name, timeout=timeout_s).topics[name].partitions
-        ]
-        ends = {
-            tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
-            for tp in partitions
-        }
-        consumer.assign([TopicPartition(name, tp.partition, 0) for tp in partitions])
-        found: dict[str, ScannerHeartbeat] = {}
-        done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + timeout_s
-        while len(done) < len(partitions) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
+        for message in read_to_end(consumer, ends_of(consumer, [name], timeout_s), timeout_s):
             key, value = (message.key() or b"").decode(), message.value()
             if value is None:
                 found.pop(key, None)
             else:
                 found[key] = ScannerHeartbeat.decode(value)
-            partition, offset = message.partition() or 0, message.offset() or 0
-            if offset + 1 >= ends[partition]:
-                done.add(partition)
         return found
     finally:
         consumer.close()

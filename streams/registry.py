@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.kafka import topic
+from ops.kafka_read import aio_ends
 from schemas import topics
 from schemas.records import ScannerHeartbeat
 from streams.app import app, settings
@@ -105,13 +106,14 @@ async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) 
 
 
 async def _read(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-    ends = await consumer.end_offsets(partitions)
-    if all(offset == 0 for offset in ends.values()):
+    ends = await aio_ends(consumer, partitions)
+    if ends.reached:
         loaded.set()
     async for message in consumer:
         try:
             apply(message.key, message.value)
         except ValueError:
             log.warning("undecodable heartbeat at offset %d", message.offset)
-        if message.offset + 1 >= ends[TopicPartition(message.topic, message.partition)]:
+        ends.read((message.topic, message.partition), message.offset)
+        if ends.reached:  # every partition, not the first one read to its end
             loaded.set()

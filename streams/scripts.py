@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ops import extractor_store as store
 from ops.backoff import Backoff, Rule, retrying
 from ops.kafka import topic
+from ops.kafka_read import aio_ends
 from schemas import topics
 from schemas.events import decode_event
 from streams import metrics
@@ -151,13 +152,13 @@ async def follow_scripts() -> None:
 
 
 async def _follow(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-    ends = await consumer.end_offsets(partitions)
+    ends = await aio_ends(consumer, partitions)
     while True:
         batches = await consumer.getmany(timeout_ms=500)
         record = latest_active([m for batch in batches.values() for m in batch])
         if record is not None:
             await apply_active(context(), record)
-        if not loaded.is_set() and all(
-            [await consumer.position(tp) >= end for tp, end in ends.items()]
-        ):
+        for tp in partitions if not loaded.is_set() else ():
+            ends.at((tp.topic, tp.partition), await consumer.position(tp))
+        if ends.reached:
             loaded.set()
