@@ -23,7 +23,8 @@ from gateway.sse import Fact
 from ops.kafka import aio_client_kwargs, aio_partitions, topic
 from ops.settings import Settings
 from schemas import topics
-from schemas.events import decode_event
+from schemas.events import decode_as
+from schemas.record import Record
 
 log = logging.getLogger(__name__)
 RECENT_S = 120.0
@@ -32,6 +33,9 @@ _KIND_BY_TOPIC = {
     topics.DOCS_STATUS: "status",
     topics.DOCS_METADATA: "meta",
     topics.SCAN_VERDICTS: "verdict",
+}
+_RECORD_BY_KIND: dict[str, type[Record]] = {
+    kind: topics.contract_of(name).record for name, kind in _KIND_BY_TOPIC.items()
 }
 
 
@@ -112,8 +116,10 @@ class Hub:
 
 
 def fact_from_message(kind: str, offset: int, value: bytes) -> tuple[str, Fact]:
-    record = decode_event(value)
-    return str(record["doc_id"]), Fact(kind, offset, record)
+    """The typed record its topic carries (ValueError for anything else), as the fields the
+    event stream shows (a fact's ``data`` is the API's JSON view: gateway/sse.py)."""
+    data = decode_as(_RECORD_BY_KIND[kind], value).to_record()
+    return str(data["doc_id"]), Fact(kind, offset, data)
 
 
 async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:

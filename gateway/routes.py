@@ -18,7 +18,7 @@ from gateway.validation import Invalid, parse_upload_request
 from ops.ids import created_at_of, parse_doc_id, uuid7
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsConfirmed, DocsRequested, DocsStatus
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ async def request_upload(request: web.Request) -> web.Response:
         "created_at": created_at,
         "upload_id": plan.get("upload_id"),
     }
-    fields = ("tenant", "file_name", "file_size", "content_type", "sha256", "created_at")
-    record = {"doc_id": str(doc_id), **{name: doc[name] for name in fields}}
-    event = _event(state, topics.DOCS_REQUESTED, doc_id, "docs_requested", record)
+    record = DocsRequested(
+        str(doc_id), tenant, req.file_name, req.file_size, req.content_type, req.sha256, created_at
+    )
+    event = _event(state, record)
     await db.write(state.pool, lambda conn: store.insert_document(conn, doc, event, guard))
     body = {
         "id": str(doc_id),
@@ -120,10 +121,10 @@ def _plan(state: Any, bucket: str, key: str, size: int, content_type: str | None
     return uploads.single_put_plan(state.s3, state.settings, bucket, key, size, content_type)
 
 
-def _event(
-    state: Any, name: str, doc_id: uuid.UUID, kind: str, record: dict[str, Any]
-) -> store.OutboxEvent:
-    return store.OutboxEvent(topic(state.settings, name), str(doc_id), encode_event(kind, record))
+def _event(state: Any, record: DocsRequested | DocsConfirmed | DocsStatus) -> store.OutboxEvent:
+    """The outbox row that publishes ``record`` on its topic (schemas/topics.py)."""
+    name = topics.topic_for(record).name
+    return store.OutboxEvent(topic(state.settings, name), record.doc_id, record.encode())
 
 
 async def _reusable(request: web.Request, tenant: str, sha256: str) -> web.Response | None:
@@ -188,19 +189,19 @@ async def _confirm(request: web.Request, doc: dict[str, Any], tenant: str) -> No
         fail(422, reason)
 
     def events(found: store.Confirmation) -> list[store.OutboxEvent]:
-        record = {
-            "doc_id": str(doc["id"]),
-            "tenant": tenant,
-            "file_name": doc["file_name"],
-            "file_size": pin.size,
-            "content_type": doc["content_type"],
-            "bucket": pin.bucket,
-            "key": pin.key,
-            "version_id": pin.version_id,
-            "created_at": doc["created_at"],
-            "uploaded_at": found.uploaded_at,
-        }
-        confirmed = _event(state, topics.DOCS_CONFIRMED, doc["id"], "docs_confirmed", record)
+        record = DocsConfirmed(
+            doc_id=str(doc["id"]),
+            tenant=tenant,
+            file_name=doc["file_name"],
+            file_size=pin.size,
+            content_type=doc["content_type"],
+            bucket=pin.bucket,
+            key=pin.key,
+            created_at=doc["created_at"],
+            uploaded_at=found.uploaded_at,
+            version_id=pin.version_id,
+        )
+        confirmed = _event(state, record)
         if not found.announce_uploaded:  # a storage event announced it already
             return [confirmed]
         # The gateway knows the upload is in: it announces that status itself (the tracker
@@ -221,15 +222,7 @@ def pending_confirm(doc: dict[str, Any]) -> bool:
 def _status_event(
     state: Any, doc_id: uuid.UUID, tenant: str, status: str, reason: str | None, now: datetime
 ) -> store.OutboxEvent:
-    record = {
-        "doc_id": str(doc_id),
-        "tenant": tenant,
-        "status": status,
-        "reason": reason,
-        "expected": None,
-        "at": now,
-    }
-    return _event(state, topics.DOCS_STATUS, doc_id, "docs_status", record)
+    return _event(state, DocsStatus(str(doc_id), tenant, status, reason, None, now))
 
 
 async def _reject(

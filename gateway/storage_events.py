@@ -32,7 +32,8 @@ from ops.ids import created_at_of, parse_doc_id
 from ops.kafka import topic
 from ops.settings import Settings
 from schemas import topics
-from schemas.events import encode_event
+from schemas.documents import DocsStatus
+from schemas.enums import Status
 
 DELETE_MARKER = "Seaweed-X-Amz-Delete-Marker"  # the extended attribute of a delete marker
 _VERSIONS = ".versions"  # a versioned object's folder: <key>.versions/v_<version>
@@ -95,15 +96,8 @@ async def record(conn: AsyncConnection[Any], settings: Settings, upload: Landed)
     another size, or no such document)."""
 
     def status_event(tenant: str) -> store.OutboxEvent:
-        status = {
-            "doc_id": str(upload.doc_id),
-            "tenant": tenant,
-            "status": "uploaded",
-            "reason": None,
-            "expected": None,
-            "at": upload.at,
-        }
-        payload = encode_event("docs_status", status)
-        return store.OutboxEvent(topic(settings, topics.DOCS_STATUS), str(upload.doc_id), payload)
+        status = DocsStatus(str(upload.doc_id), tenant, Status.UPLOADED, None, None, upload.at)
+        name = topic(settings, topics.DOCS_STATUS)
+        return store.OutboxEvent(name, status.doc_id, status.encode())
 
     return await store.mark_landed(conn, upload.doc_id, upload.size, upload.at, status_event)

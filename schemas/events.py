@@ -57,4 +57,4 @@ def decode_record(data: bytes) -> Record:
     return decode_as(record_type, data)
 
 
-_RECORD_TYPES = {t.family: t.record for t in topics.CONTRACT if t.record is not None}
+_RECORD_TYPES = {t.family: t.record for t in topics.CONTRACT}

@@ -36,38 +36,38 @@ class Topic:
 
     name: str
     key: str  # what the key of a record is
-    family: str  # the codec schema family of its values (all versions); the registry subject
-    record: type[Record] | None  # the typed record of its values; None: still read as a dict
+    record: type[Record]  # the typed record of its values
     compacted: bool = False  # current state (compacted) rather than facts (kept forever)
+
+    @property
+    def family(self) -> str:
+        """The codec schema family of its values (all versions): the registry's subject."""
+        return self.record.SCHEMA
 
     def decode(self, data: bytes) -> Record:
         """A value of this topic as its record type; ValueError when it is not one."""
-        if self.record is None:
-            raise TypeError(f"{self.name} has no record type yet")
         return self.record.decode(data)
 
 
 DOC_ID = "the document id (UUIDv7 text)"
 CONTRACT: tuple[Topic, ...] = (
-    Topic(DOCS_REQUESTED, DOC_ID, "docs_requested", DocsRequested),
-    Topic(DOCS_CONFIRMED, DOC_ID, "docs_confirmed", DocsConfirmed),
-    Topic(DOCS_METADATA, DOC_ID, "docs_metadata", DocsMetadata),
-    Topic(DOCS_STATUS, DOC_ID, "docs_status", DocsStatus),
-    Topic(SCAN_REQUESTS, DOC_ID, "scan_request", ScanRequest),
-    Topic(SCAN_VERDICTS, DOC_ID, "scan_verdict", ScanVerdict),
-    Topic(DOCS_REEXTRACT, DOC_ID, "docs_reextract", DocsReextract),
-    Topic(SCAN_RESCANS, DOC_ID, "rescan_request", RescanRequest),
+    Topic(DOCS_REQUESTED, DOC_ID, DocsRequested),
+    Topic(DOCS_CONFIRMED, DOC_ID, DocsConfirmed),
+    Topic(DOCS_METADATA, DOC_ID, DocsMetadata),
+    Topic(DOCS_STATUS, DOC_ID, DocsStatus),
+    Topic(SCAN_REQUESTS, DOC_ID, ScanRequest),
+    Topic(SCAN_VERDICTS, DOC_ID, ScanVerdict),
+    Topic(DOCS_REEXTRACT, DOC_ID, DocsReextract),
+    Topic(SCAN_RESCANS, DOC_ID, RescanRequest),
     Topic(
         SCANNERS_REGISTRY,
         "the scanner name (a null value retires it)",
-        "scanner_heartbeat",
         ScannerHeartbeat,
         compacted=True,
     ),
     Topic(
         EXTRACTOR_SCRIPTS,
         "'version:<v>' for a published version, 'active' for the active one",
-        "extractor_script",
         ExtractorScript,
         compacted=True,
     ),
@@ -83,6 +83,12 @@ def contract_of(name: str) -> Topic:
         raise ValueError(f"unknown topic {name!r}; known: {sorted(_BY_NAME)}") from None
 
 
+def topic_for(record: Record) -> Topic:
+    """The topic a record of this type goes to (each type is carried by exactly one)."""
+    return _BY_RECORD[type(record)]
+
+
+_BY_RECORD = {t.record: t for t in CONTRACT}
 FACT_TOPICS = tuple(t.name for t in CONTRACT if not t.compacted)
 STATE_TOPICS = tuple(t.name for t in CONTRACT if t.compacted)
 

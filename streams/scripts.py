@@ -25,7 +25,8 @@ from ops.backoff import Backoff, Rule, retrying
 from ops.kafka import topic
 from ops.kafka_read import aio_ends
 from schemas import topics
-from schemas.events import decode_event
+from schemas.events import decode_as
+from schemas.scripts import ExtractorScript
 from streams import metrics
 from streams.app import app, settings
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
@@ -117,13 +118,13 @@ async def script_of(
     return path, version
 
 
-async def apply_active(ctx: WorkerContext, record: dict[str, Any]) -> None:
+async def apply_active(ctx: WorkerContext, record: ExtractorScript) -> None:
     """Make ``record`` (an ``active`` record) the script extraction uses from now on."""
-    version = record["version"]
+    version = record.version
     if version == ctx.script_version:
         return
     try:
-        path, _ = await script_of(ctx, version, record.get("object_key"), record.get("sha256"))
+        path, _ = await script_of(ctx, version, record.object_key, record.sha256)
     except Exception:
         log.exception("cannot use extractor script %s; keeping %s", version, ctx.script_version)
         metrics.SCRIPT_SWAP_FAILURES.inc()
@@ -133,13 +134,13 @@ async def apply_active(ctx: WorkerContext, record: dict[str, Any]) -> None:
     log.info("extractor script is now %s", version)
 
 
-def latest_active(messages: list[Any]) -> dict[str, Any] | None:
+def latest_active(messages: list[Any]) -> ExtractorScript | None:
     """The last ``active`` record among a batch of messages, if any."""
     found = None
     for message in messages:
         if message.key == store.ACTIVE_KEY.encode() and message.value:
             try:
-                found = decode_event(message.value)
+                found = decode_as(ExtractorScript, message.value)
             except ValueError:
                 log.warning("undecodable extractor.scripts record at %d", message.offset)
     return found

@@ -13,12 +13,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ops.s3 import bucket_for
 from ops.settings import Settings
-from schemas import codec
+from schemas.scans import RescanRequest
 from streams.rescan import jobs
 from streams.rescan.plan import (
     Current,
@@ -148,35 +148,35 @@ async def _request(state: JobRun, doc: Document, current: Current) -> None:
     if wait > 0:
         await asyncio.sleep(wait)
     record = rescan_request(state.settings, state.s3, job, doc, current, datetime.now(UTC))
-    await state.send(str(doc.id).encode(), codec.encode("rescan_request", record))
+    await state.send(record.kafka_key, record.encode())
     state.requested += 1
 
 
 def rescan_request(
     settings: Settings, s3: Any, job: RescanJob, doc: Document, current: Current, now: datetime
-) -> dict[str, Any]:
+) -> RescanRequest:
     params = {"Bucket": bucket_for(settings, doc.created_at.year), "Key": str(doc.id)}
     if doc.object_version is not None:
         params["VersionId"] = doc.object_version  # the bytes pinned at confirm
     url = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=URL_TTL_S)
-    return {
-        "doc_id": str(doc.id),
-        "tenant": doc.tenant,
-        "scanner": job.scanner,
-        "file_name": doc.file_name,
-        "file_size": doc.file_size,
-        "file_type": doc.file_type,
-        "content_type": doc.content_type,
-        "sha256": doc.sha256,
-        "download_url": url,
-        "url_expires_at": int(now.timestamp() * 1000) + URL_TTL_S * 1000,
-        "previous_verdict": current.verdict,
-        "previous_signatures_version": current.signatures_version,
-        "signatures_version": job.signatures_version,
-        "reason": job.reason,
-        "job_id": str(job.id),
-        "requested_at": now,
-    }
+    return RescanRequest(
+        doc_id=str(doc.id),
+        tenant=doc.tenant,
+        scanner=job.scanner,
+        file_name=doc.file_name,
+        file_size=doc.file_size,
+        file_type=doc.file_type,
+        content_type=doc.content_type,
+        sha256=doc.sha256,
+        download_url=url,
+        url_expires_at=now + timedelta(seconds=URL_TTL_S),
+        previous_verdict=current.verdict,
+        previous_signatures_version=current.signatures_version,
+        signatures_version=job.signatures_version,
+        reason=job.reason,
+        job_id=str(job.id),
+        requested_at=now,
+    )
 
 
 def lease_s(settings: Settings) -> float:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.records import ScanVerdict
+from schemas.records import RescanOf, ScanVerdict
 from streams.rescan import jobs
 from streams.rescan.metrics import RESCAN_VERDICT_CHANGES
 from streams.rescan.plan import FLAGGED, copy_to
@@ -29,22 +29,21 @@ SAME_CONTENT_AT_MOST = 1000
 Send = Callable[[bytes, bytes], Awaitable[None]]
 
 
-def note_change(record: dict[str, Any]) -> None:
+def note_change(record: ScanVerdict, rescan: RescanOf) -> None:
     """The metric and the log line an alert catches (a document turned flagged)."""
-    rescan = record["rescan"]
-    before, now = rescan["previous_verdict"], record["verdict"]
-    RESCAN_VERDICT_CHANGES.labels(record["scanner"], before, now).inc()
+    before, now = rescan.previous_verdict, record.verdict
+    RESCAN_VERDICT_CHANGES.labels(record.scanner, before, now).inc()
     fields = {
         "stage": "rescan",
-        "doc_id": record["doc_id"],
-        "tenant": record["tenant"],
-        "scanner": record["scanner"],
+        "doc_id": record.doc_id,
+        "tenant": record.tenant,
+        "scanner": record.scanner,
         "verdict": now,
         "previous_verdict": before,
-        "signatures_version": record["signatures_version"],
-        "rescan_reason": rescan["reason"],
-        "rescan_job": rescan["job_id"],
-        "reused_from": record.get("reused_from"),
+        "signatures_version": record.signatures_version,
+        "rescan_reason": rescan.reason,
+        "rescan_job": rescan.job_id,
+        "reused_from": record.reused_from,
     }
     if now in FLAGGED and before not in FLAGGED:
         fields["alert"] = "rescan_flagged"
@@ -53,41 +52,39 @@ def note_change(record: dict[str, Any]) -> None:
         log.info("rescan: verdict changed from %s to %s", before, now, extra=fields)
 
 
-async def on_verdict(ctx: Any, record: dict[str, Any], send: Send) -> int:
-    """Handle one decoded ``scan_verdict``; returns how many copies were sent."""
-    if record.get("rescan") is None:
+async def on_verdict(ctx: Any, record: ScanVerdict, send: Send) -> int:
+    """Handle one ``scan_verdict``; returns how many copies were sent."""
+    if record.rescan is None:
         return 0
-    note_change(record)
-    if record.get("reused_from") is not None:
+    note_change(record, record.rescan)
+    if record.reused_from is not None:
         return 0  # a copy already
-    return await _copy(ctx, record, send)
+    return await _copy(ctx, record, record.rescan, send)
 
 
-async def _copy(ctx: Any, record: dict[str, Any], send: Send) -> int:
-    rescanned = uuid.UUID(record["doc_id"])
+async def _copy(ctx: Any, record: ScanVerdict, rescan: RescanOf, send: Send) -> int:
+    rescanned = uuid.UUID(record.doc_id)
     async with (await ctx.pool()).connection() as conn:
-        job = await jobs.get(conn, uuid.UUID(record["rescan"]["job_id"]))
-        others = await same_content(conn, record["tenant"], rescanned, SAME_CONTENT_AT_MOST)
+        job = await jobs.get(conn, uuid.UUID(rescan.job_id))
+        others = await same_content(conn, record.tenant, rescanned, SAME_CONTENT_AT_MOST)
     if not others:
         return 0
     window = timedelta(days=ctx.settings.rescan_window_days)
     since = job.since if job is not None else datetime.now(UTC) - window
     current = await asyncio.to_thread(
-        current_rows, ctx.cassandra(), ctx.settings.cassandra.keyspace, record["scanner"], others
+        current_rows, ctx.cassandra(), ctx.settings.cassandra.keyspace, record.scanner, others
     )
     sent = 0
     for doc_id in others:
         mine = current.get(doc_id)
-        if mine is None or not copy_to(mine, record["verdict"], record["end_at"], since):
+        if mine is None or not copy_to(mine, record.verdict, record.end_at, since):
             continue
-        verdict = ScanVerdict.from_record(record)
-        assert verdict.rescan is not None  # on_verdict follows rescan verdicts only
         copy = replace(
-            verdict,
+            record,
             doc_id=str(doc_id),
             reused_from=str(rescanned),
             rescan=replace(
-                verdict.rescan,
+                rescan,
                 previous_verdict=mine.verdict,
                 previous_signatures_version=mine.signatures_version,
             ),
@@ -98,6 +95,6 @@ async def _copy(ctx: Any, record: dict[str, Any], send: Send) -> int:
         log.info(
             "rescan verdict copied to %d document(s) with the same bytes",
             sent,
-            extra={"stage": "rescan", "doc_id": record["doc_id"], "scanner": record["scanner"]},
+            extra={"stage": "rescan", "doc_id": record.doc_id, "scanner": record.scanner},
         )
     return sent

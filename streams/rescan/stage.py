@@ -19,7 +19,8 @@ from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import decode_event
+from schemas.events import decode_as
+from schemas.records import ScanVerdict
 from streams import registry
 from streams.app import app, settings, source
 from streams.context import context
@@ -129,10 +130,10 @@ async def follow_rescans(stream: Any) -> None:
     """Rescan verdicts: counted, logged for alerts, copied to the same bytes."""
     async for event in stream.events():
         try:
-            record = decode_event(event.value)
+            record = decode_as(ScanVerdict, event.value)
         except ValueError:
             continue  # the materializer sends it to the dead-letter topic
-        if record.get("rescan") is None:
+        if record.rescan is None:
             continue
         try:
             await asyncio.wait_for(

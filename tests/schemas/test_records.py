@@ -23,7 +23,7 @@ from schemas.scripts import ExtractorScript
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-TYPED = [t.record for t in topics.CONTRACT if t.record is not None]
+TYPED = [t.record for t in topics.CONTRACT]
 
 
 def _newest(family: str) -> dict[str, Any]:
