@@ -157,7 +157,10 @@ def _metadata(r: dict[str, Any]) -> tuple[str, str]:
 def _scan_request(r: dict[str, Any]) -> tuple[str, str]:
     names = ", ".join(s["name"] for s in r.get("scanners") or []) or "none"
     reused = ", ".join(r.get("reused") or []) or "none"
-    return "worker:fan-out", f"scan requested from {names}; reused: {reused}"
+    unsupported = ", ".join(r.get("unsupported") or []) or "none"
+    return "worker:fan-out", (
+        f"scan requested from {names}; reused: {reused}; type not accepted by: {unsupported}"
+    )
 
 
 def _verdict(r: dict[str, Any]) -> tuple[str, str]:
@@ -171,6 +174,8 @@ def _verdict(r: dict[str, Any]) -> tuple[str, str]:
         return "worker:fan-out", f"{summary}, reused from {r['reused_from']}"
     if r["verdict"] == "timeout" and not r.get("vendor"):
         return "worker:tracker", summary  # the tracker's: no live scanner for the deadline
+    if r["verdict"] == "unsupported" and not r.get("engine_version"):
+        return "worker:fan-out", summary  # the orchestrator's: the type is not accepted
     return f"scanner:{r['scanner']}", summary
 
 

@@ -70,6 +70,7 @@ class Scan:
     verdict: Verdict
     started: datetime
     dead_letter: str | None = None
+    engine_ran: bool = True  # False: refused by type, the verdict carries no engine versions
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ class Runner:
             )
         self._scan_time.observe(took)
         VERDICTS.labels(self.name, scan.verdict.verdict).inc()
-        verdict = self._verdict(request, scan.verdict, scan.started)
+        verdict = self._verdict(request, scan)
         if request.rescan is not None:
             return self._rescan_reply(message, request.rescan, scan, verdict)
         if scan.dead_letter is None:
@@ -272,7 +273,7 @@ class Runner:
         if job.file_type is not None and not self.scanner.takes(job.file_type):
             # The orchestrator asks only scanners that take the type; a worker that read an
             # older heartbeat of this scanner may not have known: still nothing is downloaded.
-            return Scan(self.scanner.refusal(self.name, job.file_type), started)
+            return Scan(self.scanner.refusal(self.name, job.file_type), started, engine_ran=False)
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
             too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
@@ -330,7 +331,8 @@ class Runner:
             log.warning("%s: engine crashed on %s: %s", self.name, job.doc_id, outcome.crashed)
         return outcome, took
 
-    def _verdict(self, request: ScanRequest, verdict: Verdict, started: datetime) -> Record:
+    def _verdict(self, request: ScanRequest, scan: Scan) -> Record:
+        verdict, ran = scan.verdict, scan.engine_ran
         record = ScanVerdict(
             doc_id=request.doc_id,
             tenant=request.tenant,
@@ -338,9 +340,9 @@ class Runner:
             vendor=self.scanner.vendor_label,
             verdict=verdict.verdict,
             result=verdict.result[:2000],
-            engine_version=_safe(self.scanner.engine_version),
-            signatures_version=_safe(self.scanner.signatures_version),
-            start_at=started,
+            engine_version=_safe(self.scanner.engine_version) if ran else "",
+            signatures_version=_safe(self.scanner.signatures_version) if ran else "",
+            start_at=scan.started,
             end_at=datetime.now(UTC),
             rescan=rescans.rescan_of(request),
         )

@@ -43,6 +43,7 @@ SCHEMA_IDS: dict[int, str] = {
     12: "scan_verdict.v2",  # + rescan (what a rescan replaced), signatures_stale (reuse)
     13: "rescan_request",
     14: "scanner_heartbeat.v2",  # + accepts: the file types a scanner is asked about
+    15: "scan_request.v2",  # + unsupported: scanners answered unsupported instead of asked
 }
 _DIR = Path(__file__).resolve().parent
 

@@ -42,6 +42,8 @@ class ScanRequest(Record):
     reused: tuple[str, ...] = field(default=(), kw_only=True)
     reused_from: str | None = field(default=None, kw_only=True)
     requested_at: datetime
+    # Live scanners that do not accept file_type: answered unsupported, not asked.
+    unsupported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

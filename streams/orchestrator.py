@@ -4,7 +4,8 @@ Within the reuse window, conclusive verdicts (not timeout or error) of this tena
 finished document with the same SHA-256 are copied, each marked as reused and keeping the
 time of the original scan.  Scanners without such a verdict are asked to scan.  A verdict
 made with signatures older than the engine's current ones is reused only while no newer one
-exists, and then marked ``signatures_stale``.
+exists, and then marked ``signatures_stale``.  Scanners that do not accept the file type are
+answered ``unsupported`` here instead (:mod:`streams.fanout`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from schemas.documents import DocsConfirmed, DocsMetadata
 from schemas.record import at_ms
 from schemas.records import ScannerHeartbeat, ScanVerdict
 from schemas.scans import ExpectedScanner, ScanRequest
-from streams import metrics, registry
+from streams import fanout, metrics, registry
 from streams.app import app, settings
 from streams.context import WorkerContext
 from streams.objects import object_ref
@@ -98,6 +99,7 @@ def scan_request(
     url: str,
     now_ms: int,
     url_ttl_s: float,
+    unsupported: Sequence[ScanVerdict] = (),
 ) -> ScanRequest:
     deadlines = tuple(
         ExpectedScanner(s.name, at_ms(now_ms + int(s.deadline_s * 1000))) for s in scanners
@@ -116,6 +118,7 @@ def scan_request(
         reused=tuple(r.scanner for r in reused),
         reused_from=reused[0].reused_from if reused else None,
         requested_at=at_ms(now_ms),
+        unsupported=tuple(v.scanner for v in unsupported),
     )
 
 
@@ -142,13 +145,14 @@ async def live_scanners(ctx: WorkerContext) -> list[ScannerHeartbeat]:
 
 async def fan_out(ctx: WorkerContext, confirmed: DocsConfirmed, metadata: DocsMetadata) -> None:
     doc_id, tenant = confirmed.doc_id, confirmed.tenant
-    reused = [
+    found = [
         reused_verdict(r, doc_id, tenant)
         for r in await find_reusable(ctx, doc_id, tenant, metadata.sha256 or "")
     ]
-    with_verdict = {r.scanner for r in reused}
     live = await live_scanners(ctx)
-    scanners = [s for s in live if s.name not in with_verdict]
+    # Scanners that do not accept the file type are answered here, not asked (no download).
+    decided = fanout.plan(live, found, metadata.file_type, doc_id, tenant, datetime.now(UTC))
+    scanners, reused, unsupported = list(decided.ask), list(decided.reused), decided.unsupported
     now_ms = int(time.time() * 1000)
     longest_s = max((s.deadline_s for s in scanners), default=0) + URL_MARGIN_S
     # Valid long enough for a request that waited out a pipeline outage in Kafka; bound to
@@ -158,19 +162,21 @@ async def fan_out(ctx: WorkerContext, confirmed: DocsConfirmed, metadata: DocsMe
     url = ctx.s3.generate_presigned_url(
         "get_object", Params=source.get_params(), ExpiresIn=int(ttl_s)
     )
-    for verdict in reused:
+    for verdict in [*reused, *unsupported]:
         await verdicts_topic.send(key=verdict.kafka_key, value=verdict.encode())
-    request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s)
+    request = scan_request(confirmed, metadata, scanners, reused, url, now_ms, ttl_s, unsupported)
     await requests_topic.send(key=request.kafka_key, value=request.encode())
     metrics.SCAN_REQUESTS.inc()
     log.info(
-        "fanned out to %d scanner(s), %d verdict(s) reused",
+        "fanned out to %d scanner(s), %d verdict(s) reused, %d unsupported",
         len(scanners),
         len(reused),
+        len(unsupported),
         extra={
             "stage": "fan-out",
             "scanners": [s.name for s in scanners],
             "reused": [r.scanner for r in reused],
+            "unsupported": list(request.unsupported),
             "reused_from": request.reused_from,
         },
     )

@@ -129,6 +129,7 @@ def on_scan_request(
     requested = _ms(event.requested_at)
     expected = {s.name: max(1, _ms(s.deadline_at) - requested) for s in event.scanners}
     expected.update({name: 0 for name in event.reused})
+    expected.update({name: 0 for name in event.unsupported})  # answered at fan-out
     p.expected, p.requested_ms = expected, requested
     out = _advance(event.doc_id, p, "in_progress", now_ms)
     return p, out + _maybe_done(event.doc_id, p, now_ms)

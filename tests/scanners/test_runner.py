@@ -18,6 +18,7 @@ from scanners.base import Scanner
 from scanners.downloads import SharedDownloads
 from scanners.runner import Runner
 from scanners.simulated import Simulated
+from schemas.records import ScanVerdict
 from tests.scanners.engines import BusyTwice, Raises, ReadsFile, SaysConnectionError
 from tests.scanners.http_files import FileServer
 from tests.scanners.records import put_file, request
@@ -175,6 +176,12 @@ def test_a_type_the_engine_does_not_take_is_unsupported_without_download(
     scan = runner.scan_request(request(files.url("nowhere.txt"), b"text", file_type="text"))
     assert scan.verdict.verdict == "unsupported"
     assert scan.verdict.result == "text is not a type reads-file accepts (pdf)"
+    record = ScanVerdict.decode(runner._verdict(request(files.url("x"), b"text"), scan).value)
+    assert (record.verdict, record.engine_version, record.signatures_version) == (
+        "unsupported",
+        "",  # no engine looked: the orchestrator's refusals look the same (never reused)
+        "",
+    )
     put_file(files.directory, "a.txt", b"text")
     unknown = runner.scan_request(request(files.start().url("a.txt"), b"text"))
     assert unknown.verdict.verdict == "clean"  # a type not known (None) is scanned

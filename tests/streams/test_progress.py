@@ -1,5 +1,6 @@
 """The completion tracker's pure logic: statuses, and deadlines that measure the engine."""
 
+import dataclasses
 from datetime import UTC, datetime
 
 from schemas.documents import DocsConfirmed, DocsMetadata
@@ -73,6 +74,17 @@ def test_reused_verdicts_are_expected_without_a_deadline() -> None:
     state, _ = progress.on_verdict(state, _verdict("a"), 2)
     state, out = progress.on_verdict(state, _verdict("b"), 3)
     assert [e.status for e in out] == ["done"]
+
+
+def test_scanners_answered_unsupported_at_fan_out_are_expected_without_a_deadline() -> None:
+    request = dataclasses.replace(_request({"a": 100}), unsupported=("pdf-active",))
+    state, _ = progress.on_scan_request(None, request, 1)
+    assert state.expected == {"a": 100, "pdf-active": 0}
+    assert progress.waiting(state) == ["a"]  # never timed out: its verdict is on its way
+    state, out = progress.on_verdict(state, _verdict("pdf-active", "unsupported"), 2)
+    assert out == []
+    state, out = progress.on_verdict(state, _verdict("a"), 3)
+    assert [(e.status, e.expected) for e in out] == [("done", 2)]
 
 
 def test_no_scanner_at_all_is_done_with_a_reason() -> None:
