@@ -31,7 +31,7 @@ from ops.extractor_admin import ScriptCheck
 from ops.kafka import GATEWAY, as_role
 from ops.metrics import expose
 from ops.s3 import s3_client
-from ops.settings import Settings, get_settings
+from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,11 @@ async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(json.loads(spec))
 
 
-def create_app(
-    settings: Settings | None = None, check_script: ScriptCheck | None = None
-) -> web.Application:
+def create_app(settings: Settings, check_script: ScriptCheck | None = None) -> web.Application:
     """``check_script`` validates extractor scripts published through the admin API (the
     worker's sandbox check, passed in: the gateway does not import the worker's code); without
     it, publishing answers 503."""
-    settings = as_role(settings or get_settings(), GATEWAY)  # its Kafka principal
+    settings = as_role(settings, GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
     middlewares = [measure, json_errors, rate_limit]  # 429s are counted, and JSON
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
@@ -140,10 +138,9 @@ def raise_open_files() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run(settings: Settings | None = None, check_script: ScriptCheck | None = None) -> None:
+def run(settings: Settings, check_script: ScriptCheck | None = None) -> None:
     from ops.logs import setup_logging
 
-    settings = settings or get_settings()
     setup_logging("gateway", settings)
     raise_open_files()
     _faster_loop()

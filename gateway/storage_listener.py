@@ -41,7 +41,7 @@ from gateway import db, storage_events
 from ops.defaults import refuse_repository_defaults
 from ops.filer_meta import MetaEvent, WireError, filer_address, subscribe, tls_files
 from ops.metrics import expose
-from ops.settings import Settings, get_settings
+from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 REPLAY_MARGIN_NS = 60 * 10**9  # resume this much before the cursor (filers' clocks, batches)
@@ -219,10 +219,9 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: Settings) -> None:
     from ops.logs import setup_logging
 
-    settings = settings or get_settings()
     setup_logging("storage-events", settings)
     web.run_app(
         create_app(settings),

@@ -96,21 +96,21 @@ def cmd_gateway(_args: argparse.Namespace) -> int:
     from gateway.app import run
     from streams.script_check import check  # the admin API checks scripts as the worker does
 
-    run(check_script=check)
+    run(get_settings(), check_script=check)
     return 0
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
     from streams.worker import main as worker_main
 
-    worker_main()
+    worker_main(get_settings())
     return 0
 
 
 def cmd_storage_events(_args: argparse.Namespace) -> int:
     from gateway.storage_listener import run
 
-    run()
+    run(get_settings())
     return 0
 
 
@@ -121,9 +121,10 @@ def cmd_scanner(args: argparse.Namespace) -> int:
         from ops.defaults import refuse_repository_defaults
         from ops.logs import setup_logging
 
-        setup_logging("scanners", get_settings())
-        refuse_repository_defaults(get_settings(), "scanner")
-        serve(get_settings(), args.specs)
+        settings = get_settings()
+        setup_logging("scanners", settings)
+        refuse_repository_defaults(settings, "scanner")
+        serve(settings, args.specs)
         return 0
     from scanners.listing import print_registry
 

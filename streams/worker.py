@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from ops.settings import Settings
 
-def main(log_level: str = "info") -> None:
+
+def main(settings: Settings, log_level: str = "info") -> None:
+    """Run the worker with the settings its command line read (they go to the app)."""
     from ops.defaults import refuse_repository_defaults
     from ops.logs import logging_config, setup_logging
-    from ops.settings import get_settings
 
-    settings = get_settings()  # read here, once, and handed to the app
     setup_logging("worker", settings)
     refuse_repository_defaults(settings, "worker")  # before connecting anywhere
     from streams.app import create_app, load_stages
