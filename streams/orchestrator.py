@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from streams.app import app, settings
 from streams.context import WorkerContext
 from streams.objects import object_ref
 from streams.rescan.plan import choose_reusable, settled
+from streams.sinks import cassandra as cassandra_sink
 
 log = logging.getLogger(__name__)
 REUSE_CANDIDATES = 5  # same-content documents read at most, looking for current signatures
@@ -74,21 +76,12 @@ def _verdict_rows(ctx: WorkerContext, doc_id: uuid.UUID) -> list[dict[str, Any]]
 
 
 def reused_verdict(row: dict[str, Any], doc_id: str, tenant: str) -> ScanVerdict:
-    """An earlier verdict on the same bytes, copied to this document (marked as reused)."""
-    return ScanVerdict(
-        doc_id=doc_id,
-        tenant=tenant,
-        scanner=row["scanner"],
-        vendor=row["vendor"] or "",
-        verdict=row["verdict"],
-        result=row["scan_result"] or "",
-        engine_version=row["engine_version"] or "",
-        signatures_version=row["signatures_version"] or "",
-        start_at=row["start_at"].replace(tzinfo=UTC),
-        end_at=row["end_at"].replace(tzinfo=UTC),
-        reused_from=str(row["reused_from"] or row["doc_id"]),
-        signatures_stale=bool(row.get("signatures_stale")),
-    )
+    """An earlier verdict on the same bytes, copied to this document (marked as reused).
+    Every field of the original is kept (the sink reads it back), so a field added to
+    verdicts is reused with no change here."""
+    original = cassandra_sink.verdict_of(row)
+    reused_from = original.reused_from or original.doc_id  # the document first scanned
+    return replace(original, doc_id=doc_id, tenant=tenant, reused_from=reused_from)
 
 
 def scan_request(

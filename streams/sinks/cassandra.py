@@ -14,6 +14,7 @@ hour under the deployment's ``scope`` (what a rescan job reads; streams/rescan/)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,31 @@ def row(record: ScanVerdict, offset: int) -> tuple[Any, ...]:
         record.signatures_stale,
         stamp,
     )
+
+
+def verdict_of(projected: Mapping[str, Any]) -> ScanVerdict:
+    """The verdict a ``verdicts`` row was written from (the inverse of :func:`row`), for reuse.
+    What a rescan replaced is kept only in part, so ``rescan`` is None: a reuse is no rescan."""
+    reused = projected.get("reused_from")
+    return ScanVerdict(
+        doc_id=str(projected["doc_id"]),
+        tenant=projected.get("tenant") or "",
+        scanner=projected["scanner"],
+        vendor=projected.get("vendor") or "",
+        verdict=projected["verdict"],
+        result=projected.get("scan_result") or "",
+        engine_version=projected.get("engine_version") or "",
+        signatures_version=projected.get("signatures_version") or "",
+        start_at=_utc(projected["start_at"]),
+        end_at=_utc(projected["end_at"]),
+        reused_from=None if reused is None else str(reused),
+        signatures_stale=bool(projected.get("signatures_stale")),
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    """Cassandra timestamps are UTC and come back naive."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def history_row(record: ScanVerdict, offset: int) -> tuple[Any, ...]:

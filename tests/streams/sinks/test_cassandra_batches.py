@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from schemas import codec
 from schemas.records import ScanVerdict
-from streams.sinks.cassandra import BATCH_ROWS, document_rounds, index_chunks
+from streams.sinks.cassandra import (
+    BATCH_ROWS,
+    document_rounds,
+    index_chunks,
+    insert_query,
+    row,
+    verdict_of,
+)
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
@@ -44,3 +54,24 @@ def test_index_rows_are_grouped_by_scanner_and_hour_and_timeouts_are_not_listed(
     partitions = sorted({(values[1], values[2].hour) for chunk in chunks for _, values in chunk})
     assert partitions == [("clamav", 12), ("yara", 13)]
     assert sorted(len(chunk) for chunk in chunks) == [1, 2]
+
+
+def _every_field_set() -> ScanVerdict:
+    """A verdict with a value in every field (a field added later gets one too), no rescan."""
+    sample = {"string": "s", "long": 7, "int": 3, "boolean": True, "double": 1.5}
+    values: dict[str, Any] = {}
+    for f in codec.parsed_schema("scan_verdict")["fields"]:
+        kind = f["type"][-1] if isinstance(f["type"], list) else f["type"]
+        is_time = isinstance(kind, dict) and kind.get("logicalType") == "timestamp-millis"
+        values[f["name"]] = NOW if is_time else sample.get(kind) if isinstance(kind, str) else None
+    values.update(doc_id=DOC_A, reused_from=DOC_B)  # UUIDs in the projection
+    return ScanVerdict.from_record(values)
+
+
+def test_a_projected_row_reads_back_as_every_field_of_its_verdict() -> None:
+    # What reuse copies: a field the sink does not write, or does not read back, fails here.
+    verdict = _every_field_set()
+    columns = re.sub(r"\s+", " ", insert_query("ks")).split("(", 1)[1].split(")")[0].split(", ")
+    projected = dict(zip(columns, row(verdict, 7), strict=False))  # row() ends with the stamp
+    assert verdict.rescan is None and verdict.signatures_stale is True
+    assert verdict_of(projected) == verdict
