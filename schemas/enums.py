@@ -48,7 +48,7 @@ class Verdict(StrEnum):
     ERROR = "error"
     TIMEOUT = "timeout"
     TOO_LARGE = "too_large"
-    UNSUPPORTED = "unsupported"
+    UNSUPPORTED = "unsupported"  # not a file this scanner takes: not flagged, not inconclusive
 
 
 FLAGGED = frozenset({Verdict.SUSPICIOUS, Verdict.MALICIOUS})  # counts in "2 / 9 flagged"

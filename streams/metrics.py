@@ -32,6 +32,12 @@ VERDICTS_REUSED = Counter(
     "Verdicts copied from an earlier document with the same content, by scanner",
     ["scanner"],
 )
+VERDICTS_UNSUPPORTED = Counter(
+    "intellidox_verdicts_unsupported",
+    "Unsupported verdicts the orchestrator gave for a scanner that does not accept the file type"
+    " (not asked, nothing downloaded), by scanner",
+    ["scanner"],
+)
 VERDICTS_TIMED_OUT = Counter(
     "intellidox_verdicts_timed_out",
     "Timeout verdicts the tracker gave for a scanner group with no live member, by scanner",

@@ -175,3 +175,5 @@ async def fan_out(ctx: WorkerContext, confirmed: DocsConfirmed, metadata: DocsMe
     )
     for verdict in reused:
         metrics.VERDICTS_REUSED.labels(verdict.scanner).inc()
+    for verdict in unsupported:
+        metrics.VERDICTS_UNSUPPORTED.labels(verdict.scanner).inc()

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ops.metrics import scrape, total
 from ops.settings import Settings
 from ops.stack import Stack
 from ops.trace import trace
@@ -86,6 +87,9 @@ async def test_a_text_file_is_done_with_pdf_active_unsupported_and_never_sent_to
     stages = {e.summary.split(":")[0]: e.stage for e in trace(stack.settings, ticket["id"])}
     assert stages["verdict pdf-active"] == "worker:fan-out"  # the orchestrator's answer
     assert stages["verdict sim-a"] == "scanner:sim-a"
+    worker = f"http://{stack.settings.bind.host}:{stack.settings.bind.worker_port}/metrics"
+    counted = scrape(worker, stack.settings.metrics_token)
+    assert total(counted, "intellidox_verdicts_unsupported_total", scanner="pdf-active") >= 1
 
 
 async def test_a_pdf_is_still_scanned_by_pdf_active(stack: Pipeline, api: Api) -> None:
