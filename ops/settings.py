@@ -268,7 +268,7 @@ class Settings:
 
     # Metrics (README "Operating IntelliDox"): every process's /metrics wants this bearer token
     # (a repository value for the local runtime only); probes of Kafka lag, dead letters,
-    # outbox and stuck documents run this often; the local Prometheus listens here.
+    # outbox and stuck documents run this often (the local Prometheus scrapes as often).
     metrics_token: str = "intellidox-dev-metrics-token"
     metrics_interval_s: float = 15.0
 

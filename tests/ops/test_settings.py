@@ -176,6 +176,22 @@ def test_every_field_of_every_section_survives_the_child_environment() -> None:
     assert load_settings(settings_environment(changed)) == changed
 
 
+def test_a_child_process_rebuilds_the_same_settings_from_its_environment() -> None:
+    base = Settings()
+    given = base.with_overrides(
+        topic_prefix="child.",
+        kafka=base.kafka.with_overrides(host="kafka.internal", worker_password="w-pw"),
+        postgres=base.postgres.with_overrides(host="pg.internal"),
+        bind=base.bind.with_overrides(host="0.0.0.0", gateway_port=18080),
+    )
+    env = {"PATH": os.environ.get("PATH", ""), **settings_environment(given)}
+    script = "import ops.settings as s; print(repr(s.get_settings()))"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == repr(given), proc.stderr[-2000:]
+
+
 # Imports every module of the services and the foundation in a fresh interpreter where
 # reading settings raises (and a bad INTELLIDOX_KAFKA_PORT would fail any other read); the
 # worker's stages after create_app, as the worker imports them.
