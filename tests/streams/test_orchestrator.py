@@ -5,6 +5,7 @@ while no newer one exists."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -173,3 +174,25 @@ async def test_new_bytes_are_sent_to_every_live_scanner_with_its_own_deadline(
     assert [s.name for s in request.scanners] == ["clamav", "yara"] and request.reused == ()
     for expected in request.scanners:
         assert expected.deadline_at - request.requested_at == timedelta(seconds=30)
+
+
+async def test_a_scanner_that_does_not_accept_the_type_is_answered_unsupported_not_asked(
+    monkeypatch: pytest.MonkeyPatch, sent: tuple[Sent, Sent]
+) -> None:
+    earlier = uuid.uuid4()
+    pdf_only = dataclasses.replace(beat("pdf-active"), accepts=("pdf",))
+    widened = beat("office-macros")  # took only Office files when the earlier one came
+    live(monkeypatch, beat("clamav"), pdf_only, widened)
+    given = {**row(earlier, "office-macros", "unsupported"), "engine_version": ""}
+    ctx, confirmed, metadata = documents({earlier: [given, row(earlier, "pdf-active", "clean")]})
+    await orchestrator.fan_out(ctx, confirmed, dataclasses.replace(metadata, file_type="text"))
+    [answer] = [ScanVerdict.decode(v) for v in sent[0].values]
+    assert (answer.scanner, answer.verdict, answer.reused_from) == (
+        "pdf-active",
+        "unsupported",
+        None,
+    )
+    assert answer.result == "text is not a type pdf-active accepts (pdf)"
+    [request] = [ScanRequest.decode(v) for v in sent[1].values]
+    assert [s.name for s in request.scanners] == ["clamav", "office-macros"]
+    assert request.unsupported == ("pdf-active",) and request.reused == ()
