@@ -5,6 +5,8 @@ attacker with a stolen producer credential), and the runner turns fields into fi
 (the SHA-256 names the downloaded object) and into outgoing requests (the download URL).  So a
 request becomes a :class:`ScanRequest` only when each field fits its pattern; otherwise
 :class:`InvalidRequest` says which field and why, and the runner sends the record to the DLQ.
+The bytes are first decoded into the contract's records (:mod:`schemas.scans`), which settle
+the types; what is checked here is what the values may be.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from scanners.base import ScanJob
-from schemas import codec
+from schemas import codec, scans
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -78,26 +79,37 @@ def parse_encoded(value: bytes) -> ScanRequest:
     Every scanner of a process reads the same bytes of each request: recent ones are decoded
     and checked once (ScanRequest is immutable, so they share the result).  A
     ``rescan_request`` (topic ``scan.rescans``) becomes a request for its one scanner."""
-    record = codec.decode(value)
-    if codec.schema_of(value) == "rescan_request":
-        return parse_rescan(record)
-    if codec.schema_of(value) != "scan_request":
-        raise InvalidRequest(f"not a scan request: a {codec.schema_of(value)!r} record")
-    return parse_request(record)
+    family = codec.schema_of(value)
+    if family == scans.RescanRequest.SCHEMA:
+        return parse_rescan(scans.RescanRequest.decode(value))
+    if family != scans.ScanRequest.SCHEMA:
+        raise InvalidRequest(f"not a scan request: a {family!r} record")
+    return parse_request(scans.ScanRequest.decode(value))
 
 
-def parse_rescan(record: Mapping[str, Any]) -> ScanRequest:
-    """The request in a decoded ``rescan_request`` event, or InvalidRequest."""
-    scanner = _match("scanner", record.get("scanner"), _SCANNER, "letters, digits, - _")
-    deadline = {"name": scanner, "deadline_at": record.get("url_expires_at")}
-    request = parse_request({**record, "scanners": [deadline]})
+def parse_rescan(record: scans.RescanRequest) -> ScanRequest:
+    """The request in a ``rescan_request`` record, or InvalidRequest."""
+    scanner = _match("scanner", record.scanner, _SCANNER, "letters, digits, - _")
+    request = parse_request(
+        scans.ScanRequest(
+            doc_id=record.doc_id,
+            tenant=record.tenant,
+            file_name=record.file_name,
+            file_size=record.file_size,
+            file_type=record.file_type,
+            content_type=record.content_type,
+            sha256=record.sha256,
+            download_url=record.download_url,
+            url_expires_at=record.url_expires_at,
+            scanners=(scans.ExpectedScanner(scanner, record.url_expires_at),),
+            requested_at=record.requested_at,
+        )
+    )
     rescan = Rescan(
-        previous_verdict=_match(
-            "previous_verdict", record.get("previous_verdict"), _WORD, "a word"
-        ),
-        previous_signatures_version=_version(record.get("previous_signatures_version")),
-        reason=_match("reason", record.get("reason"), _REASON, "signatures or manual"),
-        job_id=_match("job_id", record.get("job_id"), _UUID, "a UUID"),
+        previous_verdict=_match("previous_verdict", record.previous_verdict, _WORD, "a word"),
+        previous_signatures_version=_version(record.previous_signatures_version),
+        reason=_match("reason", record.reason, _REASON, "signatures or manual"),
+        job_id=_match("job_id", record.job_id, _UUID, "a UUID"),
     )
     return dataclasses.replace(request, rescan=rescan)
 
@@ -107,19 +119,19 @@ def _version(value: Any) -> str:
     return "" if value == "" else _text("previous_signatures_version", value)
 
 
-def parse_request(record: Mapping[str, Any]) -> ScanRequest:
-    """The request in ``record`` (a decoded ``scan_request`` event), or InvalidRequest."""
+def parse_request(record: scans.ScanRequest) -> ScanRequest:
+    """The request in ``record`` (a ``scan_request`` record), or InvalidRequest."""
     return ScanRequest(
-        doc_id=_match("doc_id", record.get("doc_id"), _UUID, "a UUID"),
-        tenant=_text("tenant", record.get("tenant")),
-        file_name=_text("file_name", record.get("file_name")),
-        file_size=_size(record.get("file_size")),
-        file_type=_optional_text("file_type", record.get("file_type")),
-        content_type=_optional_text("content_type", record.get("content_type")),
-        sha256=_match("sha256", record.get("sha256"), _SHA256, "64 lowercase hex digits"),
-        download_url=_url(record.get("download_url")),
-        scanners=_scanners(record.get("scanners")),
-        url_expires_at=_expiry(record.get("url_expires_at")),
+        doc_id=_match("doc_id", record.doc_id, _UUID, "a UUID"),
+        tenant=_text("tenant", record.tenant),
+        file_name=_text("file_name", record.file_name),
+        file_size=_size(record.file_size),
+        file_type=_optional_text("file_type", record.file_type),
+        content_type=_optional_text("content_type", record.content_type),
+        sha256=_match("sha256", record.sha256, _SHA256, "64 lowercase hex digits"),
+        download_url=_url(record.download_url),
+        scanners=_scanners(record.scanners),
+        url_expires_at=_expiry(record.url_expires_at),
     )
 
 
@@ -170,13 +182,15 @@ def _expiry(value: Any) -> float | None:
 
 
 def _scanners(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > MAX_SCANNERS:
+    if not isinstance(value, tuple | list) or len(value) > MAX_SCANNERS:
         raise InvalidRequest(f"scanners must be a list of at most {MAX_SCANNERS} entries")
     names: list[str] = []
     for entry in value:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("deadline_at"), datetime):
+        if not isinstance(entry, scans.ExpectedScanner) or not isinstance(
+            entry.deadline_at, datetime
+        ):
             raise InvalidRequest(f"each scanner needs a name and a deadline_at: {_shown(entry)}")
-        names.append(_match("scanner name", entry.get("name"), _SCANNER, "letters, digits, - _"))
+        names.append(_match("scanner name", entry.name, _SCANNER, "letters, digits, - _"))
     if len(set(names)) != len(names):
         raise InvalidRequest(f"a scanner is listed twice: {', '.join(sorted(names))[:200]}")
     return tuple(names)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scanners.requests import ScanRequest, parse_request
+from schemas import scans
 
 
 def scan_record(
@@ -46,4 +47,4 @@ def put_file(directory: Path, name: str, data: bytes) -> Path:
 
 
 def request(url: str, data: bytes, **options: Any) -> ScanRequest:
-    return parse_request(scan_record(url, data, **options))
+    return parse_request(scans.ScanRequest.from_record(scan_record(url, data, **options)))

@@ -6,10 +6,17 @@ from typing import Any
 
 import pytest
 
-from scanners.requests import InvalidRequest, parse_request
+from scanners import requests
+from scanners.requests import InvalidRequest
+from schemas import scans
 from tests.scanners.records import scan_record
 
 URL = "http://127.0.0.1:18333/intellidox-2026/doc?X-Amz-Signature=abc"
+
+
+def parse_request(record: dict[str, Any]) -> requests.ScanRequest:
+    """As the runner parses it, once the bytes are decoded (the types are not checked yet)."""
+    return requests.parse_request(scans.ScanRequest.from_record(record))
 
 
 def test_a_well_formed_request_becomes_a_typed_record() -> None:
