@@ -28,7 +28,7 @@ from ops.kafka_read import Place
 from ops.replay import read_all
 from ops.settings import Settings
 from schemas import topics
-from schemas.dead_letters import DeadLetter
+from schemas.dead_letters import DeadLetter, replayed_headers
 
 GROUP = "intellidox-dlq-replay"
 TIMEOUT_S = 10.0
@@ -135,7 +135,7 @@ def replay_dead_letters(settings: Settings, source: str) -> int:
     producer = Producer(producer_config(settings))
     count = 0
     for message in read_all(settings, name, TIMEOUT_S, start=reached):
-        headers = [*(message.headers() or []), ("x-replayed-at", str(time.time()).encode())]
+        headers = replayed_headers(cast(list[tuple[str, bytes | None]], message.headers() or []))
         producer.produce(
             topic(settings, source), key=message.key(), value=message.value(), headers=headers
         )

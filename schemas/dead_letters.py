@@ -12,6 +12,10 @@ and ``intellidox dlq``/``trace`` read them back.
     x-source-offset     its offset
     x-failed-at         when it was given up (ms since the epoch)
     x-trace             the end of the traceback, when there is one
+
+A dead letter put back on its topic (``intellidox dlq replay``) keeps them all and gains
+
+    x-replayed-at       when it was put back (seconds since the epoch)
 """
 
 from __future__ import annotations
@@ -106,6 +110,14 @@ class DeadLetter:
         for pattern, mask in _VARIABLE:
             first = pattern.sub(mask, first)
         return first[:REASON_LIMIT]
+
+
+def replayed_headers(
+    headers: Iterable[tuple[str, bytes | str | None]], now_s: float | None = None
+) -> list[tuple[str, bytes | str | None]]:
+    """A dead letter's headers as it goes back on its topic: all kept, ``x-replayed-at`` added."""
+    at = time.time() if now_s is None else now_s
+    return [*headers, ("x-replayed-at", str(at).encode())]
 
 
 def _text(value: int | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.dead_letters import DeadLetter
+from schemas.dead_letters import DeadLetter, replayed_headers
 
 
 def test_headers_round_trip() -> None:
@@ -50,3 +50,10 @@ def test_the_reason_masks_what_varies() -> None:
     assert DeadLetter.now("ValueError: 'abc' != 'def'", "s", "t", 0, 0).reason == (
         "ValueError: <value> != <value>"
     )
+
+
+def test_a_replayed_dead_letter_keeps_its_headers_and_says_when_it_went_back() -> None:
+    headers = list(DeadLetter.now("E: x", "tracker", "docs.status", 0, 7).headers().items())
+    back = replayed_headers(headers, now_s=1700000000.5)
+    assert back[:-1] == headers and back[-1] == ("x-replayed-at", b"1700000000.5")
+    assert DeadLetter.from_headers(back).source_offset == 7
