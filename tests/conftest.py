@@ -1,6 +1,10 @@
 """Shared test set-up: fixtures live in tests/plugins/, one module per service."""
 
+from pathlib import Path
+
 import pytest
+
+INTEGRATION_MODULE = "pytestmark = pytest.mark.integration"  # every test of the module
 
 pytest_plugins = [
     "tests.plugins.services",
@@ -30,3 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(name) for name in ("integration", "resource")):
             item.add_marker(pytest.mark.unit)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``pytest -m unit`` does not import a module whose every test is ``integration``: none
+    of them would run, and their imports (schemathesis, playwright, the stacks) are seconds
+    of the fast suite.  Any other selection collects them as usual."""
+    if config.getoption("markexpr") != "unit" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py":
+        return None
+    lines = collection_path.read_text(encoding="utf-8").splitlines()
+    return True if INTEGRATION_MODULE in lines else None
