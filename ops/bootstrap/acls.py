@@ -12,6 +12,8 @@ Users are upserted at every bootstrap, so a changed password applies on the next
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
     UserScramCredentialUpsertion,
 )
 
+from ops.backoff import Backoff, retrying_sync
 from ops.kafka import (
     ANALYST,
     GATEWAY,
@@ -45,6 +48,7 @@ from ops.settings import Settings
 from schemas import topics as t
 
 TIMEOUT_S = 30.0
+LOGIN = Backoff(attempts=None, base_s=0.1, cap_s=1.0)  # a role's new credentials, not yet applied
 SCRAM_ITERATIONS = 8192
 DOC_FACTS = tuple(name for name in t.FACT_TOPICS if name.startswith("docs."))
 WORKER_GROUP = "intellidox-worker"  # the Faust app id; its own topics start with it + "-"
@@ -204,13 +208,7 @@ def ensure_users(admin: AdminClient, settings: Settings) -> None:
 def wait_logins(settings: Settings, timeout_s: float = TIMEOUT_S) -> None:
     """Return once every role can log in on the client listener (the broker applies new
     credentials from the metadata log a moment after the controller accepted them)."""
+    window = dataclasses.replace(LOGIN, window_s=timeout_s)
     for role in ROLES:
         admin = AdminClient(client_config(settings, role, log_level=0))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                admin.list_topics(timeout=2)
-                break
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
+        retrying_sync(functools.partial(admin.list_topics, timeout=2), [(KafkaException, window)])
