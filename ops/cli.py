@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ops.services import ALL_NAMES, SERVICE_NAMES, build_services
+from ops.services import ALL_NAMES, SERVICE_NAMES, bootstrap_services, build_services
 from ops.services.base import PrerequisiteMissing, Service, ServiceFailed
 from ops.settings import Settings, get_settings
 
@@ -79,7 +79,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     from ops.services.runtime import say
 
     for service in _select(get_settings(), args.services):
-        service.bootstrap()
+        bootstrap_services([service])
         say(f"{service.name}: bootstrapped")
     return 0
 

@@ -207,6 +207,9 @@ class Settings:
     s3: S3Settings = dataclasses.field(default_factory=S3Settings)
     clamd: ClamdSettings = dataclasses.field(default_factory=ClamdSettings)
     bind: BindSettings = dataclasses.field(default_factory=BindSettings)
+    # Tests only: start the services as containers (a Docker engine must answer) instead of
+    # using the running ones (tests/plugins/containers.py).
+    testcontainers: bool = False
 
     # Gateway. The dev key is for the local run only; production keys live in Postgres.
     # Dev mode: only the local runtime (`intellidox up`, test stacks) turns it on for its

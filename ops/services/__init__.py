@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ops.services.base import Service
 from ops.settings import Settings
 
@@ -31,3 +33,12 @@ def build_services(settings: Settings) -> list[Service]:
         Prometheus(settings),
     ]
     return [*backing, *own_processes(settings)]
+
+
+def bootstrap_services(services: Iterable[Service]) -> None:
+    """Create what the pipeline needs on running services, in start order: the Postgres schema,
+    the buckets, Kafka's SCRAM users, topics and ACLs, the Cassandra keyspace (each service's
+    idempotent ``bootstrap``).  ``intellidox up`` runs it as each service answers, ``intellidox
+    bootstrap`` on services started elsewhere, the tests' containers path on its containers."""
+    for service in services:
+        service.bootstrap()

@@ -64,6 +64,13 @@ class Kafka(Service):
     name = "kafka"
     start_timeout_s = 90.0
 
+    def __init__(self, settings: Settings, admin_config: dict[str, Any] | None = None) -> None:
+        super().__init__(settings)
+        # How the bootstrap is admin: by default on the local broker's internal PLAIN listener
+        # (the SCRAM users do not exist yet); a broker started elsewhere whose admin already
+        # has SCRAM credentials (the tests' container) is given the admin's client config.
+        self.admin_config = admin_config
+
     @property
     def version(self) -> str:
         return self.settings.kafka.version
@@ -132,27 +139,7 @@ class Kafka(Service):
         self._format_storage()
 
     def server_properties(self) -> str:
-        s = self.settings
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{LOOPBACK}:{s.kafka.controller_port}",
-            **listener_properties(s),
-            "log.dirs": str(self.data_dir),
-            "num.partitions": str(s.kafka.partitions),
-            "auto.create.topics.enable": "false",  # every topic is declared in schemas/topics.py
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "group.initial.rebalance.delay.ms": "0",  # tests join groups many times a run
-            "offsets.topic.num.partitions": "10",  # fewer than 50: faster start, less RSS
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-        }
+        props = broker_properties(self.settings, self.data_dir)
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
     def _format_storage(self) -> None:
@@ -208,14 +195,14 @@ class Kafka(Service):
         return broker_answers(internal_admin_config(self.settings))
 
     def bootstrap(self) -> None:
-        """SCRAM users, then topics and ACLs, over the internal listener; then check that
-        every role can log in before any of our processes starts."""
+        """SCRAM users, then topics and ACLs (over the internal listener unless given another
+        admin); then check that every role can log in before any of our processes starts."""
         from confluent_kafka.admin import AdminClient
 
         from ops.bootstrap.acls import ensure_users, wait_logins
         from ops.bootstrap.topics import create_topics
 
-        config = internal_admin_config(self.settings)
+        config = self.admin_config or internal_admin_config(self.settings)
         ensure_users(AdminClient(config), self.settings)
         create_topics(
             self.settings,
@@ -224,6 +211,31 @@ class Kafka(Service):
             admin_config=config,
         )
         wait_logins(self.settings)
+
+
+def broker_properties(s: Settings, data_dir: Path | str) -> dict[str, str]:
+    """The broker's configuration: one KRaft node, SASL and ACLs (the local runtime's, and the
+    tests' container's, which changes only where it listens)."""
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{LOOPBACK}:{s.kafka.controller_port}",
+        **listener_properties(s),
+        "log.dirs": str(data_dir),
+        "num.partitions": str(s.kafka.partitions),
+        "auto.create.topics.enable": "false",  # every topic is declared in schemas/topics.py
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        "group.initial.rebalance.delay.ms": "0",  # tests join groups many times a run
+        "offsets.topic.num.partitions": "10",  # fewer than 50: faster start, less RSS
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+    }
 
 
 def listener_properties(s: Settings) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from ops.services import bootstrap_services
 from ops.services.base import Service, ServiceFailed, port_open
 from ops.settings import child_environment
 
@@ -121,13 +122,14 @@ def start(service: Service) -> None:
 
 def start_all(services: list[Service]) -> None:
     """Launch every service that is not running, then wait for each and bootstrap it: the
-    slow starters (two JVMs) come up side by side instead of one after the other."""
+    slow starters (two JVMs) come up side by side instead of one after the other, and each
+    is bootstrapped while the next one is still starting."""
     launched = [(service, _launch(service)) for service in services]
     for service, (pid, started_at) in launched:
         if started_at is not None:
             wait_healthy(service, pid)
             say(f"{service.name}: healthy in {time.monotonic() - started_at:.1f}s")
-        service.bootstrap()
+        bootstrap_services([service])
 
 
 def _launch(service: Service) -> tuple[int, float | None]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from ops.s3 import bucket_for, s3_client
 from ops.services.base import Launch, PrerequisiteMissing, Service
 from ops.services.seaweedfs_tls import Pki
+from ops.settings import Settings
 
 # Offsets from settings.s3.port (18333 by default); gRPC ports are HTTP port + 10000,
 # SeaweedFS's own convention, set explicitly so no default can leak through.
@@ -48,6 +49,16 @@ def weed_binary() -> str | None:
     if beside.exists():
         return str(beside)
     return shutil.which("weed")
+
+
+def s3_identities(settings: Settings) -> str:
+    """The S3 gateway's one identity (``-s3.config``): our access key, with every action."""
+    identity = {
+        "name": "intellidox",
+        "credentials": [{"accessKey": settings.s3.access_key, "secretKey": settings.s3.secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    return json.dumps({"identities": [identity]}, indent=2)
 
 
 class SeaweedFS(Service):
@@ -90,22 +101,8 @@ class SeaweedFS(Service):
 
     def configure(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        identities = {
-            "identities": [
-                {
-                    "name": "intellidox",
-                    "credentials": [
-                        {
-                            "accessKey": self.settings.s3.access_key,
-                            "secretKey": self.settings.s3.secret_key,
-                        }
-                    ],
-                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                }
-            ]
-        }
         # Rewritten every start so a changed key applies; it holds a secret, so 0600.
-        self.identities_file.write_text(json.dumps(identities, indent=2))
+        self.identities_file.write_text(s3_identities(self.settings))
         self.identities_file.chmod(0o600)
         self.pki.ensure(self.settings.s3.host)  # the name its clients reach
         self.security_file.write_text(self.security_toml())

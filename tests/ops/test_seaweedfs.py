@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ops.s3 import bucket_for
-from ops.services.seaweedfs import SeaweedFS
+from ops.services.seaweedfs import SeaweedFS, s3_identities
 from ops.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,13 @@ def test_ports_start_with_s3_and_avoid_common_defaults() -> None:
     assert ports[0] == Settings().s3.port
     assert len(set(ports)) == len(ports)
     assert not {8080, 8333, 8888, 9333, 9340, 7333, 23646, 18080} & set(ports)
+
+
+def test_the_s3_identity_is_our_access_key_with_every_action() -> None:
+    s3 = Settings().s3.with_overrides(access_key="ak", secret_key="sk")
+    (identity,) = json.loads(s3_identities(Settings(s3=s3)))["identities"]
+    assert identity["credentials"] == [{"accessKey": "ak", "secretKey": "sk"}]
+    assert set(identity["actions"]) == {"Admin", "Read", "List", "Tagging", "Write"}
 
 
 @pytest.mark.integration

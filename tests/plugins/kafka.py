@@ -17,7 +17,8 @@ def kafka_bootstrap(settings: Settings) -> str:
     bootstrap = settings.kafka.bootstrap
     if not Kafka(settings).healthy():  # port first, so a stopped broker fails at once
         pytest.fail(
-            f"Kafka is not answering on {bootstrap}: run `intellidox up kafka`",
+            f"Kafka is not answering on {bootstrap}: run `intellidox up kafka` "
+            "(or set INTELLIDOX_TESTCONTAINERS=1 where Docker works)",
             pytrace=False,
         )
     return bootstrap

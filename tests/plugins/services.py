@@ -1,8 +1,10 @@
-"""Session fixtures that find the running services: the local runtime that ``ops/`` starts."""
+"""Session fixtures that find the running services (the local runtime that ``ops/`` starts), or
+start them as containers when asked (``INTELLIDOX_TESTCONTAINERS=1``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,9 +12,17 @@ from ops.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    """Settings pointing at live services (the local runtime, or wherever INTELLIDOX_* say)."""
-    return get_settings()
+def settings() -> Iterator[Settings]:
+    """Settings pointing at live services: the local runtime, or wherever INTELLIDOX_* say, or
+    containers started (and bootstrapped) for this session when asked."""
+    base = get_settings()
+    if not base.testcontainers:
+        yield base
+        return
+    from tests.plugins.containers import container_settings
+
+    with container_settings(base) as started:
+        yield started
 
 
 @pytest.fixture
