@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException
 
+from ops import kafka_read
+from ops.backoff import Backoff
 from ops.kafka_read import Ends, aio_ends, ends_of, read_to_end
 
 
@@ -75,7 +77,10 @@ class FakeConsumer:
         return self.queue.pop(0) if self.queue else None
 
 
-def test_read_to_end_reads_from_the_first_kept_record_to_the_end_it_had() -> None:
+def test_read_to_end_reads_from_the_first_kept_record_to_the_end_it_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kafka_read, "ELECTION", Backoff(attempts=None, base_s=0.001, cap_s=0.01))
     consumer = FakeConsumer({0: (2, 5), 1: (0, 0), 2: (0, 1)}, elections=2)
     ends = ends_of(consumer, ["t"], timeout_s=5)  # type: ignore[arg-type]
     read = [(r.partition(), r.offset()) for r in read_to_end(consumer, ends, 5)]  # type: ignore[arg-type]

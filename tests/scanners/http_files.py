@@ -30,7 +30,9 @@ class FileServer:
     def start(self) -> FileServer:
         handler = functools.partial(_Quiet, directory=str(self.directory))
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits for the serving loop to notice (0.5 s by default).
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
+        threading.Thread(target=serve, daemon=True).start()
         return self
 
     def start_after(self, delay_s: float) -> threading.Timer:
