@@ -1,0 +1,76 @@
+"""The completion tracker's glue, in-process with fakes (a dict for the Faust table, a fake
+status topic): statuses go out as a document advances, and the state is saved only after its
+status events are sent, so a failed send is emitted again on redelivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.documents import DocsConfirmed, DocsStatus
+from schemas.record import at_ms
+from schemas.records import ScanVerdict
+from schemas.scans import ExpectedScanner, ScanRequest
+from streams import progress, tracker
+
+DOC = "01a21e2b-1134-7384-8db8-e24c5ec7fb12"
+T0 = at_ms(0)
+
+
+class StatusTopic:
+    def __init__(self) -> None:
+        self.sent: list[DocsStatus] = []
+        self.refuse = 0  # sends to fail (Kafka away)
+
+    async def send(self, key: bytes, value: bytes) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise ConnectionError("kafka away")
+        assert key == DOC.encode()
+        self.sent.append(DocsStatus.decode(value))
+
+
+@pytest.fixture
+def statuses(monkeypatch: pytest.MonkeyPatch) -> StatusTopic:
+    topic = StatusTopic()
+    monkeypatch.setattr(tracker, "table", {})
+    monkeypatch.setattr(tracker, "status_topic", topic)
+    return topic
+
+
+def request(*scanners: str) -> ScanRequest:
+    expected = tuple(ExpectedScanner(name, at_ms(30_000)) for name in scanners)
+    return ScanRequest(DOC, "t", "f", 1, None, None, "a" * 64, "http://s3/x", T0, expected, T0)
+
+
+def verdict(scanner: str) -> ScanVerdict:
+    return ScanVerdict(DOC, "t", scanner, "", "clean", "", "", "", T0, T0)
+
+
+async def test_a_document_goes_in_progress_then_done_once_every_scanner_answered(
+    statuses: StatusTopic,
+) -> None:
+    confirmed = DocsConfirmed(DOC, "t", "f", 1, None, "b", DOC, T0, T0)
+    await tracker.apply(progress.on_confirmed, confirmed)
+    await tracker.apply(progress.on_scan_request, request("a", "b"))
+    await tracker.apply(progress.on_verdict, verdict("a"))
+    assert [(s.status, s.expected) for s in statuses.sent] == [("in_progress", 2)]
+    await tracker.apply(progress.on_verdict, verdict("b"))
+    await tracker.apply(progress.on_verdict, verdict("b"))  # redelivered: nothing new
+    assert [(s.status, s.expected) for s in statuses.sent] == [("in_progress", 2), ("done", 2)]
+    saved = tracker.load(DOC)
+    assert saved is not None and saved.status == "done" and saved.got == ["a", "b"]
+
+
+async def test_a_status_that_could_not_be_sent_is_sent_again_on_redelivery(
+    statuses: StatusTopic,
+) -> None:
+    await tracker.apply(progress.on_scan_request, request("a"))
+    statuses.refuse = 1
+    with pytest.raises(ConnectionError):
+        await tracker.apply(progress.on_verdict, verdict("a"))
+    state: Any = tracker.load(DOC)
+    assert state.status == "in_progress"  # not saved as done: the event was not out
+    await tracker.apply(progress.on_verdict, verdict("a"))  # the redelivered verdict
+    assert [s.status for s in statuses.sent] == ["in_progress", "done"]
