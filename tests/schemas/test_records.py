@@ -20,6 +20,7 @@ from schemas.record import Record, at_ms
 from schemas.records import RescanOf, ScannerHeartbeat, ScanVerdict, accepts_type
 from schemas.scans import ExpectedScanner, ScanRequest
 from schemas.scripts import ExtractorScript
+from tests.schemas.samples import sample
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -57,27 +58,9 @@ def test_a_record_has_exactly_its_newest_schemas_fields_in_order(
         assert nested_fields == _field_names(_nested_schema(schema, name))
 
 
-def _sample(schema: Any) -> Any:
-    """A value for every field (the non-null branch of each union)."""
-    if isinstance(schema, list):
-        return _sample(schema[-1])
-    if isinstance(schema, dict):
-        kind = schema["type"]
-        if kind == "record":
-            return {f["name"]: _sample(f["type"]) for f in schema["fields"]}
-        if kind == "array":
-            return [_sample(schema["items"])]
-        if kind == "map":
-            return {"k": _sample(schema["values"])}
-        if schema.get("logicalType") == "timestamp-millis":
-            return NOW
-        return _sample(kind)
-    return {"string": "s", "long": 7, "int": 3, "boolean": True, "double": 1.5}[schema]
-
-
 @pytest.mark.parametrize("record_type", TYPED, ids=lambda t: t.__name__)
 def test_every_record_survives_the_wire_with_every_field_set(record_type: type[Record]) -> None:
-    record = record_type.from_record(_sample(_newest(record_type.SCHEMA)))
+    record = record_type.from_record(sample(_newest(record_type.SCHEMA)))
     assert all(getattr(record, f.name) is not None for f in fields(record))  # type: ignore[arg-type]
     assert record_type.decode(record.encode()) == record
     assert record_type.from_record(decode_event(record.encode())) == record
@@ -106,7 +89,7 @@ def test_keys_are_what_the_contract_says() -> None:
 
 
 def test_an_old_confirmed_record_reads_without_a_pinned_version() -> None:
-    old = {k: v for k, v in _sample(_newest("docs_confirmed")).items() if k != "version_id"}
+    old = {k: v for k, v in sample(_newest("docs_confirmed")).items() if k != "version_id"}
     first = codec.versions("docs_confirmed")[0]
     out = io.BytesIO()
     out.write(struct.pack(">bI", 0, first))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from schemas import codec
 from schemas.records import ScanVerdict
 from streams.sinks.cassandra import (
     BATCH_ROWS,
@@ -16,6 +14,7 @@ from streams.sinks.cassandra import (
     row,
     verdict_of,
 )
+from tests.schemas.samples import every_field_set
 
 NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
 
@@ -57,15 +56,8 @@ def test_index_rows_are_grouped_by_scanner_and_hour_and_timeouts_are_not_listed(
 
 
 def _every_field_set() -> ScanVerdict:
-    """A verdict with a value in every field (a field added later gets one too), no rescan."""
-    sample = {"string": "s", "long": 7, "int": 3, "boolean": True, "double": 1.5}
-    values: dict[str, Any] = {}
-    for f in codec.parsed_schema("scan_verdict")["fields"]:
-        kind = f["type"][-1] if isinstance(f["type"], list) else f["type"]
-        is_time = isinstance(kind, dict) and kind.get("logicalType") == "timestamp-millis"
-        values[f["name"]] = NOW if is_time else sample.get(kind) if isinstance(kind, str) else None
-    values.update(doc_id=DOC_A, reused_from=DOC_B)  # UUIDs in the projection
-    return ScanVerdict.from_record(values)
+    """Every field set (a field added later too), no rescan: a row keeps it only in part."""
+    return every_field_set(ScanVerdict, doc_id=DOC_A, reused_from=DOC_B, rescan=None)
 
 
 def test_a_projected_row_reads_back_as_every_field_of_its_verdict() -> None:
