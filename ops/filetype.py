@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ops.zipinfo import ZipLayoutError, central_names, find_end
+from ops.zipinfo import ZipLayoutError, central_names, find_end, has_end_signature
 
 _MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"%PDF-", 0, "pdf", "application/pdf"),
@@ -41,6 +41,8 @@ KINDS = frozenset(
     | {"zip", "webp", "text", "binary"}
 )
 ZIP_NAMES_READ = 1000  # an Office document lists its parts well within this many entries
+PDF_HEADER_WINDOW = 1024  # PDF readers take a %PDF- header anywhere in the first KiB
+ZIP_KINDS = frozenset({"zip", "docx", "xlsx", "pptx"})
 
 
 def detect(head: bytes, path: Path | None = None) -> tuple[str, str]:
@@ -55,6 +57,30 @@ def detect(head: bytes, path: Path | None = None) -> tuple[str, str]:
     if _looks_like_text(head):
         return "text", "text/plain"
     return "binary", "application/octet-stream"
+
+
+def also_readable(head: bytes, path: Path | None, file_type: str) -> frozenset[str]:
+    """The types other than ``file_type`` that readers find in these bytes: the attacker
+    chooses the bytes, so type-based routing must not let a prefix hide a format.
+
+    ``pdf``: a ``%PDF-`` header in the first KiB (junk before it, or a polyglot).  ``zip``: an
+    end-of-central-directory signature in the tail, where zip readers look for it (a
+    self-extracting executable, anything with a zip appended); the signature alone counts,
+    trusted layout or not, since tools more lenient than :mod:`zipfile` still open it."""
+    found = set()
+    if b"%PDF-" in head[:PDF_HEADER_WINDOW]:
+        found.add("pdf")
+    if file_type not in ZIP_KINDS and path is not None and _has_zip_end(path):
+        found.add("zip")
+    return frozenset(found - {file_type})
+
+
+def _has_zip_end(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return has_end_signature(handle)
+    except OSError:
+        return False
 
 
 def _zip_kind(path: Path | None) -> tuple[str, str]:

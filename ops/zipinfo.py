@@ -77,6 +77,14 @@ def find_end(handle: IO[bytes]) -> ZipEnd:
     return end
 
 
+def has_end_signature(handle: IO[bytes]) -> bool:
+    """An end-of-central-directory signature where zip readers look for one (the tail), trusted
+    or not: whether some zip reader may open the file, not whether :mod:`zipfile` will."""
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(max(0, size - _TAIL))
+    return END in handle.read()
+
+
 def _last_consistent(tail: bytes) -> int | None:
     """The last signature whose record and comment end exactly at the end of ``tail``."""
     at = tail.rfind(END)

@@ -60,7 +60,8 @@ class ArchiveInspector(Scanner):
       bytes are the uploader's, not a failure of ours. ``error`` is left to I/O failures.
 
     A file that is not zip/gzip/tar is ``unsupported`` (7z and rar included); only those types
-    (Office zips included) are sent to it.
+    (Office zips included) are sent to it, and files of another type with a zip at their end
+    (``docs.metadata`` also_types: a self-extracting executable), whose zip is inspected.
 
     Options: ``max_depth`` (5), ``max_entries`` (10000), ``max_ratio`` (100), ``bomb_ratio``
     (1000), ``ratio_min_size`` (bytes, 1 MiB), ``max_total_size`` (bytes, 4 GiB),
@@ -94,6 +95,8 @@ class ArchiveInspector(Scanner):
     def scan(self, path: Path, job: ScanJob) -> Verdict:
         with open(path, "rb") as handle:
             kind, _ = detect(handle.read(HEAD_BYTES), None)
+            if kind not in ARCHIVES and _ends_in_a_zip(handle):
+                kind = "zip"  # found from its end, as zip readers do: e.g. a self-extracting exe
             if kind not in ARCHIVES:
                 return Verdict("unsupported", f"not a zip, gzip or tar archive (content is {kind})")
             size = handle.seek(0, io.SEEK_END)
@@ -348,6 +351,15 @@ class _Meter(io.RawIOBase):
         self.tick()
         view[: len(data)] = data
         return len(data)
+
+
+def _ends_in_a_zip(handle: IO[bytes]) -> bool:
+    """A zip that zipfile will open from the end of this file (data in front of it or not)."""
+    try:
+        zipinfo.find_end(handle)
+    except zipinfo.ZipLayoutError:
+        return False
+    return True
 
 
 def _read_up_to(stream: _Reader, size: int) -> bytes:

@@ -84,8 +84,8 @@ class PdfActiveContent(Scanner):
     name = "pdf-active"
     vendor = "IntelliDox"
     version = "1"
-    # A PDF whose %PDF- is not at offset 0 (readers allow up to 1 KiB of junk) is detected as
-    # text or binary and so not sent here; `?accepts=pdf,text,binary` sends those too.
+    # A PDF whose %PDF- is not at offset 0 (readers allow up to 1 KiB of junk; a polyglot) is
+    # detected as another type, but docs.metadata also_types names pdf: it is sent here too.
     accepts = frozenset({"pdf"})
 
     def __init__(self, options: dict[str, str] | None = None) -> None:

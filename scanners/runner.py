@@ -37,6 +37,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from ops.backoff import Backoff, GaveUp, retrying_sync
+from ops.filetype import HEAD_BYTES, also_readable
 from ops.kafka import consumer_config, topic
 from ops.logs import log_context
 from ops.metrics import DEAD_LETTERS
@@ -270,10 +271,6 @@ class Runner:
         """Download, then scan with the engine's own deadline (not the fan-out's)."""
         started = datetime.now(UTC)
         job = request.job()
-        if job.file_type is not None and not self.scanner.takes(job.file_type):
-            # The orchestrator asks only scanners that take the type; a worker that read an
-            # older heartbeat of this scanner may not have known: still nothing is downloaded.
-            return Scan(self.scanner.refusal(self.name, job.file_type), started, engine_ran=False)
         limit = self.scanner.max_file_size
         if limit is not None and job.file_size > limit:
             too_large = Verdict("too_large", f"{job.file_size} bytes is over this engine's {limit}")
@@ -281,10 +278,23 @@ class Runner:
         window = self.download_window(request, time.time())
         try:
             with self.downloads.fetch(request.download_url, job.sha256, window) as path:
+                if job.file_type is not None and not self.reads_as_taken(path, job.file_type):
+                    refused = self.scanner.refusal(self.name, job.file_type)
+                    return Scan(refused, started, engine_ran=False)
                 verdict, crashed = self._scan_with_retries(path, job)
         except OSError as exc:
             return Scan(Verdict("error", f"could not download the object: {exc}"), started)
         return Scan(verdict, started, crashed)
+
+    def reads_as_taken(self, path: Path, file_type: str) -> bool:
+        """The orchestrator asks a scanner that takes the request's type or one the bytes can
+        also be read as (``docs.metadata`` also_types, not in the request: so read again
+        here); a worker that read an older heartbeat of this scanner may ask anyway."""
+        if self.scanner.takes(file_type):
+            return True
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+        return any(self.scanner.takes(t) for t in also_readable(head, path, file_type))
 
     def download_window(self, request: ScanRequest, now: float) -> float:
         """How long a storage outage is retried: while the request's URL is valid.  Our

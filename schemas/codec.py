@@ -44,6 +44,7 @@ SCHEMA_IDS: dict[int, str] = {
     13: "rescan_request",
     14: "scanner_heartbeat.v2",  # + accepts: the file types a scanner is asked about
     15: "scan_request.v2",  # + unsupported: scanners answered unsupported instead of asked
+    16: "docs_metadata.v2",  # + also_types: the other types readers find in the same bytes
 }
 _DIR = Path(__file__).resolve().parent
 

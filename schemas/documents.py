@@ -65,6 +65,7 @@ class DocsMetadata(Record):
     error: str | None
     failed: bool
     at: datetime
+    also_types: tuple[str, ...] = ()  # other types readers find in the bytes (a polyglot)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.backoff import Backoff, Rule, retrying
-from ops.filetype import detect
+from ops.filetype import also_readable, detect
 from ops.kafka import topic
 from schemas import topics
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsReextract, MetaValue
@@ -73,6 +73,7 @@ async def extract_document(
         except Exception as exc:
             return found(failed=True, error=f"could not read the object: {exc}")
         file_type, mime = detect(got.head, got.path)
+        also_types = also_readable(got.head, got.path, file_type)
         # What the script is told: free-form JSON for the sandboxed script (streams/sandbox.py).
         info = {
             "file_name": document.file_name,
@@ -87,6 +88,7 @@ async def extract_document(
         file_size=got.size,
         file_type=file_type,
         mime_type=mime,
+        also_types=tuple(sorted(also_types)),
         meta=outcome.meta,
         error=outcome.error,
     )
@@ -101,6 +103,7 @@ def _metadata(
     file_size: int | None = None,
     file_type: str | None = None,
     mime_type: str | None = None,
+    also_types: tuple[str, ...] = (),
     meta: dict[str, MetaValue] | None = None,
     error: str | None = None,
     failed: bool = False,
@@ -118,6 +121,7 @@ def _metadata(
         error=error,
         failed=failed,
         at=datetime.now(UTC),
+        also_types=also_types,
     )
 
 

@@ -7,6 +7,10 @@ day, never reused: a scanner that now refuses the type gets ``unsupported`` what
 earlier document with the same bytes got from it, and one that now accepts the type is asked
 even when an earlier document got the orchestrator's ``unsupported`` for it.  A verdict the
 engine gave itself (an ``unsupported`` it found in the bytes included) is reused as before.
+
+A scanner is asked when it accepts the detected type or any of the ``also_types`` the bytes
+can be read as (a PDF behind junk, a polyglot, a zip appended to an executable): the attacker
+chooses the bytes, so the primary type alone must never let them skip an engine.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ def plan(
     doc_id: str,
     tenant: str,
     now: datetime,
+    also_types: Sequence[str] = (),
 ) -> FanOut:
-    refusing = [s for s in live if not s.takes(file_type)]
+    refusing = [s for s in live if not takes_any(s, file_type, also_types)]
     refused = {s.name for s in refusing}
     kept = tuple(r for r in reused if r.scanner not in refused and not given_unsupported(r))
     answered = {r.scanner for r in kept} | refused
@@ -45,6 +50,11 @@ def plan(
             unsupported_verdict(s, str(file_type), doc_id, tenant, now) for s in refusing
         ),
     )
+
+
+def takes_any(scanner: ScannerHeartbeat, file_type: str | None, also: Sequence[str]) -> bool:
+    """The scanner accepts the detected type or one the bytes can also be read as."""
+    return scanner.takes(file_type) or any(scanner.takes(t) for t in also)
 
 
 def unsupported_verdict(

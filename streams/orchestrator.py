@@ -144,7 +144,9 @@ async def fan_out(ctx: WorkerContext, confirmed: DocsConfirmed, metadata: DocsMe
     ]
     live = await live_scanners(ctx)
     # Scanners that do not accept the file type are answered here, not asked (no download).
-    decided = fanout.plan(live, found, metadata.file_type, doc_id, tenant, datetime.now(UTC))
+    decided = fanout.plan(
+        live, found, metadata.file_type, doc_id, tenant, datetime.now(UTC), metadata.also_types
+    )
     scanners, reused, unsupported = list(decided.ask), list(decided.reused), decided.unsupported
     now_ms = int(time.time() * 1000)
     longest_s = max((s.deadline_s for s in scanners), default=0) + URL_MARGIN_S

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.filetype import detect
+from ops.filetype import also_readable, detect
 from tests.scanners.hostile import Entry, million_entry_zip, zip_bytes
 
 
@@ -72,3 +72,39 @@ def test_a_zip_with_a_broken_end_record_is_a_plain_zip(tmp_path: Path) -> None:
     data = zip_bytes([Entry.stored("[Content_Types].xml", b"<Types/>")])
     path.write_bytes(data[:-3])  # the end record's comment length no longer fits
     assert detect(data[:4096], path)[0] == "zip"
+
+
+def _typed(tmp_path: Path, data: bytes) -> tuple[str, frozenset[str]]:
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    kind = detect(data[:4096], path)[0]
+    return kind, also_readable(data[:4096], path, kind)
+
+
+def test_a_pdf_behind_junk_is_text_also_readable_as_pdf(tmp_path: Path) -> None:
+    """PDF readers take %PDF- anywhere in the first KiB; the primary type stays text."""
+    assert _typed(tmp_path, b"x" * 1000 + b"%PDF-1.7\n1 0 obj") == ("text", {"pdf"})
+    assert _typed(tmp_path, b"x" * 1100 + b"%PDF-1.7\n") == ("text", frozenset())  # too far
+
+
+def test_a_png_pdf_polyglot_is_png_also_readable_as_pdf(tmp_path: Path) -> None:
+    polyglot = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + b"\x00" * 40 + b"%PDF-1.4\n"
+    assert _typed(tmp_path, polyglot) == ("png", {"pdf"})
+
+
+def test_an_executable_with_a_zip_appended_is_pe_also_readable_as_zip(tmp_path: Path) -> None:
+    sfx = b"MZ\x90\x00" + b"\x00" * 5000 + zip_bytes([Entry.stored("a.txt", b"a")])
+    assert _typed(tmp_path, sfx) == ("pe", {"zip"})
+    # A zip reader more lenient than zipfile opens it with junk after it, too.
+    assert _typed(tmp_path, sfx + b"junk after the zip") == ("pe", {"zip"})
+
+
+def test_a_file_of_one_type_only_has_no_other(tmp_path: Path) -> None:
+    assert _typed(tmp_path, b"%PDF-1.7\n") == ("pdf", frozenset())
+    assert _typed(tmp_path, b"MZ\x90\x00" + b"\x00" * 5000) == ("pe", frozenset())
+    zipped = zip_bytes([Entry.stored("a.txt", b"a")])
+    assert _typed(tmp_path, zipped) == ("zip", frozenset())  # its end record is no other type
+    # A PDF stored first in a zip is within a PDF reader's first KiB: the zip is both.
+    stored_pdf = zip_bytes([Entry.stored("c.pdf", b"%PDF-1.7")])
+    assert _typed(tmp_path, stored_pdf) == ("zip", {"pdf"})
+    assert also_readable(b"plain text", None, "text") == frozenset()  # no file: head only

@@ -102,6 +102,16 @@ def test_ooxml_is_inspected_as_a_zip(tmp_path: Path) -> None:
     assert scan(put(tmp_path, "letter.docx", docx)).verdict == "clean"
 
 
+def test_a_zip_appended_to_an_executable_is_inspected(tmp_path: Path) -> None:
+    """A self-extracting exe: detected as pe, but zip readers open the zip at its end."""
+    stub = b"MZ\x90\x00" + os.urandom(4096)
+    assert scan(put(tmp_path, "sfx.exe", stub + nested_zip(7))).verdict == "suspicious"
+    clean = scan(put(tmp_path, "setup.exe", stub + zip_bytes({"a.txt": b"a"})))
+    assert clean.verdict == "clean" and "1 entries" in clean.result
+    plain = scan(put(tmp_path, "plain.exe", stub))
+    assert plain.verdict == "unsupported" and "content is pe" in plain.result
+
+
 def test_tar_gz_is_clean_and_counts_its_entries(tmp_path: Path) -> None:
     data = tar_bytes({"a.txt": b"alpha\n", "b/c.txt": b"gamma\n" * 50}, mode="w:gz")
     verdict = scan(put(tmp_path, "bundle.tar.gz", data))

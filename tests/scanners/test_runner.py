@@ -168,12 +168,14 @@ def test_a_file_over_the_engines_limit_is_too_large_without_download(
     assert scan.verdict.verdict == "too_large"
 
 
-def test_a_type_the_engine_does_not_take_is_unsupported_without_download(
+def test_a_type_the_engine_does_not_take_is_unsupported_without_an_engine(
     tmp_path: Path, files: FileServer, runners: list[Runner]
 ) -> None:
     """Normally the orchestrator does not ask; a worker that read an older heartbeat might."""
     runner = runner_for(runners, tmp_path, ReadsFile({"accepts": "pdf"}))
-    scan = runner.scan_request(request(files.url("nowhere.txt"), b"text", file_type="text"))
+    put_file(files.directory, "a.txt", b"text")
+    url = files.start().url("a.txt")
+    scan = runner.scan_request(request(url, b"text", file_type="text"))
     assert scan.verdict.verdict == "unsupported"
     assert scan.verdict.result == "text is not a type reads-file accepts (pdf)"
     record = ScanVerdict.decode(runner._verdict(request(files.url("x"), b"text"), scan).value)
@@ -182,9 +184,20 @@ def test_a_type_the_engine_does_not_take_is_unsupported_without_download(
         "",  # no engine looked: the orchestrator's refusals look the same (never reused)
         "",
     )
-    put_file(files.directory, "a.txt", b"text")
-    unknown = runner.scan_request(request(files.start().url("a.txt"), b"text"))
+    unknown = runner.scan_request(request(url, b"text"))
     assert unknown.verdict.verdict == "clean"  # a type not known (None) is scanned
+
+
+def test_bytes_that_also_read_as_a_type_the_engine_takes_are_scanned(
+    tmp_path: Path, files: FileServer, runners: list[Runner]
+) -> None:
+    """The orchestrator asks pdf-active about a PDF behind junk (detected as text): the
+    request's type alone must not make the runner refuse it."""
+    runner = runner_for(runners, tmp_path, ReadsFile({"accepts": "pdf"}))
+    data = b"junk before the header\n%PDF-1.7\n"
+    put_file(files.directory, "a.txt", data)
+    scan = runner.scan_request(request(files.start().url("a.txt"), data, file_type="text"))
+    assert scan.verdict.verdict == "clean"
 
 
 def test_an_object_the_store_refuses_is_an_error_verdict_at_once(

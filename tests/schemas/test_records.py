@@ -203,3 +203,17 @@ def test_the_accept_rule(
 ) -> None:
     assert accepts_type(accepts, file_type) is taken
     assert _beat(accepts=accepts).takes(file_type) is taken
+
+
+def test_metadata_of_the_first_schema_version_has_no_other_types() -> None:
+    metadata = DocsMetadata(
+        "d", "t", "a" * 64, 5, "pe", None, {}, "v1", 3, None, False, NOW, also_types=("zip",)
+    )
+    assert DocsMetadata.decode(metadata.encode()) == metadata
+    old = metadata.to_record()
+    del old["also_types"]
+    first = codec.versions("docs_metadata")[0]  # as extraction wrote it before v2
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, first))
+    fastavro.schemaless_writer(out, codec.parsed_by_id(first), old)
+    assert DocsMetadata.from_record(decode_event(out.getvalue())).also_types == ()

@@ -92,3 +92,27 @@ def test_an_unsupported_the_engine_found_in_the_bytes_is_reused() -> None:
 def test_reused_verdicts_of_scanners_not_live_now_are_kept() -> None:
     decided = plan("text", [reused("yara")])
     assert names(decided.reused) == ["yara"]
+
+
+@pytest.mark.parametrize(
+    ("file_type", "also", "asked"),
+    [
+        ("text", ("pdf",), ["clamav", "pdf-active"]),  # a PDF behind junk
+        ("png", ("pdf",), ["clamav", "pdf-active"]),  # a polyglot
+        ("pe", ("zip",), ["clamav", "archive-inspector"]),  # a self-extracting executable
+        ("pe", (), ["clamav"]),
+    ],
+)
+def test_a_scanner_is_asked_for_a_type_the_bytes_can_also_be_read_as(
+    file_type: str, also: tuple[str, ...], asked: list[str]
+) -> None:
+    live = [*LIVE[:2], beat("archive-inspector", ("zip", "gzip", "tar"))]
+    decided = fanout.plan(live, [], file_type, DOC, "t", NOW, also)
+    assert names(decided.ask) == asked
+    assert set(names(decided.unsupported)) == {s.name for s in live} - set(asked)
+
+
+def test_the_refusal_names_the_detected_type_when_no_other_type_is_taken() -> None:
+    decided = fanout.plan(LIVE, [], "png", DOC, "t", NOW, ("zip",))
+    pdf = next(v for v in decided.unsupported if v.scanner == "pdf-active")
+    assert pdf.result == "png is not a type pdf-active accepts (pdf)"
