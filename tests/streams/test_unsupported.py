@@ -2,7 +2,8 @@
 
 A stack of its own: pdf-active (accepts pdf) and sim-a (every type).  A text file is done
 with pdf-active ``unsupported`` although pdf-active was never asked (its scan request does not
-list it, and the scanner never started on it), a PDF is still scanned by both, and the same
+list it, and the scanner never started on it), a PDF is still scanned by both (a PDF behind
+junk, detected as another type, too: its bytes also read as pdf), and the same
 text again reuses sim-a's verdict while pdf-active's ``unsupported`` is decided again.
 """
 
@@ -97,6 +98,19 @@ async def test_a_pdf_is_still_scanned_by_pdf_active(stack: Pipeline, api: Api) -
     verdicts = _by_scanner(await api.wait_done(ticket["id"]))
     assert verdicts["pdf-active"]["verdict"] == "clean" and verdicts["pdf-active"]["engine_version"]
     request = _request_of(stack, ticket["id"])
+    assert {s.name for s in request.scanners} == {"pdf-active", "sim-a"}
+    assert request.unsupported == ()
+    assert _scanned_by_pdf_active(stack, ticket["id"])
+
+
+async def test_a_pdf_behind_junk_is_scanned_by_pdf_active(stack: Pipeline, api: Api) -> None:
+    """Readers take %PDF- anywhere in the first KiB: the bytes must not choose to skip it."""
+    junk = b"junk before the header " + uuid.uuid4().hex.encode() + b"\n"
+    ticket = await api.upload("report.pdf", junk + make_pdf(pages=1))
+    verdicts = _by_scanner(await api.wait_done(ticket["id"]))
+    assert verdicts["pdf-active"]["verdict"] == "clean" and verdicts["pdf-active"]["engine_version"]
+    request = _request_of(stack, ticket["id"])
+    assert request.file_type != "pdf"  # the primary type is what the first bytes say
     assert {s.name for s in request.scanners} == {"pdf-active", "sim-a"}
     assert request.unsupported == ()
     assert _scanned_by_pdf_active(stack, ticket["id"])
