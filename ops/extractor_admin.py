@@ -25,7 +25,8 @@ from ops.kafka import producer_config, topic
 from ops.s3 import bucket_for, s3_client
 from ops.settings import Settings
 from schemas import topics
-from schemas.codec import encode
+from schemas.documents import DocsReextract
+from schemas.scripts import ACTIVE_KEY, ExtractorScript, version_key
 
 DEFAULT_SCRIPT = Path(__file__).resolve().parents[1] / "streams" / "extractors" / "default.py"
 # Validates a script before it is stored; raises store.ScriptRejected saying why.
@@ -43,11 +44,12 @@ class AdminError(Exception):
         return self.message
 
 
-def public(record: dict[str, Any], active: str | None = None) -> dict[str, Any]:
-    """A catalogue record as JSON-friendly values."""
-    out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+def public(record: ExtractorScript, active: str | None = None) -> dict[str, Any]:
+    """A catalogue record as JSON-friendly values (the admin API's and the CLI's view)."""
+    fields = record.to_record().items()
+    out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields}
     if active is not None:
-        out["active"] = record["version"] == active
+        out["active"] = record.version == active
     return out
 
 
@@ -69,18 +71,18 @@ async def publish(
         raise AdminError(422, f"script refused: {exc}") from None
     state, now, sha = await _state(settings), datetime.now(UTC), store.sha256_of(source)
     record = state.by_sha256(sha)
-    writes: list[tuple[str, dict[str, Any]]] = []
+    writes: list[tuple[str, ExtractorScript]] = []
     created = record is None
     if record is None:
         record = store.version_record(state.next_version(sha), sha, len(source), now, note)
         s3 = s3_client(settings)
         await asyncio.to_thread(store.put_script, s3, settings, record, source)
-        writes.append((f"version:{record['version']}", record))
+        writes.append((version_key(record.version), record))
         store.fold(state, *writes[-1])
-    if activate and state.active_version != record["version"]:
-        writes.append((store.ACTIVE_KEY, store.activation(state, record["version"], now)))
+    if activate and state.active_version != record.version:
+        writes.append((ACTIVE_KEY, store.activation(state, record.version, now)))
     await asyncio.to_thread(store.write_records, settings, writes)
-    active = record["version"] if activate else state.active_version
+    active = record.version if activate else state.active_version
     return {**public(record, active), "created": created}
 
 
@@ -93,7 +95,7 @@ async def activate(settings: Settings, version: str) -> dict[str, Any]:
     if state.active_version == version and state.active is not None:
         return public(state.active)
     record = store.activation(state, version, datetime.now(UTC))
-    await asyncio.to_thread(store.write_records, settings, [(store.ACTIVE_KEY, record)])
+    await asyncio.to_thread(store.write_records, settings, [(ACTIVE_KEY, record)])
     return public(record)
 
 
@@ -103,14 +105,14 @@ async def rollback(settings: Settings) -> dict[str, Any]:
         record = store.rollback(state, datetime.now(UTC))
     except store.UnknownVersion as exc:
         raise AdminError(409, str(exc)) from None
-    await asyncio.to_thread(store.write_records, settings, [(store.ACTIVE_KEY, record)])
+    await asyncio.to_thread(store.write_records, settings, [(ACTIVE_KEY, record)])
     return public(record)
 
 
 async def list_versions(settings: Settings) -> list[dict[str, Any]]:
     state = await _state(settings)
     records = [store.default_record(), *state.versions.values()]
-    records.sort(key=lambda r: store.version_number(r["version"]))
+    records.sort(key=lambda r: store.version_number(r.version))
     return [public(r, state.active_version) for r in records]
 
 
@@ -120,11 +122,11 @@ async def show(settings: Settings, version: str) -> dict[str, Any]:
         record = state.get(version)
     except store.UnknownVersion as exc:
         raise AdminError(404, str(exc)) from None
-    if record["object_key"] is None:
+    if record.object_key is None:
         source = DEFAULT_SCRIPT.read_bytes()
     else:
         s3 = s3_client(settings)
-        source = await asyncio.to_thread(store.get_script, s3, settings, record["object_key"])
+        source = await asyncio.to_thread(store.get_script, s3, settings, record.object_key)
     return {**public(record, state.active_version), "source": source.decode()}
 
 
@@ -160,7 +162,7 @@ async def reextract(
     settings: Settings, since: datetime, version: str | None = None, tenant: str | None = None
 ) -> dict[str, Any]:
     """Ask the workers to extract stored documents again (``docs.reextract``; no new scan)."""
-    script: dict[str, Any] | None = None
+    script: ExtractorScript | None = None
     if version is not None:
         try:
             script = (await _state(settings)).get(version)
@@ -176,24 +178,24 @@ async def reextract(
 
 
 def _request(
-    settings: Settings, row: tuple[Any, ...], script: dict[str, Any] | None, now: datetime
+    settings: Settings, row: tuple[Any, ...], script: ExtractorScript | None, now: datetime
 ) -> tuple[str, bytes]:
     doc_id, tenant, file_name, file_size, content_type, created_at, object_version = row
-    record = {
-        "doc_id": str(doc_id),
-        "tenant": tenant,
-        "file_name": file_name,
-        "file_size": file_size,
-        "content_type": content_type,
-        "bucket": bucket_for(settings, created_at.year),
-        "key": str(doc_id),
-        "version_id": object_version,  # the bytes pinned at confirm, never a later PUT
-        "script_version": script["version"] if script else None,
-        "script_key": script["object_key"] if script else None,
-        "script_sha256": script["sha256"] if script else None,
-        "requested_at": now,
-    }
-    return str(doc_id), encode("docs_reextract", record)
+    record = DocsReextract(
+        doc_id=str(doc_id),
+        tenant=tenant,
+        file_name=file_name,
+        file_size=file_size,
+        content_type=content_type,
+        bucket=bucket_for(settings, created_at.year),
+        key=str(doc_id),
+        script_version=script.version if script else None,
+        script_key=script.object_key if script else None,
+        script_sha256=script.sha256 if script else None,
+        requested_at=now,
+        version_id=object_version,  # the bytes pinned at confirm, never a later PUT
+    )
+    return record.doc_id, record.encode()
 
 
 def _send(settings: Settings, events: list[tuple[str, bytes]]) -> None:

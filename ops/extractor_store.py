@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +22,8 @@ from ops.kafka import consumer_config, producer_config, topic
 from ops.kafka_read import ends_of, read_to_end
 from ops.settings import Settings
 from schemas import topics
-from schemas.codec import decode, encode
+from schemas.scripts import ACTIVE_KEY, ExtractorScript, version_key
 
-ACTIVE_KEY = "active"
 DEFAULT_VERSION = "default-1"
 HISTORY_MAX = 50
 READ_TIMEOUT_S = 15.0
@@ -45,14 +44,14 @@ class ScriptRejected(ValueError):
 class ScriptState:
     """The catalogue as read from the topic."""
 
-    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    active: dict[str, Any] | None = None
+    versions: dict[str, ExtractorScript] = field(default_factory=dict)
+    active: ExtractorScript | None = None
 
     @property
     def active_version(self) -> str:
-        return str(self.active["version"]) if self.active else DEFAULT_VERSION
+        return self.active.version if self.active else DEFAULT_VERSION
 
-    def get(self, version: str) -> dict[str, Any]:
+    def get(self, version: str) -> ExtractorScript:
         if version == DEFAULT_VERSION:
             return default_record()
         try:
@@ -61,8 +60,8 @@ class ScriptState:
             known = ", ".join([DEFAULT_VERSION, *sorted(self.versions, key=version_number)])
             raise UnknownVersion(f"unknown script version {version!r}; known: {known}") from None
 
-    def by_sha256(self, sha256: str) -> dict[str, Any] | None:
-        return next((v for v in self.versions.values() if v["sha256"] == sha256), None)
+    def by_sha256(self, sha256: str) -> ExtractorScript | None:
+        return next((v for v in self.versions.values() if v.sha256 == sha256), None)
 
     def next_version(self, sha256: str) -> str:
         return f"v{len(self.versions) + 1}-{sha256[:12]}"
@@ -74,26 +73,23 @@ def version_number(version: str) -> int:
     return int(head[1:]) if head.startswith("v") and head[1:].isdigit() else 0
 
 
-def default_record() -> dict[str, Any]:
-    return {
-        "version": DEFAULT_VERSION,
-        "object_key": None,
-        "sha256": None,
-        "size": 0,
-        "published_at": datetime(1970, 1, 1, tzinfo=UTC),
-        "activated_at": None,
-        "previous_version": None,
-        "history": [],
-        "note": "built-in script (streams/extractors/default.py)",
-    }
+def default_record() -> ExtractorScript:
+    return ExtractorScript(
+        version=DEFAULT_VERSION,
+        object_key=None,
+        sha256=None,
+        size=0,
+        published_at=datetime(1970, 1, 1, tzinfo=UTC),
+        note="built-in script (streams/extractors/default.py)",
+    )
 
 
-def fold(state: ScriptState, key: str, value: dict[str, Any] | None) -> None:
+def fold(state: ScriptState, key: str, value: ExtractorScript | None) -> None:
     """Apply one topic record to ``state``."""
     if key == ACTIVE_KEY:
         state.active = value
-    elif key.startswith("version:"):
-        name = key[len("version:") :]
+    elif key.startswith(version_key("")):
+        name = key[len(version_key("")) :]
         if value is None:
             state.versions.pop(name, None)
         else:
@@ -102,32 +98,22 @@ def fold(state: ScriptState, key: str, value: dict[str, Any] | None) -> None:
 
 def version_record(
     version: str, sha256: str, size: int, now: datetime, note: str | None
-) -> dict[str, Any]:
-    return {
-        "version": version,
-        "object_key": f"extractors/{version}.py",
-        "sha256": sha256,
-        "size": size,
-        "published_at": now,
-        "activated_at": None,
-        "previous_version": None,
-        "history": [],
-        "note": note,
-    }
+) -> ExtractorScript:
+    return ExtractorScript(version, f"extractors/{version}.py", sha256, size, now, note=note)
 
 
-def activation(state: ScriptState, version: str, now: datetime) -> dict[str, Any]:
+def activation(state: ScriptState, version: str, now: datetime) -> ExtractorScript:
     """The new ``active`` record that makes ``version`` active (the old one goes on the
     history)."""
     target = state.get(version)
-    history = list(state.active.get("history", [])) if state.active else []
+    history = list(state.active.history) if state.active else []
     history.append(state.active_version)
     return _active(target, state.active_version, history[-HISTORY_MAX:], now)
 
 
-def rollback(state: ScriptState, now: datetime) -> dict[str, Any]:
+def rollback(state: ScriptState, now: datetime) -> ExtractorScript:
     """The ``active`` record for the version that was active before the current one."""
-    history = list(state.active.get("history", [])) if state.active else []
+    history = list(state.active.history) if state.active else []
     if not history:
         raise UnknownVersion("nothing to roll back to: no earlier active version")
     target = state.get(history.pop())
@@ -135,9 +121,9 @@ def rollback(state: ScriptState, now: datetime) -> dict[str, Any]:
 
 
 def _active(
-    target: dict[str, Any], previous: str, history: list[str], now: datetime
-) -> dict[str, Any]:
-    return {**target, "activated_at": now, "previous_version": previous, "history": history}
+    target: ExtractorScript, previous: str, history: list[str], now: datetime
+) -> ExtractorScript:
+    return replace(target, activated_at=now, previous_version=previous, history=tuple(history))
 
 
 def sha256_of(data: bytes) -> str:
@@ -160,13 +146,13 @@ def read_state(settings: Settings) -> ScriptState:
             raw_key, raw_value = message.key(), message.value()
             if raw_key is not None:
                 key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-                fold(state, key, decode(raw_value, "extractor_script") if raw_value else None)
+                fold(state, key, ExtractorScript.decode(raw_value) if raw_value else None)
     finally:
         consumer.close()
     return state
 
 
-def write_records(settings: Settings, records: list[tuple[str, dict[str, Any]]]) -> None:
+def write_records(settings: Settings, records: list[tuple[str, ExtractorScript]]) -> None:
     """Produce ``(key, record)`` pairs, in order, and wait until they are acknowledged."""
     producer = Producer(producer_config(settings))
     errors: list[str] = []
@@ -175,7 +161,7 @@ def write_records(settings: Settings, records: list[tuple[str, dict[str, Any]]])
         producer.produce(
             name,
             key=key.encode(),
-            value=encode("extractor_script", record),
+            value=record.encode(),
             on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
         )
     if producer.flush(READ_TIMEOUT_S) or errors:
@@ -192,14 +178,14 @@ def ensure_bucket(s3: Any, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-def put_script(s3: Any, settings: Settings, record: dict[str, Any], source: bytes) -> None:
+def put_script(s3: Any, settings: Settings, record: ExtractorScript, source: bytes) -> None:
     ensure_bucket(s3, settings.s3.scripts_bucket)
     s3.put_object(
         Bucket=settings.s3.scripts_bucket,
-        Key=record["object_key"],
+        Key=record.object_key,
         Body=source,
         ContentType="text/x-python",
-        Metadata={"sha256": record["sha256"], "version": record["version"]},
+        Metadata={"sha256": record.sha256 or "", "version": record.version},
     )
 
 

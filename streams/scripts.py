@@ -26,7 +26,7 @@ from ops.kafka import topic
 from ops.kafka_read import aio_ends
 from schemas import topics
 from schemas.events import decode_as
-from schemas.scripts import ExtractorScript
+from schemas.scripts import ACTIVE_KEY, ExtractorScript
 from streams import metrics
 from streams.app import app, settings
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION, WorkerContext, context
@@ -138,7 +138,7 @@ def latest_active(messages: list[Any]) -> ExtractorScript | None:
     """The last ``active`` record among a batch of messages, if any."""
     found = None
     for message in messages:
-        if message.key == store.ACTIVE_KEY.encode() and message.value:
+        if message.key == ACTIVE_KEY.encode() and message.value:
             try:
                 found = decode_as(ExtractorScript, message.value)
             except ValueError:

@@ -11,6 +11,7 @@ import pytest
 from ops import extractor_store as store
 from ops.extractor_admin import BadSince, parse_since
 from ops.filetype import detect
+from schemas.scripts import ACTIVE_KEY, version_key
 from streams.context import DEFAULT_SCRIPT, DEFAULT_VERSION
 from streams.corpus import SAMPLES
 from streams.extractor import Limits
@@ -22,8 +23,8 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 def _published(state: store.ScriptState, source: bytes) -> str:
     sha = hashlib.sha256(source).hexdigest()
     record = store.version_record(state.next_version(sha), sha, len(source), NOW, None)
-    store.fold(state, f"version:{record['version']}", record)
-    return str(record["version"])
+    store.fold(state, version_key(record.version), record)
+    return record.version
 
 
 def test_versions_are_numbered_and_activation_keeps_a_history_for_rollback() -> None:
@@ -31,14 +32,14 @@ def test_versions_are_numbered_and_activation_keeps_a_history_for_rollback() -> 
     assert state.active_version == store.DEFAULT_VERSION == DEFAULT_VERSION
     one, two = _published(state, b"one"), _published(state, b"two")
     assert one == "v1-" + hashlib.sha256(b"one").hexdigest()[:12] and two.startswith("v2-")
-    store.fold(state, store.ACTIVE_KEY, store.activation(state, one, NOW))
-    store.fold(state, store.ACTIVE_KEY, store.activation(state, two, NOW))
-    assert state.active is not None and state.active["history"] == ["default-1", one]
+    store.fold(state, ACTIVE_KEY, store.activation(state, one, NOW))
+    store.fold(state, ACTIVE_KEY, store.activation(state, two, NOW))
+    assert state.active is not None and state.active.history == ("default-1", one)
     back = store.rollback(state, NOW)
-    assert back["version"] == one and back["previous_version"] == two
-    store.fold(state, store.ACTIVE_KEY, back)
-    store.fold(state, store.ACTIVE_KEY, store.rollback(state, NOW))
-    assert state.active_version == "default-1" and state.active["object_key"] is None
+    assert back.version == one and back.previous_version == two
+    store.fold(state, ACTIVE_KEY, back)
+    store.fold(state, ACTIVE_KEY, store.rollback(state, NOW))
+    assert state.active_version == "default-1" and state.active.object_key is None
     with pytest.raises(store.UnknownVersion):
         store.rollback(state, NOW)
     with pytest.raises(store.UnknownVersion):
