@@ -242,7 +242,7 @@ async def test_a_document_journey_logs_json_by_stage_and_no_secret(
         ("gateway", "confirm", "upload confirmed"),
         ("gateway", "outbox", "published"),
         ("worker", "extraction", "extracted"),
-        ("worker", "fan-out", "fanned out to 3 scanner(s), 0 verdict(s) reused"),
+        ("worker", "fan-out", "fanned out to 3 scanner(s), 0 verdict(s) reused, 0 unsupported"),
         ("worker", "tracker", "status done"),
         ("scanners", "scanner", "clamav"),
     ]:
