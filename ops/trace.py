@@ -148,9 +148,10 @@ def _metadata(r: dict[str, Any]) -> tuple[str, str]:
         return "worker:extraction", f"extraction failed {took}: {r.get('error')}"
     sha = (r.get("sha256") or "")[:16]
     error = f", script error: {r['error']}" if r.get("error") else ""
+    also = ", ".join(r.get("also_types") or [])  # why a scanner of another type was asked
+    kind = f"{r.get('file_type')} (also {also})" if also else r.get("file_type")
     return "worker:extraction", (
-        f"metadata: {r.get('file_type')}, sha256 {sha}…, script {r.get('script_version')} "
-        f"{took}{error}"
+        f"metadata: {kind}, sha256 {sha}…, script {r.get('script_version')} {took}{error}"
     )
 
 

@@ -114,6 +114,8 @@ async def test_a_pdf_behind_junk_is_scanned_by_pdf_active(stack: Pipeline, api: 
     assert {s.name for s in request.scanners} == {"pdf-active", "sim-a"}
     assert request.unsupported == ()
     assert _scanned_by_pdf_active(stack, ticket["id"])
+    summaries = [e.summary for e in trace(stack.settings, ticket["id"])]
+    assert any(s.startswith("metadata: ") and "(also pdf)" in s for s in summaries), summaries
 
 
 async def test_the_same_text_again_reuses_the_scans_and_decides_unsupported_again(
