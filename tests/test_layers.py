@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,23 @@ def test_the_import_contracts_are_kept() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def _listed(section: str, key: str) -> set[str]:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / ".importlinter")
+    return set(parser[section][key].split())
+
+
+def test_every_ops_module_has_a_layer() -> None:
+    # A module of ops/ in neither list would escape both contracts: say which layer it is.
+    foundation = _listed("importlinter:contract:foundation", "source_modules")
+    tools = _listed("importlinter:contract:foundation", "forbidden_modules")
+    modules = {
+        f"ops.{path.stem}" if path.is_file() else f"ops.{path.name}"
+        for path in (ROOT / "ops").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    }
+    assert modules - foundation - tools == set()
+    assert foundation & tools == set()
