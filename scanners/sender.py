@@ -26,6 +26,7 @@ from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 RESEND_AFTER_S = 1.0
+SLOW_ACK_S = 5.0
 Headers = dict[str, str | bytes | None]
 
 
@@ -48,8 +49,13 @@ class Sender:
         """Queue ``record``; ``on_ack`` runs once Kafka has it.  Without ``on_ack`` (a
         heartbeat: the next one replaces it) a refused record is only logged."""
 
+        queued = time.monotonic()
+
         def delivered(error: KafkaError | None, _message: Message) -> None:
             if error is None:
+                took = time.monotonic() - queued
+                if took > SLOW_ACK_S:  # a verdict held back this long looks lost downstream
+                    log.warning("kafka took %.1fs to acknowledge %s", took, record.topic)
                 if on_ack is not None:
                     on_ack()
                 return

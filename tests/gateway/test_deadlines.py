@@ -119,7 +119,11 @@ async def test_a_worker_crash_costs_no_engine_its_deadline(
     await asyncio.sleep(6)  # well past the 3 s deadline; the engines answer meanwhile
     await asyncio.to_thread(pipeline.restart, "worker")
     for ticket in tickets:
-        results = await api.wait_done(ticket["id"], timeout_s=90)
+        try:
+            results = await api.wait_done(ticket["id"], timeout_s=90)
+        except AssertionError as exc:  # say where the missing verdict is: topic or worker
+            held = await asyncio.to_thread(_verdicts_on_topic, pipeline, ticket["id"])
+            raise AssertionError(f"{exc}\nscan.verdicts holds: {held}") from None
         verdicts = {r["scanner"]: r["verdict"] for r in results["scan_results"]}
         assert verdicts[quick_scanner] == "clean", verdicts
         assert "timeout" not in verdicts.values(), verdicts
@@ -140,6 +144,16 @@ def _late_verdict(doc_id: str, scanner: str) -> dict[str, Any]:
         "end_at": now,
         "reused_from": None,
     }
+
+
+def _verdicts_on_topic(pipeline: Pipeline, doc_id: str) -> list[str]:
+    """Each verdict the topic holds for ``doc_id`` (partition, offset, scanner, verdict)."""
+    name = topic(pipeline.settings, topics.SCAN_VERDICTS)
+    return [
+        f"{message.partition()}@{message.offset()} {record['scanner']} {record['verdict']}"
+        for message in read_all(pipeline.settings, name, key=doc_id.encode())
+        if (record := decode_event(message.value() or b""))["doc_id"] == doc_id
+    ]
 
 
 def _statuses(pipeline: Pipeline, doc_id: str) -> list[str]:
