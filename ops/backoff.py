@@ -159,11 +159,9 @@ async def retrying(
         try:
             return await attempt()
         except Exception as exc:
-            delay = tries.wait_after(exc)
+            delay = _pause(tries, exc, on_retry)
             if delay is None:
                 raise
-            if on_retry is not None:
-                on_retry(tries.tries, delay, exc)
         await (sleep or asyncio.sleep)(delay)
 
 
@@ -181,9 +179,15 @@ def retrying_sync(
         try:
             return attempt()
         except Exception as exc:
-            delay = tries.wait_after(exc)
+            delay = _pause(tries, exc, on_retry)
             if delay is None:
                 raise
-            if on_retry is not None:
-                on_retry(tries.tries, delay, exc)
         (sleep or time.sleep)(delay)
+
+
+def _pause(tries: Tries, exc: Exception, on_retry: OnRetry | None) -> float | None:
+    """How long to wait before the next try (told to ``on_retry``); None: give up."""
+    delay = tries.wait_after(exc)
+    if delay is not None and on_retry is not None:
+        on_retry(tries.tries, delay, exc)
+    return delay
