@@ -26,6 +26,7 @@ from ops.settings import Settings
 from schemas import topics
 from schemas.events import decode_record
 from schemas.record import Record
+from streams.reread import partition_of
 from streams.sinks import cassandra as cassandra_sink
 from streams.sinks import postgres as postgres_sink
 
@@ -58,14 +59,6 @@ def read_all(
         yield from read_to_end(consumer, ends, timeout_s)
     finally:
         consumer.close()
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition a keyed record lands on: Kafka's murmur2 partitioner, which both our
-    clients use (``murmur2_random`` in librdkafka, the default in aiokafka)."""
-    from aiokafka.partitioner import murmur2  # lazily: scanner hosts have no aiokafka
-
-    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
 def _partition_of_key(key: bytes, partitions: list[int]) -> list[int]:

@@ -20,6 +20,8 @@ import socket
 from typing import Any
 
 import faust
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from ops.kafka import WORKER, as_role, kafka_auth
 from ops.kafka import topic as topic_name
@@ -49,9 +51,31 @@ def create_app(given: Settings) -> faust.App:
     return app
 
 
+class SteadyFlowControl(FlowControlEvent):
+    """Faust's flow control, except that resuming flow that was never suspended leaves the
+    agents' queues alone.  Faust resumes flow twice after a restart or rebalance: to read the
+    table changelogs, and again once the stream partitions are resumed and sought to their
+    committed offsets.  The second resume cleared what had been fetched in between, while
+    the fetch position stayed past it: those events were never processed (faust-streaming
+    #216, #596).  Kept, they are processed (at worst twice: every consumer is idempotent)."""
+
+    def resume(self) -> None:
+        suspended = not self.is_active()
+        self._suspend.clear()
+        self._resume.set()
+        if suspended:
+            self.clear()
+
+
+class WorkerApp(faust.App):
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return SteadyFlowControl(loop=self.loop)
+
+
 def _faust_app(settings: Settings) -> faust.App:
     auth = kafka_auth(settings)
-    return faust.App(
+    return WorkerApp(
         f"{settings.topic_prefix}intellidox-worker",
         broker=f"kafka://{settings.kafka.bootstrap}",
         broker_credentials=faust.SASLCredentials(

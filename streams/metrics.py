@@ -38,6 +38,10 @@ VERDICTS_UNSUPPORTED = Counter(
     " (not asked, nothing downloaded), by scanner",
     ["scanner"],
 )
+VERDICT_REREADS = Counter(
+    "intellidox_verdict_rereads",
+    "Verdict partitions read again because a live scanner's verdict never reached the tracker",
+)
 VERDICTS_TIMED_OUT = Counter(
     "intellidox_verdicts_timed_out",
     "Timeout verdicts the tracker gave for a scanner group with no live member, by scanner",

@@ -204,6 +204,17 @@ def charge(p: Progress, alive: frozenset[str], step_ms: int) -> bool:
     return bool(dead)
 
 
+def stalled(p: Progress, alive: frozenset[str], now_ms: int, floor_ms: int) -> list[str]:
+    """Awaited scanners with a live member that have not answered although twice their
+    deadline plus ``floor_ms`` passed since the request.  A live scanner answers within its
+    deadline once it starts scanning, so such a wait means its verdict was lost on our side
+    (see :mod:`streams.reread`), or the scanner is far behind its requests."""
+    if p.requested_ms is None:
+        return []
+    waited, expected = now_ms - p.requested_ms, p.expected or {}
+    return [n for n in waiting(p) if n in alive and waited > 2 * expected[n] + floor_ms]
+
+
 def overdue(p: Progress) -> list[str]:
     """Awaited scanners whose group has been gone for longer than their deadline."""
     expected = p.expected or {}

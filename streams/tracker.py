@@ -22,7 +22,7 @@ from schemas import topics
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsStatus
 from schemas.records import ScanVerdict
 from schemas.scans import ScanRequest
-from streams import metrics, progress, registry
+from streams import metrics, progress, registry, reread
 from streams.app import app, settings, source
 from streams.dlq import handle_or_dead_letter
 from streams.orchestrator import verdicts_topic
@@ -30,6 +30,8 @@ from streams.orchestrator import verdicts_topic
 log = logging.getLogger(__name__)
 FORGET_AFTER_MS = 10 * 60 * 1000
 TICK_S = 1.0
+STALLED_AFTER_MS = 30_000  # past twice the deadline: a live scanner's verdict is this late
+REREAD_SLACK_MS = 5_000  # read again from a little before the request (hosts' clocks differ)
 
 table = app.Table(
     "progress",
@@ -41,6 +43,9 @@ table = app.Table(
 status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, value_type=bytes)
 
 clock = progress.DeadlineClock(max_step_ms=int(2 * TICK_S * 1000))
+rereads = reread.Rereads()
+reread_tries: dict[str, int] = {}  # document -> re-reads its wait caused (this process)
+REREAD_TRIES = 3
 
 R = TypeVar("R", DocsConfirmed, DocsMetadata, ScanRequest, ScanVerdict)  # what it tracks
 Step = Callable[[progress.Progress | None, R, int], tuple[progress.Progress, list[DocsStatus]]]
@@ -119,6 +124,7 @@ async def enforce_deadlines() -> None:
     now = _now_ms()
     view = await registry.liveness(now)
     step_ms = clock.step(now, view.fresh)
+    stalled: dict[int, list[tuple[str, int]]] = {}  # verdict partition -> (doc, since)
     for doc_id, raw in list(table.items()):
         if raw is None:
             continue
@@ -134,6 +140,31 @@ async def enforce_deadlines() -> None:
         if progress.charge(state, view.alive, step_ms):
             await _time_out(doc_id, state, progress.overdue(state), now)
             table[doc_id] = state.to_json()
+        elif view.fresh and progress.stalled(state, view.alive, now, STALLED_AFTER_MS):
+            _note_stalled(stalled, doc_id, state)
+    await _reread_stalled(stalled, now)
+
+
+def _note_stalled(
+    stalled: dict[int, list[tuple[str, int]]], doc_id: str, state: progress.Progress
+) -> None:
+    if reread_tries.get(doc_id, 0) >= REREAD_TRIES:
+        return  # read again enough: the scanner has it, or is far behind
+    partition = reread.partition_of(doc_id.encode(), settings.kafka.partitions)
+    since = (state.requested_ms or 0) - REREAD_SLACK_MS
+    stalled.setdefault(partition, []).append((doc_id, since))
+
+
+async def _reread_stalled(stalled: dict[int, list[tuple[str, int]]], now: int) -> None:
+    wanted = {p: min(since for _, since in docs) for p, docs in stalled.items()}
+    name = topic(settings, topics.SCAN_VERDICTS)
+    for partition, since in rereads.due(wanted, now).items():
+        for doc_id, _ in stalled[partition]:
+            reread_tries[doc_id] = reread_tries.get(doc_id, 0) + 1
+        if await reread.reread(app, settings, name, partition, since):
+            metrics.VERDICT_REREADS.inc()
+    if len(reread_tries) > 10 * REREAD_TRIES * settings.kafka.partitions:
+        reread_tries.clear()  # only ever a few: the documents re-read in the last minutes
 
 
 async def _time_out(doc_id: str, state: progress.Progress, late: list[str], now: int) -> None:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiokafka.partitioner import murmur2
 
 from ops.bench.audit import audit
 from ops.bench.load import Doc, Load, call, run_load
@@ -42,6 +41,7 @@ from ops.services import build_services
 from ops.services.runtime import read_pid
 from ops.settings import Settings, get_settings
 from ops.stack import Stack, free_port
+from streams.reread import partition_of
 
 SCANNERS = ("fast-a", "fast-b")
 WARMUP_S = 8.0
@@ -58,18 +58,13 @@ class Run:
     sources: Counter[str]  # who gave them: the runner or the tracker (by their text)
 
 
-def partition_of(doc_id: str, partitions: int) -> int:
-    """The partition of a document's events (murmur2, as every producer here uses)."""
-    return int(murmur2(doc_id.encode()) & 0x7FFFFFFF) % partitions
-
-
 def resumed(docs: list[Doc], killed_at: float, partitions: int) -> tuple[float | None, ...]:
     """Seconds from the kill to the first and to the last partition processing again."""
     first_done: dict[int, float] = {}
     for doc in docs:
         if doc.confirmed_at is None or doc.done_at is None or doc.confirmed_at < killed_at:
             continue
-        part = partition_of(doc.doc_id, partitions)
+        part = partition_of(doc.doc_id.encode(), partitions)
         first_done[part] = min(first_done.get(part, doc.done_at), doc.done_at)
     if len(first_done) < partitions:
         return None, None

@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from ops.kafka import producer_config, topic
+from ops.kafka import client_config, producer_config, topic
 from ops.replay import read_all
 from scanners.listing import read_registry
 from schemas import topics
 from schemas.events import decode_event, encode_event
+from streams.reread import partition_of
 from tests.gateway.client import Api, parse_sse
 from tests.plugins.pipeline import Pipeline, free_port
 
@@ -127,6 +129,60 @@ async def test_a_worker_crash_costs_no_engine_its_deadline(
         verdicts = {r["scanner"]: r["verdict"] for r in results["scan_results"]}
         assert verdicts[quick_scanner] == "clean", verdicts
         assert "timeout" not in verdicts.values(), verdicts
+
+
+async def test_a_verdict_the_worker_never_processed_is_read_again(
+    api: Api, pipeline: Pipeline, quick_scanner: str
+) -> None:
+    """The worker's consumer loses a verdict (here its group's offset is moved past it while
+    the worker is down; Faust can drop a fetched event by itself): the tracker, still waiting
+    on a live scanner long after its deadline, reads the partition again."""
+    ticket = await api.upload("lost.txt", b"lost verdict " + uuid.uuid4().hex.encode())
+    doc_id = ticket["id"]
+    assert await _wait_in_progress(api, doc_id) == "in_progress"
+    pipeline.kill("worker")
+    await _until_on_topic(pipeline, doc_id, quick_scanner)  # the engine answered meanwhile
+    await asyncio.to_thread(_commit_past_the_end, pipeline, doc_id)
+    await asyncio.to_thread(pipeline.restart, "worker")
+    results = await api.wait_done(doc_id, timeout_s=120)
+    verdicts = {r["scanner"]: r["verdict"] for r in results["scan_results"]}
+    assert verdicts[quick_scanner] == "clean", verdicts
+    assert "timeout" not in verdicts.values(), verdicts
+    assert results["summary"]["scanned"] == results["summary"]["expected"] == 4
+
+
+async def _until_on_topic(pipeline: Pipeline, doc_id: str, scanner: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        held = await asyncio.to_thread(_verdicts_on_topic, pipeline, doc_id)
+        if any(f" {scanner} " in line for line in held):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{scanner} never answered {doc_id}")
+
+
+def _commit_past_the_end(pipeline: Pipeline, doc_id: str) -> None:
+    """Move the worker group's committed offset of the document's verdict partition to its
+    end, once the dead worker has left the group (its session times out)."""
+    settings = pipeline.settings
+    name = topic(settings, topics.SCAN_VERDICTS)
+    part = TopicPartition(name, partition_of(doc_id.encode(), settings.kafka.partitions))
+    admin = AdminClient(client_config(settings))
+    end = max(m.offset() or 0 for m in read_all(settings, name, key=doc_id.encode())) + 1
+    group = f"{settings.topic_prefix}intellidox-worker"
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(part.topic, part.partition, end)])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            done = admin.alter_consumer_group_offsets([request])[group].result(timeout=10)
+            error = done.topic_partitions[0].error
+        except KafkaException as exc:
+            error = exc
+        if error is None:
+            return
+        if time.monotonic() > deadline:  # the group still has the dead member: not empty yet
+            raise AssertionError(f"could not move {group}'s offset: {error}")
+        time.sleep(1)
 
 
 def _late_verdict(doc_id: str, scanner: str) -> dict[str, Any]:

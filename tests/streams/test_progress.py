@@ -149,6 +149,22 @@ def test_a_gone_scanner_times_out_after_its_deadline_of_no_live_member() -> None
     assert progress.overdue(state) == [] and not progress.charge(state, alive, 1_000)
 
 
+def test_a_live_scanner_silent_long_past_twice_its_deadline_is_stalled() -> None:
+    state = _pending({"a": 3_000, "b": 3_000, "gone": 3_000})  # requested at 0
+    alive = frozenset({"a", "b"})
+    assert progress.stalled(state, alive, 36_000, floor_ms=30_000) == []  # 2 x 3 s + 30 s
+    assert progress.stalled(state, alive, 36_001, floor_ms=30_000) == ["a", "b"]
+    state, _ = progress.on_verdict(state, _verdict("a"), 36_001)
+    assert progress.stalled(state, alive, 36_001, floor_ms=30_000) == ["b"]  # a answered
+    state.timed_out.append("b")  # a timeout counts as an answer too
+    assert progress.stalled(state, alive, 99_000, floor_ms=30_000) == []
+
+
+def test_a_document_without_its_request_is_never_stalled() -> None:
+    state, _ = progress.on_verdict(None, _verdict("a"), 0)
+    assert progress.stalled(state, frozenset({"a"}), 10**9, floor_ms=0) == []
+
+
 def test_time_with_a_live_member_does_not_count_and_outages_add_up() -> None:
     state = _pending({"a": 2_500})
     progress.charge(state, NOBODY, 2_000)  # gone 2 s
