@@ -246,6 +246,9 @@ class Settings:
     topic_prefix: str = ""
 
     # Pipeline.
+    # Where extraction keeps each object while its script reads it; empty: /dev/shm when it
+    # holds every extraction at once at `max_file_size`, else the system's temporary directory.
+    extraction_work_dir: str = ""
     scan_deadline_s: float = 60.0
     scan_url_ttl_s: int = 900  # scanners' pre-signed GETs (pinned to the confirmed version)
     scanner_heartbeat_s: float = 5.0

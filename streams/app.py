@@ -100,7 +100,7 @@ def _faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         table_standby_replicas=0,
         producer_acks=-1,
-        producer_linger_ms=1,
+        producer_linger_ms=5,  # a document's table and status writes come in bursts
         consumer_auto_offset_reset="earliest",
         web_host=settings.bind.host,
         web_bind=settings.bind.host,

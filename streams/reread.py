@@ -1,6 +1,6 @@
 """Read a verdict partition again when a live scanner's answer never reached the worker.
 
-Seen twice in ~15 full test runs, under load: a worker restarted while a scanner answered,
+Seen in two full test runs, under load: a worker restarted while a scanner answered,
 and the document then waited for good on that live scanner, its verdict never processed by
 any of the worker's agents.  Faust has known ways to drop an event it fetched: its recovery
 after a rebalance clears the agents' queues (``FlowControlEvent.resume``) and skips events of

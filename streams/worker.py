@@ -14,8 +14,10 @@ def main(settings: Settings, log_level: str = "info") -> None:
 
     setup_logging("worker", settings)
     refuse_repository_defaults(settings, "worker")  # before connecting anywhere
+    from streams import workdir
     from streams.app import create_app, load_stages
 
+    workdir.use(workdir.choose(settings.extraction_work_dir, settings.max_file_size))
     app = create_app(settings)
     load_stages()
     # Faust sets logging up again when the worker starts: JSON lines there too, and no banner.

@@ -58,22 +58,33 @@ ROLES = (
     ("clamd", "clamd"),
     ("worker", "ops.cli worker"),
     ("gateway", "ops.cli gateway"),
+    ("storage events", "ops.cli storage-events"),
     ("scanners", "ops.cli scanner"),
     ("bench client", "ops.bench.throughput"),
 )
 
 
+def _own_role(proc: psutil.Process) -> str | None:
+    line = " ".join(proc.cmdline())
+    return next((role for role, mark in ROLES if mark in line), None)
+
+
 def _role(proc: psutil.Process) -> str:
+    """The role of the process or of its nearest ancestor with one: the extraction
+    sandboxes are the worker's, the engines' isolated children the scanners'."""
     try:
-        line = " ".join(proc.cmdline())
+        for candidate in (proc, *proc.parents()):
+            role = _own_role(candidate)
+            if role is not None:
+                return role
     except psutil.Error:
-        return "other"
-    return next((role for role, mark in ROLES if mark in line), "other")
+        pass
+    return "other"
 
 
 def cpu_by_role() -> dict[str, float]:
-    """CPU seconds so far per role, children included (the extractor sandboxes count for the
-    worker, the engine processes for the scanners)."""
+    """CPU seconds so far per role, children included, running or ended (the extractor
+    sandboxes count for the worker, the engine processes for the scanners)."""
     totals: dict[str, float] = {}
     for proc in psutil.process_iter():
         try:
