@@ -161,8 +161,11 @@ async def _reread_stalled(stalled: dict[int, list[tuple[str, int]]], now: int) -
     for partition, since in rereads.due(wanted, now).items():
         for doc_id, _ in stalled[partition]:
             reread_tries[doc_id] = reread_tries.get(doc_id, 0) + 1
-        if await reread.reread(app, settings, name, partition, since):
-            metrics.VERDICT_REREADS.inc()
+        try:
+            if await reread.reread(app, settings, name, partition, since):
+                metrics.VERDICT_REREADS.inc()
+        except Exception:  # Kafka away: the next due tick tries again; the timer goes on
+            log.warning("could not read %s[%d] again", name, partition, exc_info=True)
     if len(reread_tries) > 10 * REREAD_TRIES * settings.kafka.partitions:
         reread_tries.clear()  # only ever a few: the documents re-read in the last minutes
 
