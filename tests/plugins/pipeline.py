@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
 import psycopg
@@ -52,10 +54,20 @@ def pipeline(
         metrics_interval_s=2.0,  # the metrics tests need no 15 s wait for a probe
     )
     logs = tmp_path_factory.mktemp("pipeline-logs")
-    stack = Stack.create(small_parts, logs, prefix=f"e2e{uuid.uuid4().hex[:8]}.")
+    with running_pipeline(small_parts, logs, "e2e", SCANNERS) as pipe:
+        yield pipe
+
+
+@contextlib.contextmanager
+def running_pipeline(
+    settings: Settings, logs: Path, name: str, scanners: list[str]
+) -> Iterator[Pipeline]:
+    """A pipeline on topics of its own (prefixed ``name``), started with ``scanners``,
+    closed after."""
+    stack = Stack.create(settings, logs, prefix=f"{name}{uuid.uuid4().hex[:8]}.")
     pipe = Pipeline(stack.settings, stack.env, stack.logs)
     try:
-        pipe.start_all(SCANNERS)
+        pipe.start_all(scanners)
         yield pipe
     finally:
         pipe.close()

@@ -26,11 +26,10 @@ import pytest
 from ops.kafka import topic
 from ops.replay import read_all
 from ops.settings import Settings
-from ops.stack import Stack
 from schemas import codec, topics
 from tests.gateway.client import Api, parse_sse
 from tests.gateway.conftest import conforms
-from tests.plugins.pipeline import Pipeline
+from tests.plugins.pipeline import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 25.0
@@ -47,13 +46,9 @@ def stack(
     base = settings.with_overrides(
         rescan_window_days=WINDOW_S / 86400, rescan_check_s=0.5, rescan_rate_per_s=20.0
     )
-    made = Stack.create(base, here, prefix=f"rescan{uuid.uuid4().hex[:8]}.")
-    pipe = Pipeline(made.settings, made.env, made.logs)
-    try:
-        pipe.start_all([f"{HASH}?list_path={known_bad}", "sim-a:simulated?latency_ms=50"])
+    scanners = [f"{HASH}?list_path={known_bad}", "sim-a:simulated?latency_ms=50"]
+    with running_pipeline(base, here, "rescan", scanners) as pipe:
         yield pipe, known_bad
-    finally:
-        pipe.close()
 
 
 @pytest.fixture

@@ -18,13 +18,12 @@ import pytest
 
 from ops.metrics import scrape, total
 from ops.settings import Settings
-from ops.stack import Stack
 from ops.trace import trace
 from schemas import topics
 from schemas.scans import ScanRequest
 from tests.gateway.client import Api
 from tests.gateway.conftest import make_pdf
-from tests.plugins.pipeline import Pipeline
+from tests.plugins.pipeline import Pipeline, running_pipeline
 from tests.scanners.kafka_io import read
 
 pytestmark = pytest.mark.integration
@@ -35,13 +34,10 @@ def stack(
     settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     here = tmp_path_factory.mktemp("unsupported")
-    made = Stack.create(settings, here, prefix=f"unsup{uuid.uuid4().hex[:8]}.")
-    pipe = Pipeline(made.settings, made.env, made.logs)
-    try:
-        pipe.start_all(["pdf-active", "sim-a:simulated?latency_ms=20"])
+    with running_pipeline(
+        settings, here, "unsup", ["pdf-active", "sim-a:simulated?latency_ms=20"]
+    ) as pipe:
         yield pipe
-    finally:
-        pipe.close()
 
 
 @pytest.fixture
