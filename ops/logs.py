@@ -78,9 +78,20 @@ def secret_values(settings: Settings) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
+# Every pattern above needs one of these words: a text without any (most log lines) is
+# scrubbed by one scan instead of five (redaction was ~8 % of a scanner host's CPU).
+_ANY_PATTERN = re.compile(
+    r"(?i)://|signature|credential|security-token|awsaccesskeyid|bearer|passw|secret"
+    r"|api[_-]?key|token"
+)
+
+
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
-        text = text.replace(secret, REDACTED)
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if _ANY_PATTERN.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -82,6 +82,8 @@ def _faust_app(settings: Settings) -> faust.App:
             username=auth.username, password=auth.password, mechanism=auth.mechanism
         ),
         store="memory://",
+        # Faust makes this directory even for the memory store; never in the cwd.
+        datadir=str(settings.var_dir / "worker" / "{conf.name}-data"),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.kafka.partitions,

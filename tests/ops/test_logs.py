@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -13,9 +14,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from confluent_kafka import Producer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ops.kafka import producer_config, topic
 from ops.logs import (
+    _ANY_PATTERN,
+    _PATTERNS,
     JsonFormatter,
     Redactor,
     log_context,
@@ -124,6 +129,18 @@ def test_presigned_urls_and_secrets_are_scrubbed_in_messages_and_tracebacks(
 )
 def test_patterns_scrub_without_knowing_the_value(text: str, leak: str) -> None:
     assert leak not in redact(text)
+
+
+@pytest.mark.parametrize("pattern", [pattern for pattern, _ in _PATTERNS])
+def test_no_text_a_pattern_scrubs_skips_the_patterns(pattern: re.Pattern[str]) -> None:
+    """redact's shortcut (no trigger word: the text is kept) must never skip a text that one
+    of the patterns would scrub."""
+
+    @given(st.from_regex(pattern))
+    def check(text: str) -> None:
+        assert _ANY_PATTERN.search(text) is not None, text
+
+    check()
 
 
 def test_ordinary_text_is_kept() -> None:
