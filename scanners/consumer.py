@@ -40,6 +40,11 @@ QUEUED_AT_LEAST = 64
 # How long a full consumer waits for its queue to drain before it pauses: pausing drops what
 # was prefetched, and a resumed partition waits for the broker's current long poll.
 FULL_WAIT_S = 1.0
+# A closed gate pauses the partitions for this long at least: a gate that opened and closed
+# with every request paused and resumed them each time (librdkafka calls that hold the GIL,
+# ~27 % of a scanner host's CPU under load, and a refetch at every resume).  At the end of
+# the hold an open gate resumes them, so rescans still trickle in under steady load.
+GATE_HOLD_S = 1.0
 # Called on a worker thread with the request and a ``done`` to call once, when it is finished.
 Process = Callable[[Message, Callable[[], None]], None]
 
@@ -70,6 +75,8 @@ class RequestConsumer:
         self.flight = InFlight(queued or queue_size(self.inflight))
         self._consumer: Consumer | None = None
         self._paused = False
+        self._assigned = False  # partitions came since the last step: paused too if we are
+        self._gate_paused_at = -GATE_HOLD_S
         self._committed_at = 0.0
         self._stopping = threading.Event()
 
@@ -83,7 +90,9 @@ class RequestConsumer:
             threading.Thread(target=self._work, args=(work, process), name=name).start()
         consumer = self._consumer = Consumer({**self.config, "on_commit": self._committed})
         try:
-            consumer.subscribe([self.topic], on_revoke=self._revoked, on_lost=self._lost)
+            consumer.subscribe(
+                [self.topic], on_assign=self._got, on_revoke=self._revoked, on_lost=self._lost
+            )
             while not stop.is_set():
                 self._step(consumer, work)
             self._drain(consumer)
@@ -124,21 +133,29 @@ class RequestConsumer:
                 log.exception("%s: request at offset %s failed", self.name, ticket.offset)
 
     def _flow(self, consumer: Consumer) -> None:
-        """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
-        prefetched); when that takes longer, pause the partitions (polling on serves the
-        group) and resume once half is done.  A closed gate pauses them too."""
-        if self.gate is not None and not self.gate():
-            consumer.pause(consumer.assignment())  # again: a partition assigned meanwhile too
-            self._paused = True
-            return
-        if self.flight.full and not self._paused and self.flight.wait_low(FULL_WAIT_S):
-            return
-        if self.flight.full or (self._paused and not self.flight.low):
-            consumer.pause(consumer.assignment())  # again: a partition assigned meanwhile too
-            self._paused = True
-        elif self._paused:
+        """Pause or resume the partitions when :meth:`_should_pause` changes its mind (and
+        pause partitions assigned meanwhile); nothing when it does not."""
+        pause = self._should_pause()
+        if pause and (not self._paused or self._assigned):
+            consumer.pause(consumer.assignment())
+        elif not pause and self._paused:
             consumer.resume(consumer.assignment())
-            self._paused = False
+        self._paused, self._assigned = pause, False
+
+    def _should_pause(self) -> bool:
+        """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
+        prefetched); when that takes longer, pause until half is done.  A closed gate pauses
+        too, for :data:`GATE_HOLD_S` at least."""
+        now = time.monotonic()
+        if self.gate is not None and not self.gate():
+            if not self._paused:
+                self._gate_paused_at = now
+            return True
+        if self._paused and now - self._gate_paused_at < GATE_HOLD_S:
+            return True
+        if self.flight.full and not self._paused and self.flight.wait_low(FULL_WAIT_S):
+            return False
+        return self.flight.full or (self._paused and not self.flight.low)
 
     def _commit_due(self, consumer: Consumer, force: bool = False) -> None:
         now = time.monotonic()
@@ -177,6 +194,9 @@ class RequestConsumer:
                 self.flight.retry((tp.topic, tp.partition), tp.offset)
 
     # -- rebalances (called inside poll, on the consumer's thread) -------------------------
+    def _got(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = True  # the client assigns them after this returns
+
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = [(tp.topic, tp.partition) for tp in partitions]
         self._commit(consumer, self.flight.due(lost), asynchronous=False)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ops.settings import Settings
+from scanners import consumer as consumer_module
 from scanners.base import ScanJob, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.hash_reputation import HashReputation
@@ -132,15 +133,51 @@ class _Kafka:
         self.resumed += 1
 
 
-def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines() -> None:
+def _rescan_consumer(busy: list[bool]) -> RequestConsumer:
+    return RequestConsumer({}, "p.scan.rescans", 1, "x-rescans", 1.0, 1, lambda: not busy[0])
+
+
+def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr("scanners.consumer.time.monotonic", lambda: now[0])
     busy = [True]
-    consumer = RequestConsumer({}, "p.scan.rescans", 1, "x-rescans", 1.0, 1, lambda: not busy[0])
+    consumer = _rescan_consumer(busy)
     kafka: Any = _Kafka()
     consumer._flow(kafka)
     consumer._flow(kafka)
-    assert (kafka.paused, kafka.resumed) == (2, 0)
+    assert (kafka.paused, kafka.resumed) == (1, 0)  # paused once, not at every step
     busy[0] = False
     consumer._flow(kafka)
-    assert kafka.resumed == 1
+    assert kafka.resumed == 0  # the gate's hold
+    now[0] += consumer_module.GATE_HOLD_S
     consumer._flow(kafka)
+    consumer._flow(kafka)
+    assert (kafka.paused, kafka.resumed) == (1, 1)
+
+
+def test_a_flapping_gate_pauses_once_per_hold_not_at_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr("scanners.consumer.time.monotonic", lambda: now[0])
+    busy = [False]
+    consumer = _rescan_consumer(busy)
+    kafka: Any = _Kafka()
+    for step in range(150):  # the engines fill and empty at every request, 10 ms apart
+        now[0], busy[0] = 100 + step * 0.01 + 0.005, step % 2 == 0
+        consumer._flow(kafka)
+    # 1.5 s: paused for the hold of a second, resumed at its first open gate, paused again
     assert (kafka.paused, kafka.resumed) == (2, 1)
+
+
+def test_partitions_assigned_while_paused_are_paused_too() -> None:
+    busy = [True]
+    consumer = _rescan_consumer(busy)
+    kafka: Any = _Kafka()
+    consumer._flow(kafka)
+    consumer._got(kafka, [])
+    consumer._flow(kafka)
+    consumer._flow(kafka)
+    assert (kafka.paused, kafka.resumed) == (2, 0)
