@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway import db, store
 from gateway.state import GatewayState
-from gateway.verdicts import read_verdicts
+from gateway.verdicts import read_verdict_classes, read_verdicts
 from schemas.enums import status_rank
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _rank(status: Any) -> int:
 def caught_up_view(doc: Row) -> Row:
     """Only the fields of a document row that :func:`caught_up` reads: a stream keeps its
     snapshot until ``done``, and an idle one may be held for hours."""
-    return {key: doc.get(key) for key in ("process_status", "meta_offset", "expected_scanners")}
+    return {key: doc.get(key) for key in store.PROGRESS_COLUMNS}
 
 
 def document_caught_up(doc: Row | None, seen: Seen) -> bool:
@@ -82,14 +82,23 @@ def caught_up(doc: Row | None, rows: list[Row], seen: Seen) -> bool:
 
 
 async def read_projections(
-    state: GatewayState, tenant: str, doc_id: uuid.UUID, seen: Seen | None = None
+    state: GatewayState, tenant: str, doc_id: uuid.UUID
 ) -> tuple[Row | None, list[Row]]:
-    """The document's row and its verdict rows; with ``seen``, the verdicts are read only
-    once the row has caught up (the status is what lags: it is the last fact of all)."""
+    """The document's row and its verdict rows (a stream's snapshot)."""
     doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
-    if seen is not None and not document_caught_up(doc, seen):
-        return doc, []
     return doc, await read_verdicts(state, doc_id)
+
+
+async def read_progress(
+    state: GatewayState, tenant: str, doc_id: uuid.UUID, seen: Seen
+) -> tuple[Row | None, list[Row]]:
+    """What :func:`caught_up` compares, and no more: the row's progress columns and each
+    verdict's scanner and class, the verdicts read only once the row has caught up (the
+    status is what lags: it is the last fact of all)."""
+    doc = await db.read(state.pool, lambda conn: store.get_progress(conn, tenant, doc_id))
+    if not document_caught_up(doc, seen):
+        return doc, []
+    return doc, (await read_verdict_classes(state, [doc_id]))[doc_id]
 
 
 async def wait_for_projections(

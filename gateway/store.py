@@ -84,6 +84,25 @@ async def get_document(
     return await cur.fetchone()
 
 
+# What read-after-done compares (gateway/readafter.py): a stream waiting for ``done`` polls
+# these, not the whole row with its metadata.
+PROGRESS_COLUMNS = ("process_status", "meta_offset", "expected_scanners")
+
+
+async def get_progress(
+    conn: AsyncConnection[Any], tenant: str, doc_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The :data:`PROGRESS_COLUMNS` of one document of this tenant."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT {', '.join(PROGRESS_COLUMNS)} FROM documents"
+        " WHERE id = %s AND created_at = %s AND tenant = %s",
+        (doc_id, created_at_of(doc_id), tenant),
+        prepare=True,
+    )
+    return await cur.fetchone()
+
+
 async def find_reusable(
     conn: AsyncConnection[Any], tenant: str, sha256: str, window: timedelta, now: datetime
 ) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from gateway.readafter import (
     Seen,
     caught_up,
     caught_up_view,
-    read_projections,
+    read_progress,
     wait_for_projections,
 )
 from gateway.routes import _doc_id, _load, document_view, routes
@@ -110,7 +110,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         stream = EventStream(
-            state, response, cursor, lambda seen: read_projections(state, tenant, doc_id, seen)
+            state, response, cursor, lambda seen: read_progress(state, tenant, doc_id, seen)
         )
         try:
             await stream.send_snapshot(doc, verdicts)

@@ -228,16 +228,18 @@ async def test_verdicts_are_not_read_while_the_document_row_lags(
     async def fake_read(_pool: object, _query: object) -> dict[str, object]:
         return {**next(rows), "meta_offset": None, "expected_scanners": 1}
 
-    async def fake_verdicts(_state: object, _doc_id: object) -> list[dict[str, object]]:
+    async def fake_verdicts(
+        _state: object, doc_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[dict[str, object]]]:
         verdict_reads.append(1)
-        return [{"scanner": "a", "verdict": "clean"}]
+        return {doc_id: [{"scanner": "a", "verdict": "clean"}] for doc_id in doc_ids}
 
     monkeypatch.setattr(db, "read", fake_read)
-    monkeypatch.setattr(readafter, "read_verdicts", fake_verdicts)
+    monkeypatch.setattr(readafter, "read_verdict_classes", fake_verdicts)
     state: Any = SimpleNamespace(pool=None)
-    doc, verdicts = await readafter.read_projections(state, "t", uuid.uuid4(), seen)
+    doc, verdicts = await readafter.read_progress(state, "t", uuid.uuid4(), seen)
     assert verdicts == [] and not verdict_reads and not caught_up(doc, verdicts, seen)
-    doc, verdicts = await readafter.read_projections(state, "t", uuid.uuid4(), seen)
+    doc, verdicts = await readafter.read_progress(state, "t", uuid.uuid4(), seen)
     assert verdict_reads == [1] and caught_up(doc, verdicts, seen)
 
 
