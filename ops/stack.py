@@ -119,6 +119,11 @@ class Stack:
         self.start(name, "gateway", ready_port=port, env=env)
         return f"http://{self.settings.bind.host}:{port}"
 
+    def start_worker(self, name: str) -> None:
+        """One more worker process of this stack (same consumer group), on a port of its own."""
+        env = {**self.env, f"{PREFIX}WORKER_PORT": str(port := free_port())}
+        self.start(name, "worker", ready_port=port, env=env)
+
     def start_storage_events(self, name: str, port: int) -> None:
         """A storage-events listener of this stack (several may run side by side)."""
         env = {**self.env, f"{PREFIX}STORAGE_EVENTS_PORT": str(port)}

@@ -40,7 +40,7 @@ from ops.bench.load import Doc, Load, call, run_load
 from ops.services import build_services
 from ops.services.runtime import read_pid
 from ops.settings import Settings, get_settings
-from ops.stack import Stack, free_port
+from ops.stack import Stack
 from streams.reread import partition_of
 
 SCANNERS = ("fast-a", "fast-b")
@@ -72,12 +72,7 @@ def resumed(docs: list[Doc], killed_at: float, partitions: int) -> tuple[float |
 
 
 def start_second_worker(stack: Stack) -> None:
-    port = free_port()
-    stack.env["INTELLIDOX_WORKER_PORT"] = str(port)
-    try:
-        stack.start("worker2", "worker", ready_port=port)
-    finally:
-        stack.env["INTELLIDOX_WORKER_PORT"] = str(stack.settings.bind.worker_port)
+    stack.start_worker("worker2")
 
 
 def kill(stack: Stack, name: str) -> None:

@@ -218,7 +218,7 @@ async def run(args: argparse.Namespace) -> None:
         stack.close()
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--hold", type=float, default=60.0, help="seconds of idle holding")
@@ -226,7 +226,11 @@ def main() -> None:
     parser.add_argument("--meta", type=int, default=500, help="GET meta while holding")
     parser.add_argument("--meta-seconds", type=float, default=60.0)
     parser.add_argument("--open-concurrency", type=int, default=100)
-    asyncio.run(run(parser.parse_args()))
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    asyncio.run(run(arguments()))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ Closed loop: ``--clients`` clients, each doing request-upload → PUT → confir
 machine CPU per document (every process on the box, the JVMs included, from /proc/stat), and
 confirm → done percentiles under that load.  Steady rate: documents offered at ``--rate`` per
 second; confirm → first SSE status and confirm → done percentiles.  ``--workers 2`` runs a
-second worker process in the same group (scale-out check).
+second worker process in the same group and prints the partitions each member holds
+(scale-out check).  Then, unless ``--skip`` names them, the 1 GiB comparison
+(:mod:`ops.bench.bigfile`) and the SSE capacity (:mod:`ops.bench.sse_capacity`) on stacks of
+their own, so one command prints every figure of issue 10's table:
+
+    .venv/bin/python -m ops.bench.throughput --skip bigfile,sse   # the two loads only
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+from confluent_kafka.admin import AdminClient
 
+from ops.bench import bigfile, sse_capacity
 from ops.bench.common import percentile
 from ops.bench.load import Doc, Load, one_document
-from ops.settings import get_settings
+from ops.kafka import client_config
+from ops.settings import Settings, get_settings
 from ops.stack import Stack
 
 SCANNERS = [f"inst{i:02d}:simulated?latency_ms=0&vendor=Instant {i}" for i in range(20)]
@@ -177,13 +185,27 @@ async def measure_steady(stack: Stack, rate: float, docs: int) -> None:
     )
 
 
-async def run(args: argparse.Namespace) -> None:
+def worker_partitions(settings: Settings) -> list[int]:
+    """How many partitions each member of the worker's consumer group holds."""
+    group = f"{settings.topic_prefix}intellidox-worker"
+    admin = AdminClient(client_config(settings))
+    described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    return sorted(len(m.assignment.topic_partitions) for m in described.members)
+
+
+async def loads(args: argparse.Namespace) -> None:
     logs = Path(tempfile.mkdtemp(prefix="intellidox-throughput-"))
     stack = Stack.create(get_settings(), logs)
     try:
         stack.start_all(SCANNERS)
+        for extra in range(2, args.workers + 1):
+            stack.start_worker(f"worker{extra}")
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; logs {logs}")
         await asyncio.sleep(3)  # every scanner's heartbeat seen by the worker
+        if args.workers > 1:
+            held = await asyncio.to_thread(worker_partitions, stack.settings)
+            shares = " + ".join(map(str, held))
+            print(f"worker group: {len(held)} members holding {shares} partitions")
         if args.docs:
             await measure_closed(stack, args.clients, args.docs)
         if args.rate_docs:
@@ -192,12 +214,31 @@ async def run(args: argparse.Namespace) -> None:
         stack.close()
 
 
+async def run(args: argparse.Namespace) -> None:
+    await loads(args)
+    if "bigfile" not in args.skip:
+        print("1 GiB path:", flush=True)
+        await bigfile.run(args.bigfile_mib, args.bigfile_rounds)
+    if "sse" not in args.skip:
+        print("SSE capacity:", flush=True)
+        await sse_capacity.run(sse_capacity.arguments([]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--rate-docs", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the group")
+    parser.add_argument("--bigfile-mib", type=int, default=1024)
+    parser.add_argument("--bigfile-rounds", type=int, default=3)
+    parser.add_argument(
+        "--skip",
+        type=lambda text: set(text.split(",")),
+        default=set(),
+        help="comma-separated parts not to run: bigfile, sse",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
