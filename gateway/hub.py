@@ -127,7 +127,7 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
     consumer = AIOKafkaConsumer(
         **aio_client_kwargs(settings),  # the gateway's principal
         enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=500,  # fetch_min_bytes=1: a fetch is answered as soon as data comes
         group_id=None,
     )
     await consumer.start()

@@ -124,7 +124,7 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 500,  # fetch.min.bytes=1: answered as soon as data arrives
+            "fetch.wait.max.ms": 2000,  # fetch.min.bytes=1: answered as soon as data arrives
             "partition.assignment.strategy": "cooperative-sticky",
         }
     )

@@ -23,7 +23,7 @@ async def follow_from_start(settings: Settings, name: str, follow: Follower) -> 
             **aio_client_kwargs(settings),  # the process's own principal
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=500,  # answered as soon as data comes (fetch_min_bytes=1)
         )
         try:
             await consumer.start()
