@@ -17,9 +17,11 @@ our health and metrics pages, none of Faust's own (table contents, router, graph
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 import faust
+from mode import ServiceT
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
@@ -71,6 +73,14 @@ class WorkerApp(faust.App):
     @cached_property
     def flow_control(self) -> FlowControlEvent:
         return SteadyFlowControl(loop=self.loop)
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        dependencies = super().on_init_dependencies()
+        # Faust's Monitor sensor keeps statistics of every event of every agent for its web
+        # stats pages, which we do not serve (our metrics are ops/metrics): ~3 % of the
+        # worker's CPU.  Faust still calls the object directly for commits and end offsets.
+        self.sensors.remove(self.monitor)
+        return dependencies
 
 
 def _faust_app(settings: Settings) -> faust.App:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 from mode.utils.queues import FlowControlQueue
 
@@ -28,3 +30,21 @@ async def test_resuming_after_a_suspension_clears_the_queues() -> None:
     assert queue.qsize() == 0
     await asyncio.wait_for(queue.put("new"), 1)
     assert queue.qsize() == 1
+
+
+def test_the_worker_keeps_no_statistics_of_every_event() -> None:
+    """Faust's Monitor sensor is left out of the per-event sensor calls (its stats pages are
+    not served); the object itself stays for Faust's direct calls.  In a child process: the
+    app's services make event loops of their own that this test cannot close."""
+    program = (
+        "from ops.settings import Settings\n"
+        "from streams.app import _faust_app\n"
+        "app = _faust_app(Settings())\n"
+        "list(app.on_init_dependencies())\n"
+        "app.monitor.on_tp_commit({})\n"
+        "print(app.monitor in set(app.sensors), len(set(app.sensors)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.split() == ["False", "0"], run.stderr
