@@ -25,8 +25,8 @@ import functools
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -146,7 +146,7 @@ class RequestConsumer:
         """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
         prefetched); when that takes longer, pause until half is done.  A closed gate pauses
         too, for :data:`GATE_HOLD_S` at least."""
-        now = time.monotonic()
+        now = monotonic()
         if self.gate is not None and not self.gate():
             if not self._paused:
                 self._gate_paused_at = now
@@ -158,7 +158,7 @@ class RequestConsumer:
         return self.flight.full or (self._paused and not self.flight.low)
 
     def _commit_due(self, consumer: Consumer, force: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         if not force and now - self._committed_at < COMMIT_EVERY_S:
             return
         self._committed_at = now
@@ -180,8 +180,8 @@ class RequestConsumer:
         """Requests being scanned finish and are committed; those still queued are left."""
         self._stopping.set()
         consumer.pause(consumer.assignment())
-        deadline = time.monotonic() + self.drain_s
-        while not self.flight.wait_empty(POLL_S) and time.monotonic() < deadline:
+        deadline = monotonic() + self.drain_s
+        while not self.flight.wait_empty(POLL_S) and monotonic() < deadline:
             consumer.poll(0)  # serve the group (heartbeats run on their own)
         self._commit_due(consumer, force=True)
 

@@ -137,11 +137,17 @@ def _rescan_consumer(busy: list[bool]) -> RequestConsumer:
     return RequestConsumer({}, "p.scan.rescans", 1, "x-rescans", 1.0, 1, lambda: not busy[0])
 
 
-def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The consumers' monotonic clock, moved by the test."""
     now = [100.0]
-    monkeypatch.setattr("scanners.consumer.time.monotonic", lambda: now[0])
+    monkeypatch.setattr(consumer_module, "monotonic", lambda: now[0])
+    return now
+
+
+def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines(
+    clock: list[float],
+) -> None:
     busy = [True]
     consumer = _rescan_consumer(busy)
     kafka: Any = _Kafka()
@@ -151,22 +157,18 @@ def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines(
     busy[0] = False
     consumer._flow(kafka)
     assert kafka.resumed == 0  # the gate's hold
-    now[0] += consumer_module.GATE_HOLD_S
+    clock[0] += consumer_module.GATE_HOLD_S
     consumer._flow(kafka)
     consumer._flow(kafka)
     assert (kafka.paused, kafka.resumed) == (1, 1)
 
 
-def test_a_flapping_gate_pauses_once_per_hold_not_at_every_request(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    now = [100.0]
-    monkeypatch.setattr("scanners.consumer.time.monotonic", lambda: now[0])
+def test_a_flapping_gate_pauses_once_per_hold_not_at_every_request(clock: list[float]) -> None:
     busy = [False]
     consumer = _rescan_consumer(busy)
     kafka: Any = _Kafka()
     for step in range(150):  # the engines fill and empty at every request, 10 ms apart
-        now[0], busy[0] = 100 + step * 0.01 + 0.005, step % 2 == 0
+        clock[0], busy[0] = 100 + step * 0.01 + 0.005, step % 2 == 0
         consumer._flow(kafka)
     # 1.5 s: paused for the hold of a second, resumed at its first open gate, paused again
     assert (kafka.paused, kafka.resumed) == (2, 1)
