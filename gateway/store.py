@@ -75,13 +75,7 @@ async def get_document(
     conn: AsyncConnection[Any], tenant: str, doc_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """One document of this tenant; the id's embedded time pins the partition."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = %s AND created_at = %s AND tenant = %s",
-        (doc_id, created_at_of(doc_id), tenant),
-        prepare=True,
-    )
-    return await cur.fetchone()
+    return await _one_document(conn, _DOC_COLUMNS, tenant, doc_id)
 
 
 # What read-after-done compares (gateway/readafter.py): a stream waiting for ``done`` polls
@@ -93,10 +87,15 @@ async def get_progress(
     conn: AsyncConnection[Any], tenant: str, doc_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """The :data:`PROGRESS_COLUMNS` of one document of this tenant."""
+    return await _one_document(conn, ", ".join(PROGRESS_COLUMNS), tenant, doc_id)
+
+
+async def _one_document(
+    conn: AsyncConnection[Any], columns: str, tenant: str, doc_id: uuid.UUID
+) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {', '.join(PROGRESS_COLUMNS)} FROM documents"
-        " WHERE id = %s AND created_at = %s AND tenant = %s",
+        f"SELECT {columns} FROM documents WHERE id = %s AND created_at = %s AND tenant = %s",
         (doc_id, created_at_of(doc_id), tenant),
         prepare=True,
     )

@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 from ops.bench import bigfile, sse_capacity
 from ops.bench.common import percentile
 from ops.bench.load import Doc, Load, one_document
+from ops.bootstrap.acls import WORKER_GROUP
 from ops.kafka import client_config
 from ops.settings import Settings, get_settings
 from ops.stack import Stack
@@ -187,7 +188,7 @@ async def measure_steady(stack: Stack, rate: float, docs: int) -> None:
 
 def worker_partitions(settings: Settings) -> list[int]:
     """How many partitions each member of the worker's consumer group holds."""
-    group = f"{settings.topic_prefix}intellidox-worker"
+    group = settings.topic_prefix + WORKER_GROUP
     admin = AdminClient(client_config(settings))
     described = admin.describe_consumer_groups([group])[group].result(timeout=30)
     return sorted(len(m.assignment.topic_partitions) for m in described.members)

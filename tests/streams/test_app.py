@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 from mode.utils.queues import FlowControlQueue
 
@@ -48,3 +49,17 @@ def test_the_worker_keeps_no_statistics_of_every_event() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
     )
     assert run.stdout.split() == ["False", "0"], run.stderr
+
+
+def test_faust_keeps_its_data_under_the_var_dir_not_the_working_directory(tmp_path: Path) -> None:
+    program = (
+        "from pathlib import Path\n"
+        "from ops.settings import Settings\n"
+        "from streams.app import _faust_app\n"
+        f"app = _faust_app(Settings(var_dir=Path({str(tmp_path)!r})))\n"
+        "print(app.conf.datadir)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert Path(run.stdout.strip()).is_relative_to(tmp_path), run.stdout + run.stderr
