@@ -15,13 +15,13 @@ from gateway import db, streaming  # noqa: F401  (streaming registers its routes
 from gateway.admin import SCRIPT_CHECK, admin_routes
 from gateway.auth import ApiKeys
 from gateway.cache import DocumentCache
-from gateway.errors import json_errors
+from gateway.edge import edge
 from gateway.hub import running_hub
 from gateway.listing import listing_routes
-from gateway.metrics import UNDECODABLE, count_streams, measure, probe_outbox
+from gateway.metrics import UNDECODABLE, count_streams, probe_outbox
 from gateway.outbox import own_topics, run_relay
 from gateway.page import page_routes
-from gateway.ratelimit import limiter_context, rate_limit
+from gateway.ratelimit import limiter_context
 from gateway.registry import registry_routes
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
@@ -97,8 +97,7 @@ def create_app(settings: Settings, check_script: ScriptCheck | None = None) -> w
     it, publishing answers 503."""
     settings = as_role(settings, GATEWAY)  # its Kafka principal
     refuse_repository_defaults(settings, "gateway")
-    middlewares = [measure, json_errors, rate_limit]  # 429s are counted, and JSON
-    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    app = web.Application(middlewares=[edge], client_max_size=64 * 1024)
     if check_script is not None:
         app[SCRIPT_CHECK] = check_script
     app.cleanup_ctx.append(_resources(settings))

@@ -63,23 +63,20 @@ def _http(status: int, body: str, headers: Any = None) -> web.HTTPException:
 _KEPT = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
+def json_error(request: web.Request, exc: Exception) -> web.HTTPException | None:
+    """The JSON error a client gets for ``exc`` (a 503 for a store away, a logged 500 for a
+    bug); None when ``exc`` already is one, or is no error (a redirect)."""
+    if isinstance(exc, web.HTTPException):
         if exc.content_type == "application/json" or exc.status < 400:
-            raise
+            return None
         kept = {h: exc.headers[h] for h in _KEPT if h in exc.headers}
-        body = json.dumps({"error": exc.reason, "status": exc.status})
-        raise _http(exc.status, body, kept) from None
-    except UNAVAILABLE as exc:  # a store is away: say so and when to come back
+        return _http(exc.status, json.dumps({"error": exc.reason, "status": exc.status}), kept)
+    if isinstance(exc, UNAVAILABLE):  # a store is away: say so and when to come back
         log.warning("%s %s: a store is unavailable: %s", request.method, request.path, exc)
         body = json.dumps({"error": "temporarily unavailable, retry shortly", "status": 503})
-        raise _http(503, body, {"Retry-After": str(RETRY_AFTER_S)}) from None
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        raise _http(500, json.dumps({"error": "internal error", "status": 500})) from None
+        return _http(503, body, {"Retry-After": str(RETRY_AFTER_S)})
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return _http(500, json.dumps({"error": "internal error", "status": 500}))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

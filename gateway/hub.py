@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -28,6 +28,9 @@ from schemas.record import Record
 
 log = logging.getLogger(__name__)
 RECENT_S = 120.0
+# Heartbeats go out a slice of the streams at a time: every period / 256 (60 ms at 15 s), 40 of
+# 10,000 streams, a burst of a millisecond or two that a GET in between hardly notices.
+HEARTBEAT_SLICES = 256
 
 _KIND_BY_TOPIC = {
     topics.DOCS_STATUS: "status",
@@ -43,32 +46,61 @@ class Inbox:
     """One subscriber's facts, oldest first, for one reader.  Not an ``asyncio.Queue``: that
     is four deques and an Event, about 3 KB, held by every idle stream (10,000 of them on one
     gateway); this is a list and, while its reader waits, a future.  A ``get`` cancelled while
-    waiting loses nothing."""
+    waiting loses nothing.  An idle reader has no timer of its own: the hub's heartbeat task
+    nudges it (:meth:`nudge`): one timer for every stream, not one per stream."""
 
-    __slots__ = ("_facts", "_waiter")
+    __slots__ = ("_facts", "_nudged", "_waiter", "slot")
 
-    def __init__(self) -> None:
+    def __init__(self, slot: int = 0) -> None:
         self._facts: list[Fact] = []
         self._waiter: asyncio.Future[None] | None = None
+        self._nudged = False
+        self.slot = slot  # which of the hub's heartbeat slices nudges it
 
     def put_nowait(self, fact: Fact) -> None:
         self._facts.append(fact)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._wake()
 
-    async def get(self) -> Fact:
-        while not self._facts:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._facts.pop(0)
+    def nudge(self) -> None:
+        """Time to say something: the reader's next ``get`` answers None if no fact waits."""
+        self._nudged = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.set_result(None)
+            self._waiter = None
+
+    def ready(self) -> bool:
+        """A fact waits, or a nudge."""
+        return bool(self._facts) or self._nudged
+
+    def wait(self) -> asyncio.Future[None]:
+        """Done once :meth:`ready`: await it, then :meth:`take`.  A future, not a coroutine,
+        so that an idle stream waiting on it holds no frame for it."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    def take(self) -> Fact | None:
+        """The next fact, or None; either way a nudge is spent (a fact is as good as a
+        heartbeat)."""
+        self._nudged = False
+        return self._facts.pop(0) if self._facts else None
+
+    async def get(self) -> Fact | None:
+        """The next fact; None when nudged with none waiting."""
+        while not self.ready():
+            await self.wait()
+        return self.take()
 
 
 class Hub:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[Inbox]] = defaultdict(set)
+        # A list, not a set: one inbox per document is the rule, and an empty set is 216 bytes.
+        self._subscribers: dict[str, list[Inbox]] = {}
+        self._slices: list[set[Inbox]] = [set() for _ in range(HEARTBEAT_SLICES)]
+        self._next_slice = itertools.count()
         self._recent: dict[str, deque[tuple[float, Fact]]] = defaultdict(deque)
         self._expiry: deque[tuple[float, str]] = deque()
         self.ready = asyncio.Event()
@@ -103,16 +135,34 @@ class Hub:
     def recent(self, doc_id: str) -> list[Fact]:
         return [fact for _, fact in self._recent.get(doc_id, ())]
 
-    @contextlib.contextmanager
-    def subscribe(self, doc_id: str) -> Any:
-        queue = Inbox()
-        self._subscribers[doc_id].add(queue)
-        try:
-            yield queue
-        finally:
-            self._subscribers[doc_id].discard(queue)
-            if not self._subscribers[doc_id]:
+    def subscribe(self, doc_id: str) -> Inbox:
+        """A new inbox for ``doc_id``'s facts; :meth:`unsubscribe` it when done.  (Not a
+        context manager: its generator would be held by every open stream.)"""
+        inbox = Inbox(next(self._next_slice) % HEARTBEAT_SLICES)
+        self._subscribers.setdefault(doc_id, []).append(inbox)
+        self._slices[inbox.slot].add(inbox)
+        return inbox
+
+    def unsubscribe(self, doc_id: str, inbox: Inbox) -> None:
+        self._slices[inbox.slot].discard(inbox)
+        inboxes = self._subscribers.get(doc_id)
+        if inboxes is not None and inbox in inboxes:
+            inboxes.remove(inbox)
+            if not inboxes:
                 del self._subscribers[doc_id]
+
+    def nudge_slice(self, slot: int) -> None:
+        """Nudge every inbox of one heartbeat slice."""
+        for inbox in self._slices[slot]:
+            inbox.nudge()
+
+
+async def heartbeats(hub: Hub, period_s: float) -> None:
+    """Nudge each inbox once per ``period_s``, a slice at a time, so that 10,000 idle streams
+    send their heartbeats spread over the period rather than all at once."""
+    for slot in itertools.cycle(range(HEARTBEAT_SLICES)):
+        await asyncio.sleep(period_s / HEARTBEAT_SLICES)
+        hub.nudge_slice(slot)
 
 
 def fact_from_message(kind: str, offset: int, value: bytes) -> tuple[str, Fact]:
@@ -166,14 +216,17 @@ def _dispatch(
 @contextlib.asynccontextmanager
 async def running_hub(settings: Settings, on_error: Callable[[], None]) -> AsyncIterator[Hub]:
     hub = Hub()
-    task = asyncio.create_task(_consume_forever(settings, hub, on_error))
+    tasks = [
+        asyncio.create_task(_consume_forever(settings, hub, on_error)),
+        asyncio.create_task(heartbeats(hub, settings.sse_heartbeat_s)),
+    ]
     try:
         await asyncio.wait_for(hub.ready.wait(), timeout=30)
         yield hub
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _consume_forever(settings: Settings, hub: Hub, on_error: Callable[[], None]) -> None:

@@ -20,7 +20,6 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 from psycopg_pool import AsyncConnectionPool
 
-from gateway.errors import Handler
 from ops.metrics import HTTP_BUCKETS, PROBE_ERRORS, PROBE_SUCCESS
 
 log = logging.getLogger(__name__)
@@ -58,28 +57,23 @@ async def count_streams(request: web.Request, response: web.StreamResponse) -> N
         request[SSE_STREAM] = True
 
 
-@web.middleware
-async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost middleware: sees the status the client gets (errors already JSON)."""
-    started = time.perf_counter()
-    status = "500"
-    try:
-        response = await handler(request)
-        status = str(response.status)
-        return response
-    except web.HTTPException as exc:
-        status = str(exc.status)
-        raise
-    except asyncio.CancelledError:
-        status = "499"  # the client went away first
-        raise
-    finally:
-        if request.get(SSE_STREAM):
-            SSE_OPEN.dec()
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        REQUESTS.labels(request.method, route, status).inc()
-        DURATION.labels(request.method, route).observe(time.perf_counter() - started)
+def status_of(exc: BaseException) -> str:
+    """The status a request that raised ``exc`` is counted under."""
+    if isinstance(exc, web.HTTPException):
+        return str(exc.status)
+    if isinstance(exc, asyncio.CancelledError):
+        return "499"  # the client went away first
+    return "500"
+
+
+def observe(request: web.Request, status: str, started: float) -> None:
+    """Count a finished request (and an event stream closed) by route and status."""
+    if request.get(SSE_STREAM):
+        SSE_OPEN.dec()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    REQUESTS.labels(request.method, route, status).inc()
+    DURATION.labels(request.method, route).observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True)

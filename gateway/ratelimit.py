@@ -38,8 +38,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway import db
 from gateway.auth import Principal, bearer_key, verify_events_token
-from gateway.errors import UNAVAILABLE, Handler, fail_retry_later
-from gateway.state import APP
+from gateway.errors import UNAVAILABLE, fail_retry_later
+from gateway.state import APP, query_value
 from ops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -230,24 +230,22 @@ async def limiter_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-@web.middleware
-async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count the request against its tenant's bucket; unauthenticated ones pass to the
-    handler, which answers 401 (a bucket needs a tenant)."""
+async def admit(request: web.Request) -> None:
+    """Count the request against its tenant's bucket (429 when it is empty).  Unauthenticated
+    requests pass: their handler answers 401 (a bucket needs a tenant)."""
     limiter = request.app.get(LIMITER)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else None
     if limiter is None or route in EXEMPT:
-        return await handler(request)
+        return
     if route == EVENTS_ROUTE:
         tenant = await _events_tenant(request)
         if tenant is not None:
             await limiter.check_events(tenant)
-        return await handler(request)
+        return
     principal = await _principal(request)
     if principal is not None:
         await limiter.check_requests(principal)
-    return await handler(request)
 
 
 async def _principal(request: web.Request) -> Principal | None:
@@ -256,7 +254,7 @@ async def _principal(request: web.Request) -> Principal | None:
 
 
 async def _events_tenant(request: web.Request) -> str | None:
-    token = request.query.get("token")
+    token = query_value(request, "token")
     if token is None:
         principal = await _principal(request)
         return principal.tenant if principal else None

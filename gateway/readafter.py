@@ -32,7 +32,7 @@ WAIT_S = 15.0
 Row = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     """What one stream has told (or knows its client has) about a document."""
 

@@ -21,7 +21,7 @@ from schemas.enums import STATUS_RANK, Status
 IN_PROGRESS = STATUS_RANK[Status.IN_PROGRESS]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cursor:
     status_rank: int = -1
     meta_offset: int = -1
@@ -42,7 +42,7 @@ class Cursor:
         return f"{self.status_rank}.{self.meta_offset}.{self.verdict_offset}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fact:
     """One thing that happened to a document, as the gateway learnt it."""
 
@@ -66,7 +66,7 @@ class Fact:
         return Cursor(cursor.status_rank, cursor.meta_offset, self.offset)
 
 
-@dataclass
+@dataclass(slots=True)
 class Sequencer:
     """One stream's facts in the order a client must see them, whatever order the topics
     delivered them in (pure: the stream writes what :meth:`accept` returns):

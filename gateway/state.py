@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
@@ -38,3 +39,12 @@ async def tenant_of(request: web.Request) -> str:
     if tenant is None:
         fail(401, "unknown or revoked API key")
     return tenant
+
+
+def query_value(request: web.Request, name: str) -> str | None:
+    """``request.query.get(name)`` without keeping the parsed query on the request: an event
+    stream's request lives as long as the stream (hours, 10,000 of them per gateway)."""
+    for key, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+        if key == name:
+            return value
+    return None

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from gateway.sse import (
     heartbeat,
     retry_hint,
 )
-from gateway.state import APP, GatewayState, tenant_of
+from gateway.state import APP, GatewayState, query_value, tenant_of
 from gateway.verdicts import read_verdicts, summary, verdict_view
 from schemas.enums import STATUS_RANK, TERMINAL
 
@@ -75,7 +76,7 @@ def visible_status(status: str, expected: int | None, scanned: int) -> str:
 
 async def _events_tenant(request: web.Request) -> tuple[str, uuid.UUID]:
     """Who is asking, checked before anything about the id is said (401 before 400)."""
-    token = request.query.get("token")
+    token = query_value(request, "token")
     if token is None:
         tenant = await tenant_of(request)
         return tenant, _doc_id(request)
@@ -92,9 +93,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     tenant, doc_id = await _events_tenant(request)
     state = request.app[APP]
     cursor = Cursor.parse(
-        request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+        request.headers.get("Last-Event-ID") or query_value(request, "last_event_id")
     )
-    with state.hub.subscribe(str(doc_id)) as queue:
+    queue = state.hub.subscribe(str(doc_id))
+    try:
         # Everything that can fail is read before the headers go out: a store away is then an
         # honest 503 with Retry-After, never a second response written into a started stream.
         doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
@@ -109,9 +111,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        stream = EventStream(
-            state, response, cursor, lambda seen: read_progress(state, tenant, doc_id, seen)
-        )
+        stream = EventStream(state, response, cursor, partial(read_progress, state, tenant, doc_id))
         try:
             await stream.send_snapshot(doc, verdicts)
             del doc, verdicts  # the stream kept what it needs; an idle one may be held for hours
@@ -121,6 +121,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         except UNAVAILABLE as exc:
             # Headers are sent: end the stream; the client resumes from its Last-Event-ID.
             log.warning("event stream of %s ended: a store is unavailable: %s", doc_id, exc)
+    finally:
+        state.hub.unsubscribe(str(doc_id), queue)
     return response
 
 
@@ -128,7 +130,13 @@ Projections = tuple[dict[str, Any] | None, list[dict[str, Any]]]
 
 
 class EventStream:
-    """One client's stream: orders facts, filters by the cursor, ends with ``done``."""
+    """One client's stream: orders facts, filters by the cursor, ends with ``done``.  An idle
+    stream may be held for hours, 10,000 of them by one gateway: it keeps little, in slots."""
+
+    __slots__ = (
+        *("state", "response", "cursor", "read", "status", "expected"),
+        *("sequencer", "seen", "snapshot", "held_since"),
+    )
 
     def __init__(
         self,
@@ -143,7 +151,6 @@ class EventStream:
         self.read = read
         self.status: str | None = None
         self.expected: int | None = None
-        self.scanners: set[str] = set()
         self.sequencer = Sequencer()
         self.seen = Seen()
         self.snapshot: Projections = (None, [])
@@ -178,8 +185,6 @@ class EventStream:
             self.held_since = asyncio.get_running_loop().time()
 
     async def _write(self, fact: Fact) -> None:
-        if fact.kind == "verdict":
-            self.scanners.add(str(fact.data.get("scanner")))
         self.seen.note(fact.kind, fact.offset, fact.data)
         after = fact.advances(self.cursor)
         if after is None:
@@ -197,15 +202,16 @@ class EventStream:
             self.expected = int(data["expected"])
 
     def _complete(self) -> bool:
-        return self.status in TERMINAL and len(self.scanners) >= (self.expected or 0)
+        return self.status in TERMINAL and len(self.seen.verdicts) >= (self.expected or 0)
 
-    def _wait_s(self, now: float, grace_until: float | None) -> float:
-        timeout = self.state.settings.sse_heartbeat_s
-        if grace_until is not None:
-            timeout = min(timeout, max(0.0, grace_until - now))
+    def _deadline(self, grace_until: float | None) -> float | None:
+        """When this stream must act with no fact come: the end of its grace after a final
+        status, or a held verdict's wait for its status.  None when idle: the hub's
+        heartbeat nudges it, no timer of its own."""
+        deadlines = [grace_until] if grace_until is not None else []
         if self.held_since is not None:
-            timeout = min(timeout, max(0.0, self.held_since + ORDER_WAIT_S - now))
-        return timeout
+            deadlines.append(self.held_since + ORDER_WAIT_S)
+        return min(deadlines, default=None)
 
     async def _quiet(self, now: float) -> None:
         """Nothing came: release verdicts that waited too long for their status (the order
@@ -220,27 +226,44 @@ class EventStream:
     async def follow(self, queue: Inbox) -> None:
         loop = asyncio.get_running_loop()
         grace_until: float | None = None
-        with contextlib.suppress(ConnectionResetError):
+        try:
             while not self._complete():
                 if self.status in TERMINAL:
                     grace_until = grace_until or loop.time() + DONE_GRACE_S
                     if loop.time() >= grace_until:
                         break
-                try:  # a timeout, not wait_for: no task per wait for every idle stream
-                    async with asyncio.timeout(self._wait_s(loop.time(), grace_until)):
-                        fact = await queue.get()
-                except TimeoutError:
+                deadline = self._deadline(grace_until)
+                if deadline is None:
+                    while not queue.ready():
+                        await queue.wait()  # a fact, or the hub's heartbeat nudge
+                else:
+                    await _ready_or_deadline(queue, deadline)
+                fact = queue.take()
+                if fact is None:
                     await self._quiet(loop.time())
-                    continue
-                await self.send(fact)
+                else:
+                    await self.send(fact)
             await self._done()
+        except ConnectionResetError:
+            pass  # the client left
 
     async def _done(self) -> None:
         """``done``, once the projections say what this stream said (read-after-done)."""
         if not caught_up(*self.snapshot, self.seen):
             await wait_for_projections(lambda: self.read(self.seen), self.seen)
-        done = {"status": self.status, "scanned": len(self.scanners), "expected": self.expected}
+        done = {
+            "status": self.status,
+            "scanned": len(self.seen.verdicts),
+            "expected": self.expected,
+        }
         await self.response.write(encode_event("done", done, str(self.cursor)))
+
+
+async def _ready_or_deadline(queue: Inbox, deadline: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(deadline):  # a timeout, not wait_for: no task per wait
+            while not queue.ready():
+                await queue.wait()
 
 
 def _offset_of(row: dict[str, Any]) -> int:

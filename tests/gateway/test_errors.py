@@ -9,16 +9,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from botocore.exceptions import EndpointConnectionError
 from cassandra.cluster import NoHostAvailable
+from prometheus_client import REGISTRY
 from psycopg import OperationalError
 
-from gateway.errors import json_errors
+from gateway.edge import edge
 
 
 def _app(exc: BaseException) -> web.Application:
     async def handler(_request: web.Request) -> web.Response:
         raise exc
 
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[edge])
     app.router.add_get("/", handler)
     return app
 
@@ -62,3 +63,23 @@ async def test_anything_else_is_a_500_without_details(
     await test_client.start_server()
     resp = await test_client.get("/")
     assert resp.status == 500 and "secret" not in await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (NoHostAvailable("no host", {}), "503"),
+        (RuntimeError("bug"), "500"),
+        (web.HTTPFound("/x"), "302"),
+    ],
+)
+async def test_the_request_is_counted_under_the_status_the_client_got(
+    client: Callable[[BaseException], TestClient], exc: BaseException, status: str
+) -> None:
+    test_client = client(exc)
+    await test_client.start_server()
+    labels = {"method": "GET", "route": "/", "status": status}
+    before = REGISTRY.get_sample_value("intellidox_http_requests_total", labels) or 0.0
+    resp = await test_client.get("/", allow_redirects=False)
+    assert str(resp.status) == status
+    assert REGISTRY.get_sample_value("intellidox_http_requests_total", labels) == before + 1

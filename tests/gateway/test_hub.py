@@ -41,20 +41,21 @@ async def test_events_sent_while_the_hub_was_away_still_arrive(
 ) -> None:
     ours = settings.with_overrides(topic_prefix=kafka_topics)
     hub, doc_id = Hub(), str(uuid.uuid4())
-    with hub.subscribe(doc_id) as queue:
-        listener = asyncio.create_task(_consume(ours, hub, lambda: None))
-        await asyncio.wait_for(hub.ready.wait(), 30)
-        _status(ours, doc_id, "uploaded")
-        assert (await asyncio.wait_for(queue.get(), 10)).data["status"] == "uploaded"
-        listener.cancel()  # Kafka "lost"
+    queue = hub.subscribe(doc_id)
+    listener = asyncio.create_task(_consume(ours, hub, lambda: None))
+    await asyncio.wait_for(hub.ready.wait(), 30)
+    _status(ours, doc_id, "uploaded")
+    first = await asyncio.wait_for(queue.get(), 10)
+    assert first is not None and first.data["status"] == "uploaded"
+    listener.cancel()  # Kafka "lost"
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    _status(ours, doc_id, "in_progress")  # happens while nobody listens
+    listener = asyncio.create_task(_consume(ours, hub, lambda: None))
+    try:
+        fact = await asyncio.wait_for(queue.get(), 10)
+    finally:
+        listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
-        _status(ours, doc_id, "in_progress")  # happens while nobody listens
-        listener = asyncio.create_task(_consume(ours, hub, lambda: None))
-        try:
-            fact = await asyncio.wait_for(queue.get(), 10)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-    assert fact.data["status"] == "in_progress"
+    assert fact is not None and fact.data["status"] == "in_progress"

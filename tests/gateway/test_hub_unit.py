@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import tracemalloc
 
-from gateway.hub import Inbox
+from gateway.hub import HEARTBEAT_SLICES, Hub, Inbox, heartbeats
 from gateway.sse import Fact
 
 
@@ -39,3 +39,47 @@ def test_an_inbox_is_a_fraction_of_an_asyncio_queue() -> None:
     finally:
         tracemalloc.stop()
     assert per_inbox < 300
+
+
+async def test_a_nudge_wakes_an_idle_reader_with_nothing_and_a_waiting_fact_comes_first() -> None:
+    inbox = Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.nudge()
+    assert await asyncio.wait_for(reader, 1) is None  # time for a heartbeat
+    fact = Fact("meta", 7, {})
+    inbox.nudge()
+    inbox.put_nowait(fact)
+    assert await inbox.get() is fact  # a fact is as good as a heartbeat: the nudge is spent
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    reader.cancel()
+
+
+async def test_the_heartbeat_nudges_every_stream_once_a_period_a_slice_at_a_time() -> None:
+    hub = Hub()
+    inboxes = [hub.subscribe(f"doc-{i}") for i in range(2 * HEARTBEAT_SLICES)]
+    readers = [asyncio.create_task(inbox.get()) for inbox in inboxes]
+    beating = asyncio.create_task(heartbeats(hub, period_s=0.32))
+    try:
+        await asyncio.sleep(0.32 / 2 + 0.01)  # half a period: about half of them
+        woken = sum(reader.done() for reader in readers)
+        assert 0 < woken < len(readers)
+        await asyncio.wait_for(asyncio.gather(*readers), 1)  # within the period: all of them
+        assert all(reader.result() is None for reader in readers)
+    finally:
+        beating.cancel()
+        for reader in readers:
+            reader.cancel()
+
+
+def test_an_unsubscribed_inbox_hears_nothing_more_and_the_document_is_forgotten() -> None:
+    hub = Hub()
+    first, second = hub.subscribe("d"), hub.subscribe("d")
+    hub.unsubscribe("d", first)
+    hub.publish("d", Fact("meta", 1, {}))
+    assert second.take() is not None and first.take() is None
+    hub.unsubscribe("d", second)
+    hub.unsubscribe("d", second)  # twice is harmless
+    assert "d" not in hub._subscribers

@@ -28,7 +28,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from gateway.errors import json_errors
+from gateway.edge import edge
 from gateway.registry import CONTENT_TYPE, registry_routes
 from gateway.state import APP
 from ops.kafka import ANALYST, as_role, consumer_config, topic
@@ -56,7 +56,7 @@ CONFIRMED_V1 = {
 @pytest.fixture
 async def registry() -> AsyncIterator[str]:
     """The registry's routes alone, on a free port, for topics under ``PREFIX``."""
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[edge])
     app[APP] = SimpleNamespace(settings=Settings().with_overrides(topic_prefix=PREFIX))
     app.add_routes(registry_routes)
     runner = web.AppRunner(app)

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.errors import json_errors
+from gateway.edge import edge
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
 from ops.settings import get_settings
@@ -32,7 +32,7 @@ class NoStore:
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[edge])
     app[APP] = GatewayState(
         settings=get_settings(),
         pool=NoStore(),  # type: ignore[arg-type]

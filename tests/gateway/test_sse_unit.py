@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import tracemalloc
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from gateway import db, streaming
 from gateway.hub import Inbox
 from gateway.readafter import Seen, caught_up, caught_up_view, wait_for_projections
-from gateway.sse import Cursor, Fact, Sequencer
+from gateway.sse import Cursor, Fact, Sequencer, heartbeat
 from gateway.streaming import EventStream, Projections, visible_status
 from gateway.verdicts import verdict_view
 from tests.gateway.client import parse_sse
@@ -257,3 +258,59 @@ async def test_waiting_for_a_lagging_projection_backs_off(monkeypatch: pytest.Mo
     seen = Seen(status="done")
     assert not await wait_for_projections(lagging, seen, wait_s=0.05, poll_s=0.025)
     assert pauses[:5] == [0.025, 0.05, 0.1, 0.2, 0.25] and max(pauses) == 0.25
+
+
+async def test_an_idle_stream_has_no_timer_and_says_it_is_alive_when_the_hub_nudges_it() -> None:
+    response = _Response()
+    stream = _stream(response, [(_snapshot_doc("requested"), [])])
+    await stream.send_snapshot(_snapshot_doc("requested"), [])
+    queue = Inbox()
+    follow = asyncio.create_task(stream.follow(queue))
+    try:
+        await asyncio.sleep(0.05)
+        assert not response.raw.endswith(heartbeat())
+        assert asyncio.get_running_loop()._scheduled == []  # type: ignore[attr-defined]
+        queue.nudge()
+        await asyncio.sleep(0.01)
+        assert response.raw.endswith(heartbeat()) and not follow.done()
+    finally:
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+
+
+class _Sink:
+    async def write(self, data: bytes) -> None:
+        pass
+
+
+async def test_an_idle_stream_costs_little_besides_its_connection() -> None:
+    # One gateway holds 10,000 of them: the stream's own share (its state, its task's wait,
+    # its inbox) must stay a small part of the ~10 KB aiohttp spends on each connection.
+    state = SimpleNamespace(settings=SimpleNamespace(sse_heartbeat_s=5.0))
+    doc = _snapshot_doc("requested")
+
+    async def read(_seen: Seen) -> Projections:
+        return doc, []
+
+    async def hold(n: int) -> list[asyncio.Task[None]]:
+        tasks = []
+        for _ in range(n):
+            stream = EventStream(state, _Sink(), Cursor(), read)  # type: ignore[arg-type]
+            await stream.send_snapshot(doc, [])
+            tasks.append(asyncio.create_task(stream.follow(Inbox())))
+        await asyncio.sleep(0.01)
+        return tasks
+
+    held = await hold(10)  # warm: interned strings, caches
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held += await hold(1000)
+        per_stream = (tracemalloc.get_traced_memory()[0] - before) / 1000
+    finally:
+        tracemalloc.stop()
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+    assert per_stream < 2500, per_stream  # 3.1 KB with a timer per stream
