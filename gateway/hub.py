@@ -49,13 +49,14 @@ class Inbox:
     waiting loses nothing.  An idle reader has no timer of its own: the hub's heartbeat task
     nudges it (:meth:`nudge`): one timer for every stream, not one per stream."""
 
-    __slots__ = ("_facts", "_nudged", "_waiter", "slot")
+    __slots__ = ("_facts", "_nudged", "_waiter", "sibling", "slot")
 
-    def __init__(self, slot: int = 0) -> None:
+    def __init__(self, slot: int = 0, sibling: Inbox | None = None) -> None:
         self._facts: list[Fact] = []
         self._waiter: asyncio.Future[None] | None = None
         self._nudged = False
         self.slot = slot  # which of the hub's heartbeat slices nudges it
+        self.sibling = sibling  # the next inbox of the same document
 
     def put_nowait(self, fact: Fact) -> None:
         self._facts.append(fact)
@@ -97,8 +98,9 @@ class Inbox:
 
 class Hub:
     def __init__(self) -> None:
-        # A list, not a set: one inbox per document is the rule, and an empty set is 216 bytes.
-        self._subscribers: dict[str, list[Inbox]] = {}
+        # Each document's inboxes as a chain (Inbox.sibling), not a set or a list: one inbox
+        # per document is the rule, and an empty set is 216 bytes, a list 56 and more.
+        self._subscribers: dict[str, Inbox] = {}
         self._slices: list[set[Inbox]] = [set() for _ in range(HEARTBEAT_SLICES)]
         self._next_slice = itertools.count()
         self._recent: dict[str, deque[tuple[float, Fact]]] = defaultdict(deque)
@@ -112,8 +114,10 @@ class Hub:
         now = time.monotonic()
         self._recent[doc_id].append((now, fact))
         self._expiry.append((now, doc_id))
-        for queue in self._subscribers.get(doc_id, ()):
-            queue.put_nowait(fact)
+        inbox = self._subscribers.get(doc_id)
+        while inbox is not None:
+            inbox.put_nowait(fact)
+            inbox = inbox.sibling
         for listener in self.listeners:
             listener(doc_id)
         self._forget_old(now)
@@ -138,18 +142,24 @@ class Hub:
     def subscribe(self, doc_id: str) -> Inbox:
         """A new inbox for ``doc_id``'s facts; :meth:`unsubscribe` it when done.  (Not a
         context manager: its generator would be held by every open stream.)"""
-        inbox = Inbox(next(self._next_slice) % HEARTBEAT_SLICES)
-        self._subscribers.setdefault(doc_id, []).append(inbox)
-        self._slices[inbox.slot].add(inbox)
+        slot = next(self._next_slice) % HEARTBEAT_SLICES
+        inbox = self._subscribers[doc_id] = Inbox(slot, self._subscribers.get(doc_id))
+        self._slices[slot].add(inbox)
         return inbox
 
     def unsubscribe(self, doc_id: str, inbox: Inbox) -> None:
         self._slices[inbox.slot].discard(inbox)
-        inboxes = self._subscribers.get(doc_id)
-        if inboxes is not None and inbox in inboxes:
-            inboxes.remove(inbox)
-            if not inboxes:
+        head = self._subscribers.get(doc_id)
+        if head is inbox:
+            if inbox.sibling is None:
                 del self._subscribers[doc_id]
+            else:
+                self._subscribers[doc_id] = inbox.sibling
+            return
+        while head is not None and head.sibling is not inbox:
+            head = head.sibling
+        if head is not None:
+            head.sibling = inbox.sibling
 
     def nudge_slice(self, slot: int) -> None:
         """Nudge every inbox of one heartbeat slice."""

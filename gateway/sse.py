@@ -31,15 +31,18 @@ class Cursor:
     def parse(cls, text: str | None) -> Cursor:
         """A cursor from ``Last-Event-ID``; anything unreadable means 'from the start'."""
         if not text:
-            return cls()
+            return START
         try:
             rank, meta, verdict = (int(part) for part in text.split("."))
         except ValueError:
-            return cls()
+            return START
         return cls(rank, meta, verdict)
 
     def __str__(self) -> str:
         return f"{self.status_rank}.{self.meta_offset}.{self.verdict_offset}"
+
+
+START = Cursor()  # from the start (frozen: shared by every stream that starts there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ class Sequencer:
 
     status_rank: int = -1
     verdicts: dict[str, str] = field(default_factory=dict)  # scanner -> its verdict class
-    held: list[Fact] = field(default_factory=list)
+    held: tuple[Fact, ...] = ()  # a tuple: the empty one costs an idle stream nothing
 
     def accept(self, fact: Fact) -> list[Fact]:
         if fact.kind == "status":
@@ -94,14 +97,14 @@ class Sequencer:
         if judged is None:
             return []
         if self.status_rank < IN_PROGRESS:
-            self.held.append(judged)
+            self.held = (*self.held, judged)
             return []
         return [judged]
 
     def release(self) -> list[Fact]:
         """The verdicts held back, in the order they came (for when a status is overdue)."""
-        held, self.held = self.held, []
-        return held
+        held, self.held = self.held, ()
+        return list(held)
 
     def _judge(self, fact: Fact) -> Fact | None:
         scanner, verdict = str(fact.data.get("scanner")), str(fact.data.get("verdict"))

@@ -38,7 +38,7 @@ from gateway.sse import (
     heartbeat,
     retry_hint,
 )
-from gateway.state import APP, GatewayState, query_value, tenant_of
+from gateway.state import APP, query_value, tenant_of
 from gateway.verdicts import read_verdicts, summary, verdict_view
 from schemas.enums import STATUS_RANK, TERMINAL
 
@@ -90,40 +90,48 @@ async def _events_tenant(request: web.Request) -> tuple[str, uuid.UUID]:
 
 @routes.get("/docs/{doc_id}/events")
 async def events(request: web.Request) -> web.StreamResponse:
+    # This frame lives as long as the stream (hours, 10,000 per gateway): it keeps few locals,
+    # and the opening's reads happen in a frame of their own that is gone once it is open.
     tenant, doc_id = await _events_tenant(request)
-    state = request.app[APP]
-    cursor = Cursor.parse(
-        request.headers.get("Last-Event-ID") or query_value(request, "last_event_id")
-    )
-    queue = state.hub.subscribe(str(doc_id))
+    hub, key = request.app[APP].hub, str(doc_id)
+    queue = hub.subscribe(key)  # before the reads: a fact that comes meanwhile is kept
     try:
-        # Everything that can fail is read before the headers go out: a store away is then an
-        # honest 503 with Retry-After, never a second response written into a started stream.
-        doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
-        if doc is None:
-            fail(404, f"document {doc_id} not found")
-        verdicts = await read_verdicts(state, doc_id)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await response.prepare(request)
-        stream = EventStream(state, response, cursor, partial(read_progress, state, tenant, doc_id))
+        stream = await _open_stream(request, tenant, doc_id)
         try:
-            await stream.send_snapshot(doc, verdicts)
-            del doc, verdicts  # the stream kept what it needs; an idle one may be held for hours
-            for fact in state.hub.recent(str(doc_id)):
-                await stream.send(fact)
             await stream.follow(queue)
         except UNAVAILABLE as exc:
             # Headers are sent: end the stream; the client resumes from its Last-Event-ID.
             log.warning("event stream of %s ended: a store is unavailable: %s", doc_id, exc)
+        return stream.response
     finally:
-        state.hub.unsubscribe(str(doc_id), queue)
-    return response
+        hub.unsubscribe(key, queue)
+
+
+async def _open_stream(request: web.Request, tenant: str, doc_id: uuid.UUID) -> EventStream:
+    """Read the document, send the headers and the snapshot, then what the hub heard lately.
+    Everything that can fail is read before the headers go out: a store away is then an
+    honest 503 with Retry-After, never a second response written into a started stream."""
+    state = request.app[APP]
+    doc = await db.read(state.pool, lambda conn: store.get_document(conn, tenant, doc_id))
+    if doc is None:
+        fail(404, f"document {doc_id} not found")
+    verdicts = await read_verdicts(state, doc_id)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    cursor = Cursor.parse(
+        request.headers.get("Last-Event-ID") or query_value(request, "last_event_id")
+    )
+    stream = EventStream(response, cursor, partial(read_progress, state, tenant, doc_id))
+    await stream.send_snapshot(doc, verdicts)
+    for fact in state.hub.recent(str(doc_id)):
+        await stream.send(fact)
+    return stream
 
 
 Projections = tuple[dict[str, Any] | None, list[dict[str, Any]]]
@@ -134,18 +142,16 @@ class EventStream:
     stream may be held for hours, 10,000 of them by one gateway: it keeps little, in slots."""
 
     __slots__ = (
-        *("state", "response", "cursor", "read", "status", "expected"),
+        *("response", "cursor", "read", "status", "expected"),
         *("sequencer", "seen", "snapshot", "held_since"),
     )
 
     def __init__(
         self,
-        state: GatewayState,
         response: web.StreamResponse,
         cursor: Cursor,
         read: Callable[[Seen], Awaitable[Projections]],
     ) -> None:
-        self.state = state
         self.response = response
         self.cursor = cursor
         self.read = read

@@ -76,10 +76,12 @@ async def test_the_heartbeat_nudges_every_stream_once_a_period_a_slice_at_a_time
 
 def test_an_unsubscribed_inbox_hears_nothing_more_and_the_document_is_forgotten() -> None:
     hub = Hub()
-    first, second = hub.subscribe("d"), hub.subscribe("d")
-    hub.unsubscribe("d", first)
+    first, middle, last = hub.subscribe("d"), hub.subscribe("d"), hub.subscribe("d")
+    hub.unsubscribe("d", middle)
     hub.publish("d", Fact("meta", 1, {}))
-    assert second.take() is not None and first.take() is None
-    hub.unsubscribe("d", second)
-    hub.unsubscribe("d", second)  # twice is harmless
+    assert first.take() is not None and last.take() is not None and middle.take() is None
+    for inbox in (last, middle, first, first):  # the head, one already gone, the last, twice
+        hub.unsubscribe("d", inbox)
+    hub.publish("d", Fact("meta", 2, {}))
+    assert all(inbox.take() is None for inbox in (first, middle, last))
     assert "d" not in hub._subscribers

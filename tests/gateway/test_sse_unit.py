@@ -156,12 +156,10 @@ class _Response:
 
 
 def _stream(response: _Response, reads: list[Projections]) -> EventStream:
-    state = SimpleNamespace(settings=SimpleNamespace(sse_heartbeat_s=5.0))
-
     async def read(_seen: Seen) -> Projections:
         return reads.pop(0) if len(reads) > 1 else reads[0]
 
-    return EventStream(state, response, Cursor(), read)  # type: ignore[arg-type]
+    return EventStream(response, Cursor(), read)  # type: ignore[arg-type]
 
 
 def _snapshot_doc(status: str) -> dict[str, object]:
@@ -287,7 +285,6 @@ class _Sink:
 async def test_an_idle_stream_costs_little_besides_its_connection() -> None:
     # One gateway holds 10,000 of them: the stream's own share (its state, its task's wait,
     # its inbox) must stay a small part of the ~10 KB aiohttp spends on each connection.
-    state = SimpleNamespace(settings=SimpleNamespace(sse_heartbeat_s=5.0))
     doc = _snapshot_doc("requested")
 
     async def read(_seen: Seen) -> Projections:
@@ -296,7 +293,7 @@ async def test_an_idle_stream_costs_little_besides_its_connection() -> None:
     async def hold(n: int) -> list[asyncio.Task[None]]:
         tasks = []
         for _ in range(n):
-            stream = EventStream(state, _Sink(), Cursor(), read)  # type: ignore[arg-type]
+            stream = EventStream(_Sink(), Cursor(), read)  # type: ignore[arg-type]
             await stream.send_snapshot(doc, [])
             tasks.append(asyncio.create_task(stream.follow(Inbox())))
         await asyncio.sleep(0.01)
