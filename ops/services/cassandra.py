@@ -191,6 +191,9 @@ class Cassandra(Service):
             # The verdict sink writes unlogged batches of one partition (up to ~16 KB): no
             # warning for those; the 50 KiB failure threshold stays as it is.
             "batch_size_warn_threshold": "32KiB",
+            # Its index rows go in unlogged batches across up to 32 partitions (one request
+            # instead of one per partition; streams/sinks/cassandra.py): no warning for those.
+            "unlogged_batch_across_partitions_warn_threshold": 32,
             "disk_failure_policy": "stop",
             "commit_failure_policy": "stop",
         }

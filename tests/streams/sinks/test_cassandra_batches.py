@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from schemas.records import ScanVerdict
 from streams.sinks.cassandra import (
     BATCH_ROWS,
+    INDEX_BATCH_ROWS,
     document_rounds,
     index_chunks,
     insert_query,
@@ -42,7 +44,7 @@ def test_a_documents_rows_stay_in_offset_order_across_rounds() -> None:
     assert [len(wave) for wave in rounds] == [2, 1, 1]
 
 
-def test_index_rows_are_grouped_by_scanner_and_hour_and_timeouts_are_not_listed() -> None:
+def test_index_rows_are_listed_by_scanner_and_hour_and_timeouts_are_not_listed() -> None:
     batch = [
         (_verdict(DOC_A, "clamav"), 1),
         (_verdict(DOC_B, "clamav"), 2),
@@ -50,9 +52,18 @@ def test_index_rows_are_grouped_by_scanner_and_hour_and_timeouts_are_not_listed(
         (_verdict(DOC_B, "yara", verdict="timeout"), 4),
     ]
     chunks = index_chunks(batch, "index", "scope")
-    partitions = sorted({(values[1], values[2].hour) for chunk in chunks for _, values in chunk})
-    assert partitions == [("clamav", 12), ("yara", 13)]
-    assert sorted(len(chunk) for chunk in chunks) == [1, 2]
+    partitions = [(values[1], values[2].hour) for chunk in chunks for _, values in chunk]
+    assert partitions == [("clamav", 12), ("clamav", 12), ("yara", 13)]
+
+
+def test_index_rows_share_batches_across_partitions_up_to_a_limit() -> None:
+    # One request for many partitions: 40 documents of 20 scanners are 25 requests, not 800.
+    docs = [str(uuid.UUID(int=i)) for i in range(40)]
+    batch = [(_verdict(doc, f"scanner{k:02d}"), i) for i, doc in enumerate(docs) for k in range(20)]
+    chunks = index_chunks(batch, "index", "scope")
+    assert [len(chunk) for chunk in chunks] == [INDEX_BATCH_ROWS] * 25
+    scanners = [values[1] for chunk in chunks for _, values in chunk]
+    assert scanners == sorted(scanners)  # a partition's rows side by side
 
 
 def _every_field_set() -> ScanVerdict:
