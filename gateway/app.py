@@ -22,6 +22,7 @@ from gateway.metrics import UNDECODABLE, count_streams, probe_outbox
 from gateway.outbox import own_topics, run_relay
 from gateway.page import page_routes
 from gateway.ratelimit import limiter_context
+from gateway.readafter import WATCH, ProjectionWatch
 from gateway.registry import registry_routes
 from gateway.routes import routes
 from gateway.state import APP, GatewayState
@@ -58,6 +59,7 @@ def _resources(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             app[APP] = GatewayState(
                 settings, pool, s3_client(settings), keys, cassandra, hub, cache
             )
+            app[WATCH] = ProjectionWatch(app[APP])
             yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):

@@ -83,11 +83,21 @@ async def get_document(
 PROGRESS_COLUMNS = ("process_status", "meta_offset", "expected_scanners")
 
 
-async def get_progress(
-    conn: AsyncConnection[Any], tenant: str, doc_id: uuid.UUID
-) -> dict[str, Any] | None:
-    """The :data:`PROGRESS_COLUMNS` of one document of this tenant."""
-    return await _one_document(conn, ", ".join(PROGRESS_COLUMNS), tenant, doc_id)
+async def get_progress_many(
+    conn: AsyncConnection[Any], docs: list[tuple[str, uuid.UUID]]
+) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
+    """The :data:`PROGRESS_COLUMNS` of many documents, each under its tenant (a document of
+    another tenant is not found), in one query."""
+    ids = [doc_id for _, doc_id in docs]
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"SELECT tenant, id, {', '.join(PROGRESS_COLUMNS)} FROM documents"
+        " WHERE id = ANY(%s) AND created_at = ANY(%s)",
+        (ids, [created_at_of(doc_id) for doc_id in ids]),
+    )
+    wanted = set(docs)
+    found = {(row.pop("tenant"), row.pop("id")): row for row in await cur.fetchall()}
+    return {key: row for key, row in found.items() if key in wanted}
 
 
 async def _one_document(

@@ -23,11 +23,10 @@ from gateway.errors import UNAVAILABLE, fail
 from gateway.history import with_earlier
 from gateway.hub import Inbox
 from gateway.readafter import (
+    WATCH,
     Seen,
     caught_up,
     caught_up_view,
-    read_progress,
-    wait_for_projections,
 )
 from gateway.routes import _doc_id, _load, document_view, routes
 from gateway.sse import (
@@ -127,7 +126,7 @@ async def _open_stream(request: web.Request, tenant: str, doc_id: uuid.UUID) -> 
     cursor = Cursor.parse(
         request.headers.get("Last-Event-ID") or query_value(request, "last_event_id")
     )
-    stream = EventStream(response, cursor, partial(read_progress, state, tenant, doc_id))
+    stream = EventStream(response, cursor, partial(request.app[WATCH].wait, tenant, doc_id))
     await stream.send_snapshot(doc, verdicts)
     for fact in state.hub.recent(str(doc_id)):
         await stream.send(fact)
@@ -142,7 +141,7 @@ class EventStream:
     stream may be held for hours, 10,000 of them by one gateway: it keeps little, in slots."""
 
     __slots__ = (
-        *("response", "cursor", "read", "status", "expected"),
+        *("response", "cursor", "wait_for_projections", "status", "expected"),
         *("sequencer", "seen", "snapshot", "held_since"),
     )
 
@@ -150,11 +149,11 @@ class EventStream:
         self,
         response: web.StreamResponse,
         cursor: Cursor,
-        read: Callable[[Seen], Awaitable[Projections]],
+        wait_for_projections: Callable[[Seen], Awaitable[bool]],
     ) -> None:
         self.response = response
         self.cursor = cursor
-        self.read = read
+        self.wait_for_projections = wait_for_projections
         self.status: str | None = None
         self.expected: int | None = None
         self.sequencer = Sequencer()
@@ -256,7 +255,7 @@ class EventStream:
     async def _done(self) -> None:
         """``done``, once the projections say what this stream said (read-after-done)."""
         if not caught_up(*self.snapshot, self.seen):
-            await wait_for_projections(lambda: self.read(self.seen), self.seen)
+            await self.wait_for_projections(self.seen)
         done = {
             "status": self.status,
             "scanned": len(self.seen.verdicts),

@@ -5,13 +5,12 @@ import contextlib
 import tracemalloc
 import uuid
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from gateway import db, streaming
+from gateway import db, readafter, streaming
 from gateway.hub import Inbox
-from gateway.readafter import Seen, caught_up, caught_up_view, wait_for_projections
+from gateway.readafter import ProjectionWatch, Seen, caught_up, caught_up_view
 from gateway.sse import Cursor, Fact, Sequencer, heartbeat
 from gateway.streaming import EventStream, Projections, visible_status
 from gateway.verdicts import verdict_view
@@ -126,25 +125,76 @@ def test_the_snapshot_a_stream_keeps_decides_done_as_the_whole_row_would() -> No
     assert len(caught_up_view(_snapshot_doc("done"))) == 3  # not the whole row
 
 
-async def test_waiting_for_the_projections_polls_until_they_catch_up_or_gives_up() -> None:
-    seen = Seen()
-    seen.note("verdict", 3, {"scanner": "a", "verdict": "clean"})
-    reads = [(_doc("done", 1), []), (_doc("done", 1), []), (_doc("done", 1), _rows(a="clean"))]
-    calls: list[int] = []
+class _Stores:
+    """Postgres and Cassandra as the watch reads them: each read answers the next of its
+    rows (the last one from then on), and is counted."""
 
-    async def read() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
-        calls.append(1)
-        if len(calls) == 2:
-            raise OSError("cassandra away for a moment")
-        return reads[len(calls) - 1]
+    def __init__(self, rows: list[dict[tuple[str, uuid.UUID], dict[str, object]]]) -> None:
+        self.rows, self.row_reads, self.verdict_reads = rows, 0, 0
+        self.verdicts: dict[uuid.UUID, list[dict[str, object]]] = {}
+        self.fail_next = False
 
-    assert await wait_for_projections(read, seen, wait_s=5, poll_s=0.001)
-    assert len(calls) == 3
+    async def read(self, _pool: object, _query: object) -> object:
+        self.row_reads += 1
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("postgres away for a moment")
+        return self.rows.pop(0) if len(self.rows) > 1 else self.rows[0]
 
-    async def never() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
-        return None, []
+    async def read_verdicts(self, _state: object, ids: list[uuid.UUID]) -> object:
+        self.verdict_reads += 1
+        return {doc_id: self.verdicts.get(doc_id, []) for doc_id in ids}
 
-    assert not await wait_for_projections(never, seen, wait_s=0.02, poll_s=0.005)
+
+def _watch(monkeypatch: pytest.MonkeyPatch, stores: _Stores) -> ProjectionWatch:
+    monkeypatch.setattr(db, "read", stores.read)
+    monkeypatch.setattr(readafter, "read_verdict_classes", stores.read_verdicts)
+    return ProjectionWatch(SimpleNamespace(pool=None), poll_s=0.005)  # type: ignore[arg-type]
+
+
+def _seen_done(*scanners: str) -> Seen:
+    seen = Seen(status="done")
+    for scanner in scanners:
+        seen.note("verdict", 3, {"scanner": scanner, "verdict": "clean"})
+    return seen
+
+
+async def test_one_read_serves_every_waiting_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [uuid.uuid4() for _ in range(20)]
+    lagging = {("t", d): _doc("in_progress", None) for d in docs}
+    done = {("t", d): _doc("done", 1) for d in docs}
+    stores = _Stores([lagging, lagging, done])
+    stores.verdicts = {d: _rows(a="clean") for d in docs}
+    watch = _watch(monkeypatch, stores)
+    waits = [watch.wait("t", d, _seen_done("a"), wait_s=5) for d in docs]
+    assert await asyncio.gather(*waits) == [True] * 20
+    assert stores.row_reads == 3  # not 3 per stream
+    assert stores.verdict_reads == 1  # only once the rows caught up: the status lags most
+
+
+async def test_a_wait_outlasts_a_store_away_and_gives_up_in_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doc = uuid.uuid4()
+    stores = _Stores([{("t", doc): _doc("done", 1)}])
+    stores.fail_next = True
+    stores.verdicts = {doc: _rows(a="clean")}
+    watch = _watch(monkeypatch, stores)
+    assert await watch.wait("t", doc, _seen_done("a"), wait_s=5)
+    assert stores.row_reads == 2
+    assert not await watch.wait("t", doc, _seen_done("a", "b"), wait_s=0.05)  # b never comes
+    assert not watch._waiting
+
+
+async def test_a_row_of_another_tenant_is_not_what_a_stream_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doc = uuid.uuid4()
+    stores = _Stores([{("other", doc): _doc("done", 1)}])
+    stores.verdicts = {doc: _rows(a="clean")}
+    watch = _watch(monkeypatch, stores)
+    assert not await watch.wait("t", doc, _seen_done("a"), wait_s=0.05)
+    assert stores.verdict_reads == 0
 
 
 class _Response:
@@ -156,10 +206,12 @@ class _Response:
 
 
 def _stream(response: _Response, reads: list[Projections]) -> EventStream:
-    async def read(_seen: Seen) -> Projections:
-        return reads.pop(0) if len(reads) > 1 else reads[0]
+    async def wait(seen: Seen) -> bool:
+        while not caught_up(*(reads.pop(0) if len(reads) > 1 else reads[0]), seen):
+            await asyncio.sleep(0.001)
+        return True
 
-    return EventStream(response, Cursor(), read)  # type: ignore[arg-type]
+    return EventStream(response, Cursor(), wait)  # type: ignore[arg-type]
 
 
 def _snapshot_doc(status: str) -> dict[str, object]:
@@ -214,50 +266,6 @@ async def test_verdicts_whose_status_never_comes_are_sent_after_a_while(
         await follow
 
 
-async def test_verdicts_are_not_read_while_the_document_row_lags(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The status is the last fact: while Postgres lags, polling Cassandra is wasted work."""
-    from gateway import readafter
-
-    seen = Seen(status="done", verdicts={"a": "clean"})
-    rows = iter([{"process_status": "in_progress"}, {"process_status": "done"}])
-    verdict_reads: list[int] = []
-
-    async def fake_read(_pool: object, _query: object) -> dict[str, object]:
-        return {**next(rows), "meta_offset": None, "expected_scanners": 1}
-
-    async def fake_verdicts(
-        _state: object, doc_ids: list[uuid.UUID]
-    ) -> dict[uuid.UUID, list[dict[str, object]]]:
-        verdict_reads.append(1)
-        return {doc_id: [{"scanner": "a", "verdict": "clean"}] for doc_id in doc_ids}
-
-    monkeypatch.setattr(db, "read", fake_read)
-    monkeypatch.setattr(readafter, "read_verdict_classes", fake_verdicts)
-    state: Any = SimpleNamespace(pool=None)
-    doc, verdicts = await readafter.read_progress(state, "t", uuid.uuid4(), seen)
-    assert verdicts == [] and not verdict_reads and not caught_up(doc, verdicts, seen)
-    doc, verdicts = await readafter.read_progress(state, "t", uuid.uuid4(), seen)
-    assert verdict_reads == [1] and caught_up(doc, verdicts, seen)
-
-
-async def test_waiting_for_a_lagging_projection_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reads come quickly at first, then further apart, up to the cap."""
-    pauses: list[float] = []
-
-    async def no_sleep(seconds: float) -> None:
-        pauses.append(seconds)
-
-    async def lagging() -> tuple[dict[str, object] | None, list[dict[str, object]]]:
-        return None, []
-
-    monkeypatch.setattr(asyncio, "sleep", no_sleep)
-    seen = Seen(status="done")
-    assert not await wait_for_projections(lagging, seen, wait_s=0.05, poll_s=0.025)
-    assert pauses[:5] == [0.025, 0.05, 0.1, 0.2, 0.25] and max(pauses) == 0.25
-
-
 async def test_an_idle_stream_has_no_timer_and_says_it_is_alive_when_the_hub_nudges_it() -> None:
     response = _Response()
     stream = _stream(response, [(_snapshot_doc("requested"), [])])
@@ -287,13 +295,13 @@ async def test_an_idle_stream_costs_little_besides_its_connection() -> None:
     # its inbox) must stay a small part of the ~10 KB aiohttp spends on each connection.
     doc = _snapshot_doc("requested")
 
-    async def read(_seen: Seen) -> Projections:
-        return doc, []
+    async def wait(_seen: Seen) -> bool:
+        return True
 
     async def hold(n: int) -> list[asyncio.Task[None]]:
         tasks = []
         for _ in range(n):
-            stream = EventStream(_Sink(), Cursor(), read)  # type: ignore[arg-type]
+            stream = EventStream(_Sink(), Cursor(), wait)  # type: ignore[arg-type]
             await stream.send_snapshot(doc, [])
             tasks.append(asyncio.create_task(stream.follow(Inbox())))
         await asyncio.sleep(0.01)

@@ -108,3 +108,17 @@ async def test_another_size_or_a_rejected_document_is_not_marked(
     assert not await store.mark_landed(conn, doc["id"], SIZE, now, status_event)
     assert (await row(conn, doc))[0] == "rejected"
     assert not await store.mark_landed(conn, uuid7(), SIZE, now, status_event)  # no such row
+
+
+async def test_progress_of_many_documents_is_read_each_under_its_tenant(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
+    first, second = await requested(conn), await requested(conn)
+    asked = [("t", first["id"]), ("t", second["id"]), ("other", uuid7())]
+    found = await store.get_progress_many(conn, [*asked, ("other", first["id"])])
+    assert set(found) == {("t", first["id"]), ("t", second["id"])}  # never another tenant's
+    assert found[("t", first["id"])] == {
+        "process_status": "requested",
+        "meta_offset": None,
+        "expected_scanners": None,
+    }
