@@ -238,9 +238,7 @@ class Runner:
         if rescans.unaffected(self.scanner, self.name, request):
             return Reply()  # a rescan the engine knows cannot change the verdict
         with log_context(doc_id=request.doc_id, tenant=request.tenant):
-            # DEBUG: the verdict line below says it all (two INFO lines a scan were a fifth of a
-            # scanner host's CPU under load, with twenty scanners in one process).
-            log.debug("%s: scanning %s", self.name, request.doc_id)
+            log.info("%s: scanning %s", self.name, request.doc_id)  # which instance took it
             started = time.monotonic()
             scan = self.scan_request(request)
             took = time.monotonic() - started
