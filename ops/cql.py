@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,9 @@ def open_cluster(settings: Settings, timeout_s: float = 10.0, dict_rows: bool = 
         protocol_version=ProtocolVersion.V5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout_s,
+        # The driver leaves Nagle's algorithm on: a request of more than one segment (a batch
+        # of verdicts) then waited for the node's delayed ACK, ~45 ms instead of ~3.
+        sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         control_connection_timeout=timeout_s,
         # The default backs off to 10 minutes between reconnects: after a 60 s outage the
         # writers stayed away for minutes.  Capped at 2 s, they are back as soon as it is.

@@ -151,10 +151,35 @@ def index_row(record: ScanVerdict, scope: str) -> tuple[Any, ...] | None:
     )
 
 
-# Statements per batch.  A verdict row and its history row are ~0.5-1 KB: 16 stay well under
-# Cassandra's 50 KiB batch limit (and inside the 32 KiB warning threshold set in cassandra.yaml).
-BATCH_ROWS = 16
+# A batch of one partition holds up to this many bytes of values (estimated: see
+# :func:`_bytes`).  Cassandra warns above ``batch_size_warn_threshold`` (32 KiB, set in
+# ops/services/cassandra.py) and refuses above 50 KiB.  A verdict and its history row are
+# ~0.6 KB (up to ~4.5 KB with a 2,000-character result), so a document's twenty verdicts
+# usually go in one request.  Each round of requests waits for Cassandra's commit log (group
+# commit, up to 15 ms), so rounds, not rows, are what delays the projection.
+BATCH_BYTES = 24 * 1024
+STATEMENT_OVERHEAD = 64  # a row's keys, timestamps and framing, beside its text
 Statement = tuple[Any, tuple[Any, ...]]
+
+
+def _bytes(values: tuple[Any, ...]) -> int:
+    """A row's size, from above: its text, 16 bytes for any other value, and framing."""
+    return STATEMENT_OVERHEAD + sum(len(v) if isinstance(v, str) else 16 for v in values)
+
+
+def _chunks(pairs: list[list[Statement]]) -> list[list[Statement]]:
+    """Pairs (a verdict and its history row) in order, into chunks of up to
+    :data:`BATCH_BYTES`; a pair is never split."""
+    chunks: list[list[Statement]] = []
+    size = BATCH_BYTES + 1  # the first pair opens a chunk
+    for pair in pairs:
+        pair_size = sum(_bytes(values) for _, values in pair)
+        if size + pair_size > BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].extend(pair)
+        size += pair_size
+    return chunks
 
 
 def document_rounds(batch: list[Item], insert: Any, history: Any) -> list[list[list[Statement]]]:
@@ -162,14 +187,11 @@ def document_rounds(batch: list[Item], insert: Any, history: Any) -> list[list[l
     history row).  A batch of one partition is applied at once, and a document's chunks go in
     successive rounds, so its verdicts become readable in offset order, which is what the SSE
     resume cursor relies on; documents are written side by side."""
-    per_doc: dict[str, list[Statement]] = {}
+    per_doc: dict[str, list[list[Statement]]] = {}
     for record, offset in sorted(batch, key=lambda item: item[1]):
-        rows = per_doc.setdefault(record.doc_id, [])
-        rows += [(insert, row(record, offset)), (history, history_row(record, offset))]
-    chunks = [
-        [rows[i : i + BATCH_ROWS] for i in range(0, len(rows), BATCH_ROWS)]
-        for rows in per_doc.values()
-    ]
+        pair = [(insert, row(record, offset)), (history, history_row(record, offset))]
+        per_doc.setdefault(record.doc_id, []).append(pair)
+    chunks = [_chunks(pairs) for pairs in per_doc.values()]
     depth = max((len(c) for c in chunks), default=0)
     return [[c[k] for c in chunks if k < len(c)] for k in range(depth)]
 
@@ -204,7 +226,8 @@ def write(client: CassandraClient, keyspace: str, batch: list[Item], scope: str 
     deployment's topic prefix (see :func:`index_row`).
 
     Rows go in unlogged batches of one partition each: one request per document and chunk
-    instead of three per verdict (Cassandra's CPU per document is mostly per request).
+    instead of three per verdict (Cassandra's CPU per document is mostly per request), and
+    usually one round of requests per batch.
     A record that is not a verdict raises :class:`UnknownSchema` before anything is written."""
     for record, _ in batch:
         if not isinstance(record, ScanVerdict):
@@ -213,9 +236,13 @@ def write(client: CassandraClient, keyspace: str, batch: list[Item], scope: str 
     insert = client.prepared(insert_query(keyspace))
     history = client.prepared(history_query(keyspace))
     index = client.prepared(index_query(keyspace))
-    for wave in document_rounds(batch, insert, history):
-        _execute(client, [_unlogged(chunk) for chunk in wave])
-    _execute(client, [_unlogged(chunk) for chunk in index_chunks(batch, index, scope)])
+    waves = document_rounds(batch, insert, history)
+    rounds = [[_unlogged(chunk) for chunk in wave] for wave in waves]
+    listed = [_unlogged(chunk) for chunk in index_chunks(batch, index, scope)]
+    # The index rows go with the first round: no reader needs them in order with the others.
+    _execute(client, (rounds[0] if rounds else []) + listed)
+    for wave in rounds[1:]:
+        _execute(client, wave)
     return len(batch)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from schemas.records import ScanVerdict
 from streams.sinks.cassandra import (
-    BATCH_ROWS,
+    BATCH_BYTES,
     INDEX_BATCH_ROWS,
     document_rounds,
     index_chunks,
@@ -33,15 +34,30 @@ DOC_A = "01a22200-0000-7000-8000-000000000001"
 DOC_B = "01a22200-0000-7000-8000-000000000002"
 
 
-def test_a_documents_rows_stay_in_offset_order_across_rounds() -> None:
-    many = [(_verdict(DOC_A, f"s{i:02d}"), 100 - i) for i in range(20)]  # offsets 81..100
-    rounds = document_rounds([*many, (_verdict(DOC_B, "s00"), 5)], "insert", "history")
-    assert len(rounds) == 3  # 40 rows of A: chunks of 16, 16, 8; B's 2 rows go in round 1
-    a_rows = [r for wave in rounds for chunk in wave for r in chunk if r[1][0].hex[-1] == "1"]
+def _bytes(chunk: list[tuple[str, tuple[object, ...]]]) -> int:
+    """What Cassandra would count, from above: text in full, 16 bytes for anything else."""
+    return sum(len(v) if isinstance(v, str) else 16 for _, values in chunk for v in values)
+
+
+def test_a_documents_twenty_verdicts_go_in_one_request() -> None:
+    # Each round of requests waits for the commit log: one round a batch, not three.
+    verdicts = [(_verdict(DOC_A, f"s{i:02d}"), 100 - i) for i in range(20)]
+    rounds = document_rounds([*verdicts, (_verdict(DOC_B, "s00"), 5)], "insert", "history")
+    assert [len(wave) for wave in rounds] == [2]
+    assert sorted(len(chunk) for chunk in rounds[0]) == [2, 40]
+
+
+def test_long_results_split_a_document_into_rounds_in_offset_order() -> None:
+    long = "x" * 2000  # the runner's cap on a result; a row and its history row hold it
+    verdicts = [(replace(_verdict(DOC_A, f"s{i:02d}"), result=long), 100 - i) for i in range(20)]
+    rounds = document_rounds([*verdicts, (_verdict(DOC_B, "s00"), 5)], "insert", "history")
+    assert len(rounds) > 1 and len(rounds[0]) == 2
+    chunks = [chunk for wave in rounds for chunk in wave]
+    assert all(_bytes(chunk) <= BATCH_BYTES for chunk in chunks)
+    a_rows = [r for chunk in chunks for r in chunk if r[1][0].hex[-1] == "1"]
+    assert [statement for statement, _ in a_rows] == ["insert", "history"] * 20  # pairs whole
     offsets = [values[13] for statement, values in a_rows if statement == "insert"]
     assert offsets == sorted(offsets) and len(offsets) == 20
-    assert all(len(chunk) <= BATCH_ROWS for wave in rounds for chunk in wave)
-    assert [len(wave) for wave in rounds] == [2, 1, 1]
 
 
 def test_index_rows_are_listed_by_scanner_and_hour_and_timeouts_are_not_listed() -> None:
