@@ -3,9 +3,15 @@
 import asyncio
 import contextlib
 import tracemalloc
+from datetime import UTC, datetime
 
-from gateway.hub import HEARTBEAT_SLICES, Hub, Inbox, heartbeats
+from aiokafka import ConsumerRecord, TopicPartition
+
+from gateway.hub import HEARTBEAT_SLICES, Hub, Inbox, heartbeats, take
 from gateway.sse import Fact
+from schemas.documents import DocsStatus
+
+DOC = "01a22200-0000-7000-8000-0000000000d1"
 
 
 async def test_an_inbox_hands_facts_over_in_order_and_wakes_its_reader() -> None:
@@ -85,3 +91,38 @@ def test_an_unsubscribed_inbox_hears_nothing_more_and_the_document_is_forgotten(
     hub.publish("d", Fact("meta", 2, {}))
     assert all(inbox.take() is None for inbox in (first, middle, last))
     assert "d" not in hub._subscribers
+
+
+def _status_message(offset: int, doc_id: str, status: str) -> ConsumerRecord[bytes, bytes]:
+    value = DocsStatus(doc_id, "t", status, None, None, datetime.now(UTC)).encode()
+    return ConsumerRecord(
+        "docs.status", 0, offset, 0, 0, None, value, None, len(value), len(value), ()
+    )
+
+
+def test_a_fetch_is_published_in_order_and_the_position_moves_past_it() -> None:
+    hub, errors = Hub(), []
+    inbox = hub.subscribe(DOC)
+    status = TopicPartition("docs.status", 0)
+    fetched = {
+        status: [_status_message(7, DOC, "uploaded"), _status_message(8, DOC, "scanning")],
+        TopicPartition("docs.status", 1): [],
+    }
+    take(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
+    facts = [inbox.take(), inbox.take(), inbox.take()]
+    assert [(f.offset, f.data["status"]) for f in facts if f] == [(7, "uploaded"), (8, "scanning")]
+    assert facts[2] is None and not errors
+    assert hub.positions == {status: 9}  # a reconnect resumes after the last event taken
+
+
+def test_a_poison_event_is_counted_and_passed_over() -> None:
+    hub, errors = Hub(), []
+    inbox = hub.subscribe(DOC)
+    poison = _status_message(3, DOC, "uploaded")
+    poison.value = b"\x00junk"
+    status = TopicPartition("docs.status", 0)
+    fetched = {status: [poison, _status_message(4, DOC, "done")]}
+    take(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
+    fact = inbox.take()
+    assert fact is not None and fact.offset == 4 and inbox.take() is None
+    assert errors == [1] and hub.positions == {status: 5}
