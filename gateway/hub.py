@@ -97,7 +97,8 @@ class Inbox:
         return self._facts.pop(0) if self._facts else None
 
     async def get(self) -> Fact | None:
-        """The next fact; None when nudged with none waiting."""
+        """The next fact; None when nudged with none waiting.  (For a reader that may keep a
+        frame while it waits; an event stream uses :meth:`wait` and :meth:`take`.)"""
         while not self.ready():
             await self.wait()
         return self.take()
@@ -213,13 +214,13 @@ async def _consume(settings: Settings, hub: Hub, on_error: Callable[[], None]) -
         hub.ready.set()
         while True:
             fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
-            take(hub, names, fetched, on_error)
+            publish_fetch(hub, names, fetched, on_error)
             await asyncio.sleep(PACE_S)
     finally:
         await consumer.stop()
 
 
-def take(
+def publish_fetch(
     hub: Hub,
     kinds: dict[str, str],
     fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],

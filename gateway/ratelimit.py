@@ -37,9 +37,9 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from gateway import db
-from gateway.auth import Principal, bearer_key, verify_events_token
+from gateway.auth import Principal, bearer_key
 from gateway.errors import UNAVAILABLE, fail_retry_later
-from gateway.state import APP, query_value
+from gateway.state import APP
 from ops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -232,34 +232,29 @@ async def limiter_context(app: web.Application) -> AsyncIterator[None]:
 
 async def admit(request: web.Request) -> None:
     """Count the request against its tenant's bucket (429 when it is empty).  Unauthenticated
-    requests pass: their handler answers 401 (a bucket needs a tenant)."""
+    requests pass: their handler answers 401 (a bucket needs a tenant).  An event stream is
+    counted by its handler (:func:`admit_events`), once it knows who asks: its events token
+    is then checked once."""
     limiter = request.app.get(LIMITER)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else None
-    if limiter is None or route in EXEMPT:
-        return
-    if route == EVENTS_ROUTE:
-        tenant = await _events_tenant(request)
-        if tenant is not None:
-            await limiter.check_events(tenant)
+    if limiter is None or route in EXEMPT or route == EVENTS_ROUTE:
         return
     principal = await _principal(request)
     if principal is not None:
         await limiter.check_requests(principal)
 
 
+async def admit_events(request: web.Request, tenant: str) -> None:
+    """Count an event stream against its tenant's bucket (429 when it is empty)."""
+    limiter = request.app.get(LIMITER)
+    if limiter is not None:
+        await limiter.check_events(tenant)
+
+
 async def _principal(request: web.Request) -> Principal | None:
     key = bearer_key(request.headers.get("Authorization"))
     return await request.app[APP].keys.principal_for(key) if key else None
-
-
-async def _events_tenant(request: web.Request) -> str | None:
-    token = query_value(request, "token")
-    if token is None:
-        principal = await _principal(request)
-        return principal.tenant if principal else None
-    secret = request.app[APP].settings.signing_secret
-    return verify_events_token(secret, request.match_info["doc_id"], token)
 
 
 async def upload_guard(

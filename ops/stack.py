@@ -112,10 +112,12 @@ class Stack:
             wrapper=gateway_wrapper,
         )
 
-    def start_gateway(self, name: str) -> str:
-        """One more gateway process of this stack, on a port of its own; returns its URL."""
+    def start_gateway(self, name: str, **settings: str) -> str:
+        """One more gateway process of this stack, on a port of its own; returns its URL.
+        ``settings``: more environment for it, without the prefix (``RATE_LIMIT_...="2"``)."""
         port = free_port()
-        env = {**self.env, f"{PREFIX}GATEWAY_PORT": str(port)}
+        overrides = {f"{PREFIX}{key}": value for key, value in settings.items()}
+        env = {**self.env, **overrides, f"{PREFIX}GATEWAY_PORT": str(port)}
         self.start(name, "gateway", ready_port=port, env=env)
         return f"http://{self.settings.bind.host}:{port}"
 

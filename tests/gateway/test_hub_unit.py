@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from gateway.hub import HEARTBEAT_SLICES, Hub, Inbox, heartbeats, take
+from gateway.hub import HEARTBEAT_SLICES, Hub, Inbox, heartbeats, publish_fetch
 from gateway.sse import Fact
 from schemas.documents import DocsStatus
 
@@ -108,7 +108,7 @@ def test_a_fetch_is_published_in_order_and_the_position_moves_past_it() -> None:
         status: [_status_message(7, DOC, "uploaded"), _status_message(8, DOC, "scanning")],
         TopicPartition("docs.status", 1): [],
     }
-    take(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
+    publish_fetch(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
     facts = [inbox.take(), inbox.take(), inbox.take()]
     assert [(f.offset, f.data["status"]) for f in facts if f] == [(7, "uploaded"), (8, "scanning")]
     assert facts[2] is None and not errors
@@ -122,7 +122,7 @@ def test_a_poison_event_is_counted_and_passed_over() -> None:
     poison.value = b"\x00junk"
     status = TopicPartition("docs.status", 0)
     fetched = {status: [poison, _status_message(4, DOC, "done")]}
-    take(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
+    publish_fetch(hub, {"docs.status": "status"}, fetched, lambda: errors.append(1))
     fact = inbox.take()
     assert fact is not None and fact.offset == 4 and inbox.take() is None
     assert errors == [1] and hub.positions == {status: 5}

@@ -119,6 +119,30 @@ async def test_event_stream_reconnects_are_not_starved_by_api_calls(
     assert (await _meta(api)).status == 429  # and the API is still limited
 
 
+async def test_event_streams_over_the_stream_rate_are_429_and_bad_tokens_401_uncounted(
+    pipeline: Pipeline, session: aiohttp.ClientSession
+) -> None:
+    name = f"gateway-ev-{uuid.uuid4().hex[:6]}"
+    url = pipeline.start_gateway(name, RATE_LIMIT_EVENTS_PER_S="0.01", RATE_LIMIT_EVENTS_BURST="2")
+    try:
+        api = Api(session, url, _tenant(pipeline))
+        ticket = await api.request_upload("streamed.txt", b"stream me")
+        events = ticket.body["urls"]["events"].replace(pipeline.url, url)
+        forged = events.split("token=")[0] + "token=forged"
+        assert [await _opened(session, forged) for _ in range(3)] == [401] * 3
+        assert [await _opened(session, events) for _ in range(3)] == [200, 200, 429]
+    finally:
+        pipeline.stop(name)
+
+
+async def _opened(session: aiohttp.ClientSession, url: str) -> int:
+    """The status an event stream opens with (then closed at once)."""
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        if resp.status == 429:
+            assert (await resp.json())["limit"] == "events"
+        return resp.status
+
+
 async def test_uploads_in_progress_are_limited_across_gateways(
     pipeline: Pipeline, second_gateway: str, session: aiohttp.ClientSession
 ) -> None:

@@ -7,12 +7,20 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import db, readafter, streaming
 from gateway.hub import Inbox
 from gateway.readafter import ProjectionWatch, Seen, caught_up, caught_up_view
 from gateway.sse import Cursor, Fact, Sequencer, heartbeat
-from gateway.streaming import EventStream, Projections, visible_status
+from gateway.streaming import (
+    EVENT_STREAM_HEADERS,
+    EventStream,
+    Projections,
+    start_event_stream,
+    visible_status,
+)
 from gateway.verdicts import verdict_view
 from tests.gateway.client import parse_sse
 
@@ -319,3 +327,22 @@ async def test_an_idle_stream_costs_little_besides_its_connection() -> None:
             task.cancel()
         await asyncio.gather(*held, return_exceptions=True)
     assert per_stream < 2500, per_stream  # 3.1 KB with a timer per stream
+
+
+async def test_a_started_stream_has_sent_its_headers_and_holds_none() -> None:
+    held: list[web.StreamResponse] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = await start_event_stream(request)
+        held.append(response)
+        await response.write(b": hello\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/events", handler)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/events")
+        assert resp.status == 200 and await resp.read() == b": hello\n\n"
+        for name, value in EVENT_STREAM_HEADERS.items():
+            assert resp.headers[name] == value
+    assert len(held) == 1 and not held[0].headers  # an idle stream keeps no copy of them
