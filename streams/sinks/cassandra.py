@@ -154,17 +154,22 @@ def index_row(record: ScanVerdict, scope: str) -> tuple[Any, ...] | None:
 # A batch of one partition holds up to this many bytes of values (estimated: see
 # :func:`_bytes`).  Cassandra warns above ``batch_size_warn_threshold`` (32 KiB, set in
 # ops/services/cassandra.py) and refuses above 50 KiB.  A verdict and its history row are
-# ~0.6 KB (up to ~4.5 KB with a 2,000-character result), so a document's twenty verdicts
-# usually go in one request.  Each round of requests waits for Cassandra's commit log (group
-# commit, up to 15 ms), so rounds, not rows, are what delays the projection.
+# ~0.6 KB (more with a long result: the runner keeps 2,000 characters), so a document's twenty
+# verdicts usually go in one request.  A round of requests waits for the commit log's sync and
+# the next round waits for it: rounds, not rows, are what delays the projection.
 BATCH_BYTES = 24 * 1024
 STATEMENT_OVERHEAD = 64  # a row's keys, timestamps and framing, beside its text
 Statement = tuple[Any, tuple[Any, ...]]
 
 
 def _bytes(values: tuple[Any, ...]) -> int:
-    """A row's size, from above: its text, 16 bytes for any other value, and framing."""
-    return STATEMENT_OVERHEAD + sum(len(v) if isinstance(v, str) else 16 for v in values)
+    """A row's size, from above: its text (4 bytes a character unless ASCII), 16 bytes for
+    any other value, and framing."""
+    return STATEMENT_OVERHEAD + sum(_text_bytes(v) if isinstance(v, str) else 16 for v in values)
+
+
+def _text_bytes(text: str) -> int:
+    return len(text) if text.isascii() else 4 * len(text)  # isascii(): no scan, a flag
 
 
 def _chunks(pairs: list[list[Statement]]) -> list[list[Statement]]:

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from schemas.records import ScanVerdict
 from streams.sinks.cassandra import (
     BATCH_BYTES,
@@ -35,8 +37,8 @@ DOC_B = "01a22200-0000-7000-8000-000000000002"
 
 
 def _bytes(chunk: list[tuple[str, tuple[object, ...]]]) -> int:
-    """What Cassandra would count, from above: text in full, 16 bytes for anything else."""
-    return sum(len(v) if isinstance(v, str) else 16 for _, values in chunk for v in values)
+    """What Cassandra would count, from above: text as UTF-8, 16 bytes for anything else."""
+    return sum(len(v.encode()) if isinstance(v, str) else 16 for _, values in chunk for v in values)
 
 
 def test_a_documents_twenty_verdicts_go_in_one_request() -> None:
@@ -47,8 +49,9 @@ def test_a_documents_twenty_verdicts_go_in_one_request() -> None:
     assert sorted(len(chunk) for chunk in rounds[0]) == [2, 40]
 
 
-def test_long_results_split_a_document_into_rounds_in_offset_order() -> None:
-    long = "x" * 2000  # the runner's cap on a result; a row and its history row hold it
+@pytest.mark.parametrize("char", ["x", "\u4e2d", "\U0001f600"])  # 1, 3 and 4 bytes in UTF-8
+def test_long_results_split_a_document_into_rounds_in_offset_order(char: str) -> None:
+    long = char * 2000  # the runner's cap on a result; a row and its history row hold it
     verdicts = [(replace(_verdict(DOC_A, f"s{i:02d}"), result=long), 100 - i) for i in range(20)]
     rounds = document_rounds([*verdicts, (_verdict(DOC_B, "s00"), 5)], "insert", "history")
     assert len(rounds) > 1 and len(rounds[0]) == 2
