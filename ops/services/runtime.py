@@ -27,6 +27,9 @@ class ServiceState:
     rss_mb: float | None
 
 
+# psutil derives a start time from the boot time, which /proc gives in whole seconds.
+START_SLACK_S = 2.0
+
 # Children started by this process, kept so they are reaped here (no zombies, no warnings).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -36,15 +39,34 @@ def say(message: str) -> None:
 
 
 def read_pid(service: Service) -> int | None:
-    """The live pid from the pid file, or None (and the stale file removed)."""
+    """The live pid from the pid file, or None (and the stale file removed).
+
+    A pid names our service only if that process is as old as the file and leads its own
+    process group.  A service that died leaves its file behind, and pids wrap (at 32,768
+    here): the pid may belong to anyone by now, and ``down`` signals the whole group of
+    the process the file names."""
     try:
         pid = int(service.pid_file.read_text().strip())
+        written_at = service.pid_file.stat().st_mtime
     except (FileNotFoundError, ValueError):
         return None
-    if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    if _started_for(pid, written_at):
         return pid
     service.pid_file.unlink(missing_ok=True)
     return None
+
+
+def _started_for(pid: int, written_at: float) -> bool:
+    """The pid file written at ``written_at`` (right after the spawn) is this process's."""
+    try:
+        proc = psutil.Process(pid)
+        return (
+            proc.status() != psutil.STATUS_ZOMBIE
+            and proc.create_time() <= written_at + START_SLACK_S
+            and os.getpgid(pid) == pid  # spawn() gives each service a session of its own
+        )
+    except (psutil.Error, ProcessLookupError):
+        return False
 
 
 def port_holder(port: int) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +84,38 @@ def test_a_missing_prerequisite_says_how_to_get_it() -> None:
 
     with pytest.raises(PrerequisiteMissing, match="'no-such-tool' is not installed: apt-get"):
         require_command("no-such-tool", "apt-get install -y no-such-tool")
+
+
+def test_a_pid_file_naming_a_younger_process_is_stale_and_down_signals_nothing(
+    tiny: TinyHttp,
+) -> None:
+    """The service died and its pid went to someone else since: ``down`` must not kill it."""
+    tiny.home.mkdir(parents=True)
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        tiny.pid_file.write_text(str(stranger.pid))
+        old = time.time() - 60  # the file outlived the process it was written for
+        os.utime(tiny.pid_file, (old, old))
+        assert read_pid(tiny) is None and not tiny.pid_file.exists()
+        tiny.pid_file.write_text(str(stranger.pid))
+        os.utime(tiny.pid_file, (old, old))
+        stop(tiny)
+        assert stranger.poll() is None  # still running
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_pid_file_naming_a_process_outside_its_own_group_is_stale(tiny: TinyHttp) -> None:
+    """Each service leads a session of its own; a pid in another's group is not ours."""
+    tiny.home.mkdir(parents=True)
+    member = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tiny.pid_file.write_text(str(member.pid))  # written after it started, as spawn does
+        assert os.getpgid(member.pid) != member.pid
+        assert read_pid(tiny) is None
+    finally:
+        member.kill()
+        member.wait()
