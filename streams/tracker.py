@@ -9,9 +9,11 @@ a key's changelog partition is the same as its source partition (``use_partition
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -42,6 +44,37 @@ table = app.Table(
 )
 status_topic = app.topic(topic(settings, topics.DOCS_STATUS), key_type=bytes, value_type=bytes)
 
+
+class DocumentLocks:
+    """One asyncio lock per document, kept only while someone holds or waits for it.
+
+    The agents of one document (its request, its verdicts) and the deadline timer run side
+    by side: each loads the progress, sends its status events, then saves.  A send may
+    yield to another agent, whose save the first one's would then overwrite (a verdict
+    lost: the document waits until the re-read finds it)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def busy(self, doc_id: str) -> bool:
+        return doc_id in self._locks
+
+    @contextlib.asynccontextmanager
+    async def hold(self, doc_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(doc_id) or (asyncio.Lock(), 0)
+        self._locks[doc_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[doc_id]
+            if users == 1:
+                del self._locks[doc_id]
+            else:
+                self._locks[doc_id] = (lock, users - 1)
+
+
+locks = DocumentLocks()
 clock = progress.DeadlineClock(max_step_ms=int(2 * TICK_S * 1000))
 rereads = reread.Rereads()
 reread_tries: dict[str, int] = {}  # document -> re-reads its wait caused (this process)
@@ -59,17 +92,18 @@ def load(doc_id: str) -> progress.Progress | None:
 
 async def apply(step: Step[R], record: R) -> None:
     doc_id = record.doc_id
-    # Saved only after the status events are out: a failed send is retried from the old
-    # state and emits again, instead of finding the rank already reached.
-    before = load(doc_id)
-    late_before = len(before.late) if before else 0
-    state, emitted = step(before, record, _now_ms())
-    for status in emitted:
-        await status_topic.send(key=status.kafka_key, value=status.encode())
-        metrics.STATUSES.labels(status.status).inc()
-        log.info("status %s", status.status, extra={"reason": status.reason})
-    metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
-    table[doc_id] = state.to_json()
+    async with locks.hold(doc_id):
+        # Saved only after the status events are out: a failed send is retried from the old
+        # state and emits again, instead of finding the rank already reached.
+        before = load(doc_id)
+        late_before = len(before.late) if before else 0
+        state, emitted = step(before, record, _now_ms())
+        for status in emitted:
+            await status_topic.send(key=status.kafka_key, value=status.encode())
+            metrics.STATUSES.labels(status.status).inc()
+            log.info("status %s", status.status, extra={"reason": status.reason})
+        metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
+        table[doc_id] = state.to_json()
 
 
 def _now_ms() -> int:
@@ -137,9 +171,12 @@ async def enforce_deadlines() -> None:
         if progress.forgettable(state, now, FORGET_AFTER_MS):
             del table[doc_id]
             continue
+        if locks.busy(doc_id):
+            continue  # an agent is changing it: charged from the next tick on
         if progress.charge(state, view.alive, step_ms):
-            await _time_out(doc_id, state, progress.overdue(state), now)
-            table[doc_id] = state.to_json()
+            async with locks.hold(doc_id):  # free: taken without yielding, state is current
+                await _time_out(doc_id, state, progress.overdue(state), now)
+                table[doc_id] = state.to_json()
         elif view.fresh and progress.stalled(state, view.alive, now, STALLED_AFTER_MS):
             _note_stalled(stalled, doc_id, state)
     await _reread_stalled(stalled, now)

@@ -4,6 +4,7 @@ status events are sent, so a failed send is emitted again on redelivery."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -74,3 +75,38 @@ async def test_a_status_that_could_not_be_sent_is_sent_again_on_redelivery(
     assert state.status == "in_progress"  # not saved as done: the event was not out
     await tracker.apply(progress.on_verdict, verdict("a"))  # the redelivered verdict
     assert [s.status for s in statuses.sent] == ["in_progress", "done"]
+
+
+async def test_a_verdict_tracked_while_the_request_sends_its_status_is_kept(
+    statuses: StatusTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agents of one document run side by side: the request's status send may yield
+    to the verdict's agent, and the request's save must not write over what it saved."""
+    send = statuses.send
+
+    async def yielding_send(key: bytes, value: bytes) -> None:
+        await asyncio.sleep(0)  # Kafka's buffer full: the send waits, other agents run
+        await send(key, value)
+
+    monkeypatch.setattr(statuses, "send", yielding_send)
+    await asyncio.gather(
+        tracker.apply(progress.on_scan_request, request("a", "b")),
+        tracker.apply(progress.on_verdict, verdict("a")),
+    )
+    await tracker.apply(progress.on_verdict, verdict("b"))
+    saved = tracker.load(DOC)
+    assert saved is not None and sorted(saved.got) == ["a", "b"] and saved.status == "done"
+
+
+async def test_a_document_lock_is_forgotten_once_nobody_holds_or_waits_for_it() -> None:
+    locks, order = tracker.DocumentLocks(), []
+
+    async def change(name: str) -> None:
+        async with locks.hold(DOC):
+            order.append(f"{name} in")
+            await asyncio.sleep(0)
+            order.append(f"{name} out")
+
+    await asyncio.gather(change("first"), change("second"))
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert not locks.busy(DOC)
