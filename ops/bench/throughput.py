@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 from ops.bench import bigfile, sse_capacity
 from ops.bench.common import percentile
 from ops.bench.load import Doc, Load, one_document
+from ops.bench.speed import SpeedProbe
 from ops.bootstrap.acls import WORKER_GROUP
 from ops.kafka import client_config
 from ops.settings import Settings, get_settings
@@ -158,10 +159,11 @@ async def measure_closed(stack: Stack, clients: int, docs: int) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await warm_up(stack, session)
         load = Load(stack.url, stack.settings.dev_api_key)
-        roles_before, before = cpu_by_role(), Window.now()
-        await closed_loop(session, load, clients, docs)
-        after, roles_after = Window.now(), cpu_by_role()
-    wall, busy = after.wall - before.wall, after.busy - before.busy
+        with SpeedProbe() as probe:
+            roles_before, before = cpu_by_role(), Window.now()
+            await closed_loop(session, load, clients, docs)
+            after, roles_after = Window.now(), cpu_by_role()
+    wall, busy = after.wall - before.wall, after.busy - before.busy - probe.cpu_s
     done, _ = _latencies(load.docs)
     print(
         f"closed loop, {clients} clients, {docs} docs of 10 KB, {len(SCANNERS)} instant scanners: "
@@ -171,6 +173,12 @@ async def measure_closed(stack: Stack, clients: int, docs: int) -> None:
         flush=True,
     )
     print(f"  CPU ms per document by process: {breakdown(roles_before, roles_after, docs)}")
+    print(f"  {_at_reference(probe, busy, docs)}")
+
+
+def _at_reference(probe: SpeedProbe, busy: float, docs: int) -> str:
+    cpu_ms = probe.at_reference(busy) / docs * 1000
+    return f"{probe.describe()}: {cpu_ms:.0f} ms per document at the reference speed"
 
 
 async def warm_up(stack: Stack, session: aiohttp.ClientSession) -> None:
@@ -186,16 +194,18 @@ async def measure_steady(stack: Stack, rate: float, docs: int) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await warm_up(stack, session)
         load = Load(stack.url, stack.settings.dev_api_key)
-        before = Window.now()
-        await steady(session, load, rate, docs)
-        after = Window.now()
+        with SpeedProbe() as probe:
+            before = Window.now()
+            await steady(session, load, rate, docs)
+            after = Window.now()
     done, first = _latencies(load.docs)
-    busy = after.busy - before.busy
+    busy = after.busy - before.busy - probe.cpu_s
     print(
         f"steady {rate:g} docs/s, {docs} docs: confirm → first SSE status {_ms(first)}; "
         f"confirm → done {_ms(done)}; machine CPU {busy / docs * 1000:.0f} ms per document",
         flush=True,
     )
+    print(f"  {_at_reference(probe, busy, docs)}")
 
 
 def worker_partitions(settings: Settings) -> list[int]:
