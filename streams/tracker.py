@@ -153,13 +153,18 @@ def timeout_verdict(
 
 @app.timer(interval=TICK_S)
 async def enforce_deadlines() -> None:
+    await check_deadlines()
+
+
+async def check_deadlines() -> None:
     """Charge this tick's "no live member" time to the documents waiting on a gone scanner
     group, and answer ``timeout`` for those past their deadline."""
     now = _now_ms()
     view = await registry.liveness(now)
     step_ms = clock.step(now, view.fresh)
     stalled: dict[int, list[tuple[str, int]]] = {}  # verdict partition -> (doc, since)
-    for doc_id, raw in list(table.items()):
+    for doc_id in list(table.keys()):
+        raw = table.get(doc_id)  # now, not when the loop began: a _time_out below yields
         if raw is None:
             continue
         finished_ms = raw.get("finished_ms")
@@ -174,7 +179,7 @@ async def enforce_deadlines() -> None:
         if locks.busy(doc_id):
             continue  # an agent is changing it: charged from the next tick on
         if progress.charge(state, view.alive, step_ms):
-            async with locks.hold(doc_id):  # free: taken without yielding, state is current
+            async with locks.hold(doc_id):  # free: taken without yielding since the read
                 await _time_out(doc_id, state, progress.overdue(state), now)
                 table[doc_id] = state.to_json()
         elif view.fresh and progress.stalled(state, view.alive, now, STALLED_AFTER_MS):

@@ -13,7 +13,7 @@ from schemas.documents import DocsConfirmed, DocsStatus
 from schemas.record import at_ms
 from schemas.records import ScanVerdict
 from schemas.scans import ExpectedScanner, ScanRequest
-from streams import progress, tracker
+from streams import progress, registry, tracker
 
 DOC = "01a21e2b-1134-7384-8db8-e24c5ec7fb12"
 T0 = at_ms(0)
@@ -110,3 +110,46 @@ async def test_a_document_lock_is_forgotten_once_nobody_holds_or_waits_for_it() 
     await asyncio.gather(change("first"), change("second"))
     assert order == ["first in", "first out", "second in", "second out"]
     assert not locks.busy(DOC)
+
+
+async def test_the_deadline_timer_leaves_a_document_an_agent_is_changing(
+    statuses: StatusTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its scanner is gone past the deadline, but an agent holds the document: the timer
+    waits for the next tick instead of saving over what the agent is about to save."""
+    timeouts: list[ScanVerdict] = []
+
+    class Verdicts:
+        async def send(self, key: bytes, value: bytes) -> None:
+            timeouts.append(ScanVerdict.decode(value))
+
+    async def nobody_alive(_now_ms: int) -> progress.Liveness:
+        return progress.Liveness(True, frozenset())
+
+    monkeypatch.setattr(tracker, "verdicts_topic", Verdicts())
+    monkeypatch.setattr(registry, "liveness", nobody_alive)
+    await tracker.apply(progress.on_scan_request, request("a"))
+    state: Any = tracker.load(DOC)
+    state.down_ms = {"a": 60_000}  # gone for longer than its 30 s deadline
+    tracker.table[DOC] = state.to_json()
+
+    release = asyncio.Event()
+
+    async def agent() -> None:
+        async with tracker.locks.hold(DOC):
+            await release.wait()
+
+    def a_second_ago() -> None:  # the tick before: this one charges a second
+        clock = progress.DeadlineClock(2000, tracker._now_ms() - 1000)
+        monkeypatch.setattr(tracker, "clock", clock)
+
+    holder = asyncio.create_task(agent())
+    await asyncio.sleep(0)
+    a_second_ago()
+    await tracker.check_deadlines()
+    assert timeouts == []
+    release.set()
+    await holder
+    a_second_ago()
+    await tracker.check_deadlines()
+    assert [(v.scanner, v.verdict) for v in timeouts] == [("a", "timeout")]
