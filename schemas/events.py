@@ -19,9 +19,9 @@ def encode_event(schema: str, record: Mapping[str, Any]) -> bytes:
 def decode_event(data: bytes) -> dict[str, Any]:
     """The record, with the schema it was written with under ``_schema``.
 
-    The worker hands each event to every agent of its topic (a verdict to the tracker, the
-    materializer and the rescan follower): the bytes are decoded once, and each caller gets a
-    copy of its own (a shallow one: they change top-level fields at most)."""
+    The worker hands each event to every agent of its topic (a document event to the
+    extraction, the tracker and the materializer): the bytes are decoded once, and each caller
+    gets a copy of its own (a shallow one: they change top-level fields at most)."""
     return dict(_decoded(data))
 
 

@@ -106,9 +106,20 @@ async def handle_or_dead_letter(
         except ValueError as exc:
             await send_to_dlq(app, event, exc)
             return
-        where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
-        with log_context(**where):
-            await _handle(app, event, record, handler, transient)
+        await handle_record_or_dead_letter(app, event, record, handler, transient)
+
+
+async def handle_record_or_dead_letter(
+    app: Any,
+    event: Any,
+    record: R,
+    handler: Callable[[R], Awaitable[None]],
+    transient: tuple[type[BaseException], ...] | None = None,
+) -> None:
+    """:func:`handle_or_dead_letter` for an event already decoded into ``record``."""
+    where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
+    with log_context(**where):
+        await _handle(app, event, record, handler, transient)
 
 
 async def _handle(

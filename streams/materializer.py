@@ -1,5 +1,8 @@
 """Materializer: projects docs.* into Postgres and scan.verdicts into Cassandra, in batches.
 
+The worker's one agent on scan.verdicts: the stages that follow verdicts (the tracker, the
+rescan stage) get each batch from it once it is written (:func:`follow_verdicts`).
+
 Faust acks a batch once the agent has looked at it, so a batch is never given up: a store
 outage is retried until it passes, and a record that cannot be written goes to the dead-letter
 topic with the reason (so does an event that cannot be decoded).  Both sinks are idempotent,
@@ -101,7 +104,10 @@ async def _retry_outages(attempt: Callable[[], Awaitable[Any]], raise_other: boo
 
 
 async def _materialize(
-    stream: Any, write: Callable[[list[Item]], Awaitable[Any]], projection: str
+    stream: Any,
+    write: Callable[[list[Item]], Awaitable[Any]],
+    projection: str,
+    followers: list[Follower] | None = None,
 ) -> None:
     async for events in stream.take_events(BATCH, within=WITHIN_S):
         with log_context(stage="materializer"):
@@ -111,6 +117,16 @@ async def _materialize(
             if log.isEnabledFor(logging.DEBUG):  # one line per record: costly at full rate
                 for item, event in written:
                     _log_written(item, event, projection)
+        await _follow([(record, event) for (record, _), event in decoded], followers or [])
+
+
+async def _follow(batch: list[tuple[Record, Any]], followers: list[Follower]) -> None:
+    for follower in followers:
+        try:
+            await follower(batch)
+        except Exception:  # a bug: the agent must live on (each follower handles its failures)
+            name = getattr(follower, "__qualname__", repr(follower))
+            log.exception("%s failed on a batch of %d", name, len(batch))
 
 
 def _log_written(item: Item, event: Any, projection: str) -> None:
@@ -132,17 +148,30 @@ async def _write_documents(items: list[Item]) -> None:
         await postgres_sink.write(conn, items)
 
 
+# What else reads each batch of verdicts once it is written (the tracker, the rescan stage).
+# One agent on scan.verdicts instead of one each: Faust hands every event to every agent on
+# its topic, one task step each, which cost more than what the tracker did with a verdict.
+Follower = Callable[[list[tuple[Record, Any]]], Awaitable[None]]
+_verdict_followers: list[Follower] = []
+
+
+def follow_verdicts(follower: Follower) -> None:
+    """Call ``follower`` with each batch of decoded verdicts (and their events), after the
+    batch is written.  It must handle its own failures: the batch is acked when it returns."""
+    _verdict_followers.append(follower)
+
+
 @app.agent(_verdict_topic)
 async def materialize_verdicts(stream: Any) -> None:
-    await _materialize(stream, _write_verdicts, "verdicts")
+    await _materialize(stream, _write_verdicts, "verdicts", _verdict_followers)
 
 
 async def _write_verdicts(items: list[Item]) -> None:
     ctx = context()
     rows = cast(list[cassandra_sink.Item], items)  # the sink checks each is a verdict
     # A write caught by Cassandra going away can wait on a connection that never answers;
-    # bounded, it becomes an outage to retry instead of an agent stuck forever (a stuck
-    # agent stops every agent reading scan.verdicts: Faust delivers each event to all).
+    # bounded, it becomes an outage to retry instead of an agent stuck forever (the worker's
+    # only agent on scan.verdicts: the tracker and the rescan stage would wait with it).
     keyspace, scope = ctx.settings.cassandra.keyspace, ctx.settings.topic_prefix
     write = asyncio.to_thread(cassandra_sink.write, ctx.cassandra(), keyspace, rows, scope)
     await asyncio.wait_for(write, WRITE_TIMEOUT_S)

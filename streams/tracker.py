@@ -13,20 +13,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import faust
 
+from ops.backoff import GaveUp, Rule, retrying
 from ops.kafka import topic
+from ops.logs import log_context
 from schemas import topics
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsStatus
+from schemas.record import Record
 from schemas.records import ScanVerdict
 from schemas.scans import ScanRequest
-from streams import metrics, progress, registry, reread
+from streams import materializer, metrics, progress, registry, reread
 from streams.app import app, settings, source
-from streams.dlq import handle_or_dead_letter
+from streams.dlq import (
+    HANDLER,
+    OUTAGE,
+    OUTAGES,
+    handle_or_dead_letter,
+    handle_record_or_dead_letter,
+)
 from streams.orchestrator import verdicts_topic
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,7 @@ FORGET_AFTER_MS = 10 * 60 * 1000
 TICK_S = 1.0
 STALLED_AFTER_MS = 30_000  # past twice the deadline: a live scanner's verdict is this late
 REREAD_SLACK_MS = 5_000  # read again from a little before the request (hosts' clocks differ)
+FOLD: list[Rule] = [(OUTAGES, OUTAGE), (Exception, HANDLER)]  # a document's verdicts at once
 
 table = app.Table(
     "progress",
@@ -91,13 +102,22 @@ def load(doc_id: str) -> progress.Progress | None:
 
 
 async def apply(step: Step[R], record: R) -> None:
-    doc_id = record.doc_id
+    await apply_all(step, [record])
+
+
+async def apply_all(step: Step[R], records: Sequence[R]) -> None:
+    """Fold one document's ``records``, in order, into its progress, and save it once."""
+    doc_id = records[0].doc_id
     async with locks.hold(doc_id):
         # Saved only after the status events are out: a failed send is retried from the old
         # state and emits again, instead of finding the rank already reached.
         before = load(doc_id)
         late_before = len(before.late) if before else 0
-        state, emitted = step(before, record, _now_ms())
+        state, emitted, now = before, [], _now_ms()
+        for record in records:
+            state, out = step(state, record, now)
+            emitted += out
+        assert state is not None  # records is never empty
         for status in emitted:
             await status_topic.send(key=status.kafka_key, value=status.encode())
             metrics.STATUSES.labels(status.status).inc()
@@ -132,9 +152,38 @@ async def track_requests(stream: Any) -> None:
     await _track(stream, ScanRequest, progress.on_scan_request)
 
 
-@app.agent(source(topics.SCAN_VERDICTS))
-async def track_verdicts(stream: Any) -> None:
-    await _track(stream, ScanVerdict, progress.on_verdict)
+async def track_verdicts(batch: Sequence[tuple[Record, Any]]) -> None:
+    """A batch of verdicts (the materializer's, once written), folded per document: one save
+    (one changelog message) and one lock per document, not one per verdict.  A document
+    whose fold keeps failing is tracked event by event, so only a bad event is dead-lettered;
+    an outage is retried until it passes (the batch is acked when this returns)."""
+    by_doc: dict[str, list[tuple[ScanVerdict, Any]]] = {}
+    for record, event in batch:
+        if isinstance(record, ScanVerdict):  # anything else was dead-lettered by the sink
+            by_doc.setdefault(record.doc_id, []).append((record, event))
+    for doc_id, items in by_doc.items():
+        records = [record for record, _ in items]
+        with log_context(stage="tracker", doc_id=doc_id, tenant=records[0].tenant):
+            try:
+                await retrying(partial(apply_all, progress.on_verdict, records), FOLD, _retried)
+            except GaveUp:
+                for record, event in items:
+                    await _one_by_one(event, record)
+
+
+async def _one_by_one(event: Any, record: ScanVerdict) -> None:
+    message = event.message
+    where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+    with log_context(**where):
+        step = partial(apply, progress.on_verdict)
+        await handle_record_or_dead_letter(app, event, record, step)
+
+
+def _retried(tries: int, pause: float, exc: BaseException) -> None:
+    log.warning("could not track a batch's verdicts (try %d); retrying", tries, exc_info=True)
+
+
+materializer.follow_verdicts(track_verdicts)
 
 
 def timeout_verdict(

@@ -14,15 +14,16 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ops.kafka import topic
 from schemas import topics
-from schemas.events import decode_as
+from schemas.record import Record
 from schemas.records import ScanVerdict
-from streams import registry
-from streams.app import app, settings, source
+from streams import materializer, registry
+from streams.app import app, settings
 from streams.context import context
 from streams.rescan import execute, follow, jobs
 from streams.rescan.metrics import RESCAN_JOBS, RESCAN_REQUESTS
@@ -125,19 +126,18 @@ async def _run(state: execute.JobRun) -> None:
         log.exception("rescan job %s failed after %.1fs", state.job.id, time.monotonic() - started)
 
 
-@app.agent(source(topics.SCAN_VERDICTS))
-async def follow_rescans(stream: Any) -> None:
-    """Rescan verdicts: counted, logged for alerts, copied to the same bytes."""
-    async for event in stream.events():
-        try:
-            record = decode_as(ScanVerdict, event.value)
-        except ValueError:
-            continue  # the materializer sends it to the dead-letter topic
-        if record.rescan is None:
+async def follow_rescans(batch: Sequence[tuple[Record, Any]]) -> None:
+    """Rescan verdicts (of the materializer's batch, once written): counted, logged for
+    alerts, copied to the same bytes."""
+    for record, _ in batch:
+        if not isinstance(record, ScanVerdict) or record.rescan is None:
             continue
         try:
             await asyncio.wait_for(
                 follow.on_verdict(context(), record, _send_verdict), FOLLOW_TIMEOUT_S
             )
-        except Exception:  # never stuck: every agent on scan.verdicts waits for this one
+        except Exception:  # never stuck: the verdicts' one agent waits for this
             log.exception("could not follow up a rescan verdict", extra={"stage": "rescan"})
+
+
+materializer.follow_verdicts(follow_rescans)

@@ -5,6 +5,8 @@ reason, and the rest of its batch is written."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -97,3 +99,42 @@ def test_the_cassandra_sink_refuses_anything_but_a_verdict_before_writing() -> N
     batch: list[Any] = [(RECORDS["scan_verdict"], 1), (RECORDS["docs_status"], 2)]
     with pytest.raises(UnknownSchema, match="docs_status"):
         cassandra.write(NoClient(), "ks", batch)  # type: ignore[arg-type]
+
+
+class Stream:
+    """What the agent reads of a Faust stream: its batches."""
+
+    def __init__(self, *batches: list[Any]) -> None:
+        self.batches = batches
+
+    async def take_events(self, _most: int, within: float) -> AsyncIterator[list[Any]]:
+        for batch in self.batches:
+            yield batch
+
+
+def _event(record: Record, offset: int) -> Any:
+    message = SimpleNamespace(topic="scan.verdicts", partition=0, offset=offset, key=b"")
+    return SimpleNamespace(value=record.encode(), message=message)
+
+
+async def test_followers_get_each_batch_once_written_and_a_failing_one_stops_nothing(
+    dead_letters: list[tuple[Any, str]],
+) -> None:
+    written: list[Item] = []
+    seen: list[tuple[str, list[int], int]] = []
+
+    async def write(items: list[Item]) -> None:
+        written.extend(items)
+
+    async def broken(batch: list[tuple[Record, Any]]) -> None:
+        raise RuntimeError("a bug in a follower")
+
+    async def follower(batch: list[tuple[Record, Any]]) -> None:
+        offsets = [event.message.offset for _, event in batch]
+        seen.append((batch[0][0].SCHEMA, offsets, len(written)))
+
+    verdict = RECORDS["scan_verdict"]
+    stream = Stream([_event(verdict, 1), _event(verdict, 2)], [_event(verdict, 3)])
+    await materializer._materialize(stream, write, "verdicts", [broken, follower])
+    # each batch after its write (the rows already there), the broken follower logged only
+    assert seen == [("scan_verdict", [1, 2], 2), ("scan_verdict", [3], 3)]

@@ -5,6 +5,7 @@ status events are sent, so a failed send is emitted again on redelivery."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from schemas.documents import DocsConfirmed, DocsStatus
 from schemas.record import at_ms
 from schemas.records import ScanVerdict
 from schemas.scans import ExpectedScanner, ScanRequest
-from streams import progress, registry, tracker
+from streams import dlq, progress, registry, tracker
 
 DOC = "01a21e2b-1134-7384-8db8-e24c5ec7fb12"
 T0 = at_ms(0)
@@ -28,8 +29,9 @@ class StatusTopic:
         if self.refuse:
             self.refuse -= 1
             raise ConnectionError("kafka away")
-        assert key == DOC.encode()
-        self.sent.append(DocsStatus.decode(value))
+        status = DocsStatus.decode(value)
+        assert key == status.doc_id.encode()
+        self.sent.append(status)
 
 
 @pytest.fixture
@@ -40,13 +42,13 @@ def statuses(monkeypatch: pytest.MonkeyPatch) -> StatusTopic:
     return topic
 
 
-def request(*scanners: str) -> ScanRequest:
+def request(*scanners: str, doc: str = DOC) -> ScanRequest:
     expected = tuple(ExpectedScanner(name, at_ms(30_000)) for name in scanners)
-    return ScanRequest(DOC, "t", "f", 1, None, None, "a" * 64, "http://s3/x", T0, expected, T0)
+    return ScanRequest(doc, "t", "f", 1, None, None, "a" * 64, "http://s3/x", T0, expected, T0)
 
 
-def verdict(scanner: str) -> ScanVerdict:
-    return ScanVerdict(DOC, "t", scanner, "", "clean", "", "", "", T0, T0)
+def verdict(scanner: str, doc: str = DOC) -> ScanVerdict:
+    return ScanVerdict(doc, "t", scanner, "", "clean", "", "", "", T0, T0)
 
 
 async def test_a_document_goes_in_progress_then_done_once_every_scanner_answered(
@@ -153,3 +155,81 @@ async def test_the_deadline_timer_leaves_a_document_an_agent_is_changing(
     a_second_ago()
     await tracker.check_deadlines()
     assert [(v.scanner, v.verdict) for v in timeouts] == [("a", "timeout")]
+
+
+# -- verdicts in batches (the materializer's, once written) ----------------------------------
+OTHER = "01a21e2b-1134-7384-8db8-e24c5ec7fb13"
+
+
+class CountedTable(dict[str, Any]):
+    """The Faust table's part the tracker uses; each save is a changelog message."""
+
+    saves = 0
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.saves += 1
+        super().__setitem__(key, value)
+
+
+def event(offset: int) -> Any:
+    return SimpleNamespace(
+        message=SimpleNamespace(topic="scan.verdicts", partition=0, offset=offset)
+    )
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+async def test_a_batch_of_verdicts_is_saved_once_per_document(
+    statuses: StatusTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = CountedTable()
+    monkeypatch.setattr(tracker, "table", table)
+    await tracker.apply(progress.on_scan_request, request("a", "b"))
+    await tracker.apply(progress.on_scan_request, request("a", doc=OTHER))
+    before = table.saves
+    batch = [verdict("a"), verdict("a", doc=OTHER), verdict("b"), verdict("a")]
+    await tracker.track_verdicts([(v, event(i)) for i, v in enumerate(batch)])
+    assert table.saves - before == 2  # one a document, not one a verdict
+    done = [(s.doc_id, s.status) for s in statuses.sent if s.status == "done"]
+    assert done == [(DOC, "done"), (OTHER, "done")]
+    saved = tracker.load(DOC)
+    assert saved is not None and saved.got == ["a", "b"]
+
+
+async def test_a_batch_waits_out_an_outage_and_sends_each_status_once(
+    statuses: StatusTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    await tracker.apply(progress.on_scan_request, request("a"))
+    statuses.refuse = 2  # Kafka away for the first two sends of "done"
+    await tracker.track_verdicts([(verdict("a"), event(1))])
+    assert [s.status for s in statuses.sent] == ["in_progress", "done"]
+
+
+async def test_a_verdict_that_cannot_be_tracked_is_dead_lettered_alone(
+    statuses: StatusTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The document's fold keeps failing: its verdicts are tracked one by one, the good
+    one counts and only the bad one goes to the dead-letter topic."""
+    letters: list[tuple[int, str]] = []
+
+    async def to_dlq(_app: Any, event: Any, exc: BaseException) -> None:
+        letters.append((event.message.offset, str(exc)))
+
+    real = progress.on_verdict
+
+    def refusing(p: Any, record: ScanVerdict, now_ms: int) -> Any:
+        if record.scanner == "bad":
+            raise ValueError("cannot track this one")
+        return real(p, record, now_ms)
+
+    monkeypatch.setattr(dlq, "send_to_dlq", to_dlq)
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    monkeypatch.setattr(progress, "on_verdict", refusing)
+    await tracker.apply(progress.on_scan_request, request("a", "bad"))
+    await tracker.track_verdicts([(verdict("a"), event(1)), (verdict("bad"), event(2))])
+    assert letters == [(2, "cannot track this one")]
+    saved = tracker.load(DOC)
+    assert saved is not None and saved.got == ["a"] and saved.status == "in_progress"
