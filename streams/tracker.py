@@ -5,6 +5,11 @@ member for longer than its deadline while the request waited (see :mod:`streams.
 ``timeout`` verdict, so no document stays in progress forever because an engine is gone.  The
 table's changelog makes the state survive a worker crash; its keys are the raw document ids, so
 a key's changelog partition is the same as its source partition (``use_partitioner``).
+
+Verdicts come in the materializer's batches, once written (:func:`track_verdicts`): a
+document's twenty verdicts are mostly one save, one changelog message, instead of twenty.  A
+``done`` thus comes after its verdicts' write to Cassandra (one Cassandra refused is
+dead-lettered, and counts).  The other events have agents of their own.
 """
 
 from __future__ import annotations
