@@ -116,7 +116,8 @@ async def apply_all(step: Step[R], records: Sequence[R]) -> None:
     async with locks.hold(doc_id):
         # Saved only after the status events are out: a failed send is retried from the old
         # state and emits again, instead of finding the rank already reached.
-        before = load(doc_id)
+        raw = table.get(doc_id)
+        before = None if raw is None else progress.Progress.from_json(raw)
         late_before = len(before.late) if before else 0
         state, emitted, now = before, [], _now_ms()
         for record in records:
@@ -128,7 +129,9 @@ async def apply_all(step: Step[R], records: Sequence[R]) -> None:
             metrics.STATUSES.labels(status.status).inc()
             log.info("status %s", status.status, extra={"reason": status.reason})
         metrics.VERDICTS_LATE.inc(len(state.late) - late_before)
-        table[doc_id] = state.to_json()
+        after = state.to_json()
+        if after != raw:  # else nothing changed (a redelivery): no changelog message
+            table[doc_id] = after
 
 
 def _now_ms() -> int:

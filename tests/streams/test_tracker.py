@@ -196,6 +196,8 @@ async def test_a_batch_of_verdicts_is_saved_once_per_document(
     assert done == [(DOC, "done"), (OTHER, "done")]
     saved = tracker.load(DOC)
     assert saved is not None and saved.got == ["a", "b"]
+    await tracker.track_verdicts([(verdict("b"), event(5))])  # read again: changes nothing
+    assert table.saves - before == 2
 
 
 async def test_a_batch_waits_out_an_outage_and_sends_each_status_once(
