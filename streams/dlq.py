@@ -117,18 +117,7 @@ async def handle_record_or_dead_letter(
     transient: tuple[type[BaseException], ...] | None = None,
 ) -> None:
     """:func:`handle_or_dead_letter` for an event already decoded into ``record``."""
-    where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
-    with log_context(**where):
-        await _handle(app, event, record, handler, transient)
 
-
-async def _handle(
-    app: Any,
-    event: Any,
-    record: R,
-    handler: Callable[[R], Awaitable[None]],
-    transient: tuple[type[BaseException], ...] | None,
-) -> None:
     def retried(tries: int, pause: float, exc: BaseException) -> None:
         log.warning("failure on %s (try %d); retrying", event.message.topic, tries, exc_info=True)
 
@@ -136,7 +125,9 @@ async def _handle(
         (OUTAGES if transient is None else transient, OUTAGE),
         (Exception, HANDLER),
     ]
-    try:
-        await retrying(lambda: handler(record), rules, retried)
-    except GaveUp as gave_up:
-        await send_to_dlq(app, event, gave_up.last or gave_up)
+    where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
+    with log_context(**where):
+        try:
+            await retrying(lambda: handler(record), rules, retried)
+        except GaveUp as gave_up:
+            await send_to_dlq(app, event, gave_up.last or gave_up)
