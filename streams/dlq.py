@@ -84,6 +84,12 @@ def _outages() -> tuple[type[BaseException], ...]:
 OUTAGES = _outages()
 
 
+def handler_rules(transient: tuple[type[BaseException], ...] | None = None) -> list[Rule]:
+    """How a handler's failure is retried: ``transient`` errors (by default a store or Kafka
+    away) until they pass, anything else a few times before the event is dead-lettered."""
+    return [(OUTAGES if transient is None else transient, OUTAGE), (Exception, HANDLER)]
+
+
 async def handle_or_dead_letter(
     app: Any,
     event: Any,
@@ -106,28 +112,22 @@ async def handle_or_dead_letter(
         except ValueError as exc:
             await send_to_dlq(app, event, exc)
             return
-        await handle_record_or_dead_letter(app, event, record, handler, transient)
+        where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
+        with log_context(**where):
+            await _handle(app, event, record, handler, transient)
 
 
-async def handle_record_or_dead_letter(
+async def _handle(
     app: Any,
     event: Any,
     record: R,
     handler: Callable[[R], Awaitable[None]],
-    transient: tuple[type[BaseException], ...] | None = None,
+    transient: tuple[type[BaseException], ...] | None,
 ) -> None:
-    """:func:`handle_or_dead_letter` for an event already decoded into ``record``."""
-
     def retried(tries: int, pause: float, exc: BaseException) -> None:
         log.warning("failure on %s (try %d); retrying", event.message.topic, tries, exc_info=True)
 
-    rules: list[Rule] = [
-        (OUTAGES if transient is None else transient, OUTAGE),
-        (Exception, HANDLER),
-    ]
-    where = {name: getattr(record, name, None) for name in ("doc_id", "tenant")}
-    with log_context(**where):
-        try:
-            await retrying(lambda: handler(record), rules, retried)
-        except GaveUp as gave_up:
-            await send_to_dlq(app, event, gave_up.last or gave_up)
+    try:
+        await retrying(lambda: handler(record), handler_rules(transient), retried)
+    except GaveUp as gave_up:
+        await send_to_dlq(app, event, gave_up.last or gave_up)

@@ -117,7 +117,8 @@ async def _materialize(
             if log.isEnabledFor(logging.DEBUG):  # one line per record: costly at full rate
                 for item, event in written:
                     _log_written(item, event, projection)
-        await _follow([(record, event) for (record, _), event in decoded], followers or [])
+        if followers:
+            await _follow([(record, event) for (record, _), event in decoded], followers)
 
 
 async def _follow(batch: list[tuple[Record, Any]], followers: list[Follower]) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import faust
 
-from ops.backoff import GaveUp, Rule, retrying
+from ops.backoff import GaveUp, retrying
 from ops.kafka import topic
 from ops.logs import log_context
 from schemas import topics
@@ -35,13 +35,7 @@ from schemas.records import ScanVerdict
 from schemas.scans import ScanRequest
 from streams import materializer, metrics, progress, registry, reread
 from streams.app import app, settings, source
-from streams.dlq import (
-    HANDLER,
-    OUTAGE,
-    OUTAGES,
-    handle_or_dead_letter,
-    handle_record_or_dead_letter,
-)
+from streams.dlq import handle_or_dead_letter, handler_rules
 from streams.orchestrator import verdicts_topic
 
 log = logging.getLogger(__name__)
@@ -49,7 +43,6 @@ FORGET_AFTER_MS = 10 * 60 * 1000
 TICK_S = 1.0
 STALLED_AFTER_MS = 30_000  # past twice the deadline: a live scanner's verdict is this late
 REREAD_SLACK_MS = 5_000  # read again from a little before the request (hosts' clocks differ)
-FOLD: list[Rule] = [(OUTAGES, OUTAGE), (Exception, HANDLER)]  # a document's verdicts at once
 
 table = app.Table(
     "progress",
@@ -102,7 +95,10 @@ Step = Callable[[progress.Progress | None, R, int], tuple[progress.Progress, lis
 
 def load(doc_id: str) -> progress.Progress | None:
     """The document's progress, a copy of what the table holds (changed only by saving)."""
-    raw = table.get(doc_id)
+    return _parsed(table.get(doc_id))
+
+
+def _parsed(raw: dict[str, Any] | None) -> progress.Progress | None:
     return None if raw is None else progress.Progress.from_json(raw)
 
 
@@ -116,8 +112,8 @@ async def apply_all(step: Step[R], records: Sequence[R]) -> None:
     async with locks.hold(doc_id):
         # Saved only after the status events are out: a failed send is retried from the old
         # state and emits again, instead of finding the rank already reached.
-        raw = table.get(doc_id)
-        before = None if raw is None else progress.Progress.from_json(raw)
+        raw = table.get(doc_id)  # kept: an unchanged state is not saved again
+        before = _parsed(raw)
         late_before = len(before.late) if before else 0
         state, emitted, now = before, [], _now_ms()
         for record in records:
@@ -140,9 +136,13 @@ def _now_ms() -> int:
 
 async def _track(stream: Any, record_type: type[R], step: Step[R]) -> None:
     async for event in stream.events():
-        await handle_or_dead_letter(
-            app, event, record_type, lambda record: apply(step, record), stage="tracker"
-        )
+        await _track_event(event, record_type, step)
+
+
+async def _track_event(event: Any, record_type: type[R], step: Step[R]) -> None:
+    await handle_or_dead_letter(
+        app, event, record_type, lambda record: apply(step, record), stage="tracker"
+    )
 
 
 @app.agent(source(topics.DOCS_CONFIRMED))
@@ -172,19 +172,12 @@ async def track_verdicts(batch: Sequence[tuple[Record, Any]]) -> None:
     for doc_id, items in by_doc.items():
         records = [record for record, _ in items]
         with log_context(stage="tracker", doc_id=doc_id, tenant=records[0].tenant):
+            fold = partial(apply_all, progress.on_verdict, records)
             try:
-                await retrying(partial(apply_all, progress.on_verdict, records), FOLD, _retried)
-            except GaveUp:
-                for record, event in items:
-                    await _one_by_one(event, record)
-
-
-async def _one_by_one(event: Any, record: ScanVerdict) -> None:
-    message = event.message
-    where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
-    with log_context(**where):
-        step = partial(apply, progress.on_verdict)
-        await handle_record_or_dead_letter(app, event, record, step)
+                await retrying(fold, handler_rules(), _retried)
+            except GaveUp:  # one by one (decoding is cached): only a bad event is dead-lettered
+                for _, event in items:
+                    await _track_event(event, ScanVerdict, progress.on_verdict)
 
 
 def _retried(tries: int, pause: float, exc: BaseException) -> None:

@@ -171,10 +171,16 @@ class CountedTable(dict[str, Any]):
         super().__setitem__(key, value)
 
 
-def event(offset: int) -> Any:
-    return SimpleNamespace(
-        message=SimpleNamespace(topic="scan.verdicts", partition=0, offset=offset)
-    )
+def delivered(records: list[ScanVerdict]) -> list[tuple[ScanVerdict, Any]]:
+    """Each verdict with the event it came in (offsets from 1)."""
+    return [
+        (record, SimpleNamespace(value=record.encode(), message=_message(offset)))
+        for offset, record in enumerate(records, 1)
+    ]
+
+
+def _message(offset: int) -> Any:
+    return SimpleNamespace(topic="scan.verdicts", partition=0, offset=offset, key=DOC.encode())
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -190,13 +196,13 @@ async def test_a_batch_of_verdicts_is_saved_once_per_document(
     await tracker.apply(progress.on_scan_request, request("a", doc=OTHER))
     before = table.saves
     batch = [verdict("a"), verdict("a", doc=OTHER), verdict("b"), verdict("a")]
-    await tracker.track_verdicts([(v, event(i)) for i, v in enumerate(batch)])
+    await tracker.track_verdicts(delivered(batch))
     assert table.saves - before == 2  # one a document, not one a verdict
     done = [(s.doc_id, s.status) for s in statuses.sent if s.status == "done"]
     assert done == [(DOC, "done"), (OTHER, "done")]
     saved = tracker.load(DOC)
     assert saved is not None and saved.got == ["a", "b"]
-    await tracker.track_verdicts([(verdict("b"), event(5))])  # read again: changes nothing
+    await tracker.track_verdicts(delivered([verdict("b")]))  # read again: changes nothing
     assert table.saves - before == 2
 
 
@@ -206,7 +212,7 @@ async def test_a_batch_waits_out_an_outage_and_sends_each_status_once(
     monkeypatch.setattr(asyncio, "sleep", no_sleep)
     await tracker.apply(progress.on_scan_request, request("a"))
     statuses.refuse = 2  # Kafka away for the first two sends of "done"
-    await tracker.track_verdicts([(verdict("a"), event(1))])
+    await tracker.track_verdicts(delivered([verdict("a")]))
     assert [s.status for s in statuses.sent] == ["in_progress", "done"]
 
 
@@ -231,7 +237,7 @@ async def test_a_verdict_that_cannot_be_tracked_is_dead_lettered_alone(
     monkeypatch.setattr(asyncio, "sleep", no_sleep)
     monkeypatch.setattr(progress, "on_verdict", refusing)
     await tracker.apply(progress.on_scan_request, request("a", "bad"))
-    await tracker.track_verdicts([(verdict("a"), event(1)), (verdict("bad"), event(2))])
+    await tracker.track_verdicts(delivered([verdict("a"), verdict("bad")]))
     assert letters == [(2, "cannot track this one")]
     saved = tracker.load(DOC)
     assert saved is not None and saved.got == ["a"] and saved.status == "in_progress"
