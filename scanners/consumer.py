@@ -10,6 +10,13 @@ the group and sees rebalances) and resumes once half of them are done.  It first
 partition waits for the broker's current long poll (``fetch.wait.max.ms``), so a consumer that
 paused at every request managed two requests per long poll.
 
+A consumer of low-priority work (rescans) has a ``gate``: a request it took waits on its
+worker thread until the gate opens.  The gate never pauses the partitions by itself: it opens
+and closes with every request under load, and the rescan consumers of an idle topic used to
+pause and resume at each change (librdkafka calls made holding the GIL, up to a sixth of a
+scanner host's Python time).  A waiting request fills the consumer's queue, and a full queue
+pauses as above, so rescans still wait in Kafka behind new documents.
+
 A request finishes when its verdict (and DLQ record, if any) is acknowledged by Kafka; offsets
 are committed in order per partition (:mod:`scanners.inflight`), at most every
 ``COMMIT_EVERY_S`` and once more when the consumer stops.  A stop takes no new requests, lets
@@ -40,11 +47,8 @@ QUEUED_AT_LEAST = 64
 # How long a full consumer waits for its queue to drain before it pauses: pausing drops what
 # was prefetched, and a resumed partition waits for the broker's current long poll.
 FULL_WAIT_S = 1.0
-# A closed gate pauses the partitions for this long at least: a gate that opened and closed
-# with every request paused and resumed them each time (librdkafka calls that hold the GIL,
-# ~27 % of a scanner host's CPU under load, and a refetch at every resume).  At the end of
-# the hold an open gate resumes them, so rescans still trickle in under steady load.
-GATE_HOLD_S = 1.0
+# How often a request held by a closed gate looks again (a stop ends the wait at once).
+GATE_POLL_S = 0.05
 # Called on a worker thread with the request and a ``done`` to call once, when it is finished.
 Process = Callable[[Message, Callable[[], None]], None]
 
@@ -67,7 +71,7 @@ class RequestConsumer:
         gate: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
-        self.gate = gate  # when it says no, the partitions stay paused (low-priority work)
+        self.gate = gate  # when it says no, taken requests wait (low-priority work)
         self.topic = topic
         self.name = name
         self.drain_s = drain_s
@@ -76,7 +80,6 @@ class RequestConsumer:
         self._consumer: Consumer | None = None
         self._paused = False
         self._assigned = False  # partitions came since the last step: paused too if we are
-        self._gate_paused_at = -GATE_HOLD_S
         self._committed_at = 0.0
         self._stopping = threading.Event()
 
@@ -124,13 +127,27 @@ class RequestConsumer:
         """A worker thread: one request at a time, until told to end."""
         while (item := work.get()) is not None:
             message, ticket = item
-            if self._stopping.is_set() or not self.flight.owns(ticket):
+            if not self._gate_opened(ticket) or not self._still_ours(ticket):
                 self.flight.abandon(ticket)  # stopping, or its partition moved while it waited
                 continue
             try:
                 process(message, functools.partial(self.flight.finish, ticket))
             except Exception:  # the runner handles its own failures; this is a bug: go on
                 log.exception("%s: request at offset %s failed", self.name, ticket.offset)
+
+    def _still_ours(self, ticket: Ticket) -> bool:
+        return not self._stopping.is_set() and self.flight.owns(ticket)
+
+    def _gate_opened(self, ticket: Ticket) -> bool:
+        """Wait while the gate is closed; False if the consumer stops or loses the request's
+        partition meanwhile."""
+        if self.gate is None:
+            return True
+        while not self.gate():
+            if not self._still_ours(ticket):
+                return False
+            self._stopping.wait(GATE_POLL_S)
+        return True
 
     def _flow(self, consumer: Consumer) -> None:
         """Pause or resume the partitions when :meth:`_should_pause` changes its mind (and
@@ -144,15 +161,7 @@ class RequestConsumer:
 
     def _should_pause(self) -> bool:
         """At the queue's mark, wait a moment for half of it to be done (Kafka keeps what it
-        prefetched); when that takes longer, pause until half is done.  A closed gate pauses
-        too, for :data:`GATE_HOLD_S` at least."""
-        now = monotonic()
-        if self.gate is not None and not self.gate():
-            if not self._paused:
-                self._gate_paused_at = now
-            return True
-        if self._paused and now - self._gate_paused_at < GATE_HOLD_S:
-            return True
+        prefetched); when that takes longer, pause until half is done."""
         if self.flight.full and not self._paused and self.flight.wait_low(FULL_WAIT_S):
             return False
         return self.flight.full or (self._paused and not self.flight.low)

@@ -3,9 +3,9 @@ and what a rescan sends.
 
 A runner reads ``scan.requests`` with its consumers and ``scan.rescans`` with one more, in a
 group of its own (``<name>.rescans``), one request at a time, and only while its engines have
-room to spare: the consumer pauses its partitions whenever the runner's new-document
-consumers hold as many requests as they scan at once (``gate``).  New documents are never
-held up by rescans; rescans wait in Kafka behind them.
+room to spare: the rescan it took waits whenever the runner's new-document consumers hold as
+many requests as they scan at once (``gate``), and the rest wait in Kafka behind it.  New
+documents are never held up by rescans.
 
 Before scanning, the engine may say the rescan cannot change anything (:meth:`Scanner.
 unaffected`, e.g. a hash list whose entry for these bytes is the same in both versions): it is

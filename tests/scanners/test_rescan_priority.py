@@ -1,5 +1,5 @@
 """Rescans never starve new documents: on a real broker, a scanner busy with a backlog of
-rescans scans new requests first (its rescan consumer pauses while they fill the engines)."""
+rescans scans new requests first (its rescan waits while they fill the engines)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ from scanners import consumer as consumer_module
 from scanners.base import ScanJob, Verdict
 from scanners.consumer import RequestConsumer
 from scanners.hash_reputation import HashReputation
+from scanners.inflight import Ticket
 from scanners.requests import InvalidRequest, Rescan, parse_encoded
 from scanners.rescans import decide, rescan_of, source_topic
 from schemas import codec, topics
@@ -137,46 +141,64 @@ def _rescan_consumer(busy: list[bool]) -> RequestConsumer:
     return RequestConsumer({}, "p.scan.rescans", 1, "x-rescans", 1.0, 1, lambda: not busy[0])
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The consumers' monotonic clock, moved by the test."""
-    now = [100.0]
-    monkeypatch.setattr(consumer_module, "monotonic", lambda: now[0])
-    return now
-
-
-def test_the_rescan_consumer_stays_paused_while_new_documents_fill_the_engines(
-    clock: list[float],
-) -> None:
+def test_a_closed_gate_never_pauses_an_idle_rescan_topic() -> None:
     busy = [True]
     consumer = _rescan_consumer(busy)
     kafka: Any = _Kafka()
-    consumer._flow(kafka)
-    consumer._flow(kafka)
-    assert (kafka.paused, kafka.resumed) == (1, 0)  # paused once, not at every step
-    busy[0] = False
-    consumer._flow(kafka)
-    assert kafka.resumed == 0  # the gate's hold
-    clock[0] += consumer_module.GATE_HOLD_S
-    consumer._flow(kafka)
-    consumer._flow(kafka)
-    assert (kafka.paused, kafka.resumed) == (1, 1)
-
-
-def test_a_flapping_gate_pauses_once_per_hold_not_at_every_request(clock: list[float]) -> None:
-    busy = [False]
-    consumer = _rescan_consumer(busy)
-    kafka: Any = _Kafka()
-    for step in range(150):  # the engines fill and empty at every request, 10 ms apart
-        clock[0], busy[0] = 100 + step * 0.01 + 0.005, step % 2 == 0
+    for step in range(150):  # the engines fill and empty at every request
+        busy[0] = step % 2 == 0
         consumer._flow(kafka)
-    # 1.5 s: paused for the hold of a second, resumed at its first open gate, paused again
-    assert (kafka.paused, kafka.resumed) == (2, 1)
+    assert (kafka.paused, kafka.resumed) == (0, 0)
 
 
-def test_partitions_assigned_while_paused_are_paused_too() -> None:
+def _take(consumer: RequestConsumer) -> tuple[Any, Ticket]:
+    return object(), consumer.flight.take(("p.scan.rescans", 0), 7)
+
+
+def _working(consumer: RequestConsumer, work: queue.SimpleQueue[Any]) -> list[Any]:
+    """A worker thread of ``consumer`` whose process records what it was handed."""
+    handed: list[Any] = []
+
+    def process(message: Any, done: Any) -> None:
+        handed.append(message)
+        done()
+
+    threading.Thread(target=consumer._work, args=(work, process), daemon=True).start()
+    return handed
+
+
+def test_a_taken_rescan_waits_for_the_engines_to_have_room() -> None:
     busy = [True]
     consumer = _rescan_consumer(busy)
+    work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    handed = _working(consumer, work)
+    message, ticket = _take(consumer)
+    work.put((message, ticket))
+    time.sleep(4 * consumer_module.GATE_POLL_S)
+    assert handed == [] and len(consumer.flight) == 1  # held, still counted
+    busy[0] = False
+    assert consumer.flight.wait_empty(5)
+    assert handed == [message]
+    work.put(None)
+
+
+def test_a_rescan_waiting_at_the_gate_is_let_go_when_the_consumer_stops() -> None:
+    consumer = _rescan_consumer([True])
+    work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    handed = _working(consumer, work)
+    work.put(_take(consumer))
+    time.sleep(2 * consumer_module.GATE_POLL_S)
+    consumer._stopping.set()
+    assert consumer.flight.wait_empty(5)  # abandoned: counted out
+    assert handed == []
+    assert consumer.flight.due() == {("p.scan.rescans", 0): 7}  # never passed: delivered again
+    work.put(None)
+
+
+def test_partitions_assigned_while_paused_are_paused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumer_module, "FULL_WAIT_S", 0.01)
+    consumer = _rescan_consumer([True])
+    _take(consumer)  # its one request waits at the gate: the queue is full
     kafka: Any = _Kafka()
     consumer._flow(kafka)
     consumer._got(kafka, [])
