@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -20,7 +19,7 @@ from ops.filetype import also_readable, detect
 from ops.kafka import topic
 from schemas import topics
 from schemas.documents import DocsConfirmed, DocsMetadata, DocsReextract, MetaValue
-from streams import metrics, orchestrator, scripts
+from streams import metrics, orchestrator, scripts, workdir
 from streams.app import app, settings, source
 from streams.context import WorkerContext, context
 from streams.dlq import handle_or_dead_letter
@@ -65,11 +64,12 @@ async def extract_document(
     script_path, script_version = script
     found = partial(_metadata, document, script_version, started)
     source = object_ref(ctx.settings, document)  # a bad reference is poison, not a failure
-    with tempfile.TemporaryDirectory(prefix="intellidox-") as tmp:
+    work = workdir.job_dir()
+    try:
         try:
             # The pinned size (None for documents confirmed before versions were pinned).
             size = document.file_size if source.version_id else None
-            got = await download_with_retries(ctx, source, Path(tmp), size)
+            got = await download_with_retries(ctx, source, work, size)
         except Exception as exc:
             return found(failed=True, error=f"could not read the object: {exc}")
         file_type, mime = detect(got.head, got.path)
@@ -83,6 +83,8 @@ async def extract_document(
             "sha256": got.sha256,
         }
         outcome = await run_script(script_path, got.path, info, ctx.limits)
+    finally:
+        workdir.remove_soon(work)  # the metadata need not wait for the pages to be freed
     return found(
         sha256=got.sha256,
         file_size=got.size,

@@ -17,15 +17,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
+from streams import workdir
 from streams.sandbox_command import Runtime
 from streams.sandbox_job import Job, Outcome, timed_out, verdict
 from streams.sandbox_worker import SandboxBroken, SandboxWorker
@@ -72,8 +70,10 @@ class Pool:
         self._idle: list[SandboxWorker] = []
         self._live: set[SandboxWorker] = set()
         self._closed = False
-        _remove_stale_homes()
-        self._base = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-"))
+        # Homes of pools whose process died without closing (SIGKILL): inboxes may still
+        # hold a document's bytes.
+        workdir.remove_dead(HOME_PREFIX)
+        self._base = workdir.job_dir(HOME_PREFIX)
         self._names = itertools.count()
         for _ in range(config.size):
             self._executor.submit(self._replenish)
@@ -175,22 +175,3 @@ class Pool:
         for worker in workers:
             worker.kill()
         shutil.rmtree(self._base, ignore_errors=True)
-
-
-def _remove_stale_homes() -> None:
-    """Pool directories of processes that died without closing (SIGKILL): inboxes may
-    still hold a document's bytes."""
-    for home in Path(tempfile.gettempdir()).glob(f"{HOME_PREFIX}*-*"):
-        pid = home.name.removeprefix(HOME_PREFIX).split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(home, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

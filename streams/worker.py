@@ -18,6 +18,7 @@ def main(settings: Settings, log_level: str = "info") -> None:
     from streams.app import create_app, load_stages
 
     workdir.use(workdir.choose(settings.extraction_work_dir, settings.max_file_size))
+    workdir.remove_dead()  # what workers killed mid-extraction left (on /dev/shm: memory)
     app = create_app(settings)
     load_stages()
     # Faust sets logging up again when the worker starts: JSON lines there too, and no banner.

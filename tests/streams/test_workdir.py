@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from streams import workdir
 
@@ -24,3 +29,36 @@ def test_no_such_directory_means_the_usual_one(tmp_path: Path) -> None:
 
 def test_the_setting_decides_when_given(tmp_path: Path) -> None:
     assert workdir.choose(str(tmp_path / "here"), 1 << 30, shm=tmp_path) == tmp_path / "here"
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_starting_worker_removes_only_what_dead_workers_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / f"{workdir.EXTRACT_PREFIX}{_dead_pid()}-abc"
+    live = workdir.job_dir()  # this process's: a live worker's job
+    other = tmp_path / "intellidox-sandbox-1-abc"  # not an extraction's
+    for directory in (dead, other):
+        directory.mkdir()
+    for directory in (dead, live, other):
+        (directory / "object").write_bytes(b"someone's bytes")
+    assert workdir.remove_dead() == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+async def test_a_finished_job_s_directory_goes_without_holding_up_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    job = workdir.job_dir()
+    assert job.parent == tmp_path and job.name.startswith(f"{workdir.EXTRACT_PREFIX}{os.getpid()}-")
+    (job / "object").write_bytes(b"x" * 4096)
+    workdir.remove_soon(job)
+    await asyncio.gather(*workdir._removing)
+    assert not job.exists() and not workdir._removing
