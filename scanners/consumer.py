@@ -127,7 +127,7 @@ class RequestConsumer:
         """A worker thread: one request at a time, until told to end."""
         while (item := work.get()) is not None:
             message, ticket = item
-            if not self._gate_opened(ticket) or not self._still_ours(ticket):
+            if not self._may_start(ticket):
                 self.flight.abandon(ticket)  # stopping, or its partition moved while it waited
                 continue
             try:
@@ -135,19 +135,17 @@ class RequestConsumer:
             except Exception:  # the runner handles its own failures; this is a bug: go on
                 log.exception("%s: request at offset %s failed", self.name, ticket.offset)
 
-    def _still_ours(self, ticket: Ticket) -> bool:
-        return not self._stopping.is_set() and self.flight.owns(ticket)
-
-    def _gate_opened(self, ticket: Ticket) -> bool:
-        """Wait while the gate is closed; False if the consumer stops or loses the request's
-        partition meanwhile."""
-        if self.gate is None:
-            return True
-        while not self.gate():
+    def _may_start(self, ticket: Ticket) -> bool:
+        """True once the gate (if any) is open and the request is still ours; False when the
+        consumer stops or loses the request's partition first."""
+        while self.gate is not None and not self.gate():
             if not self._still_ours(ticket):
                 return False
             self._stopping.wait(GATE_POLL_S)
-        return True
+        return self._still_ours(ticket)
+
+    def _still_ours(self, ticket: Ticket) -> bool:
+        return not self._stopping.is_set() and self.flight.owns(ticket)
 
     def _flow(self, consumer: Consumer) -> None:
         """Pause or resume the partitions when :meth:`_should_pause` changes its mind (and

@@ -64,8 +64,7 @@ async def extract_document(
     script_path, script_version = script
     found = partial(_metadata, document, script_version, started)
     source = object_ref(ctx.settings, document)  # a bad reference is poison, not a failure
-    work = workdir.job_dir()
-    try:
+    with workdir.extraction_dir() as work:
         try:
             # The pinned size (None for documents confirmed before versions were pinned).
             size = document.file_size if source.version_id else None
@@ -83,8 +82,6 @@ async def extract_document(
             "sha256": got.sha256,
         }
         outcome = await run_script(script_path, got.path, info, ctx.limits)
-    finally:
-        workdir.remove_soon(work)  # the metadata need not wait for the pages to be freed
     return found(
         sha256=got.sha256,
         file_size=got.size,

@@ -19,10 +19,12 @@ freeing a 1 GiB file took 0.13 s, before the metadata could go out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 SHM = Path("/dev/shm")
@@ -53,6 +55,16 @@ def use(directory: Path) -> None:
 def job_dir(prefix: str = EXTRACT_PREFIX) -> Path:
     """A new directory for one job, named after this process (see :func:`remove_dead`)."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+@contextlib.contextmanager
+def extraction_dir() -> Iterator[Path]:
+    """A job directory for one extraction, removed (:func:`remove_soon`) when the block ends."""
+    directory = job_dir()
+    try:
+        yield directory
+    finally:
+        remove_soon(directory)  # the metadata need not wait for the pages to be freed
 
 
 def remove_soon(directory: Path) -> None:

@@ -56,9 +56,9 @@ async def test_a_finished_job_s_directory_goes_without_holding_up_the_caller(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    job = workdir.job_dir()
-    assert job.parent == tmp_path and job.name.startswith(f"{workdir.EXTRACT_PREFIX}{os.getpid()}-")
-    (job / "object").write_bytes(b"x" * 4096)
-    workdir.remove_soon(job)
+    with workdir.extraction_dir() as job:
+        assert job.parent == tmp_path
+        assert job.name.startswith(f"{workdir.EXTRACT_PREFIX}{os.getpid()}-")
+        (job / "object").write_bytes(b"x" * 4096)
     await asyncio.gather(*workdir._removing)
     assert not job.exists() and not workdir._removing
